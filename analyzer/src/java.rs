@@ -1,0 +1,231 @@
+//! Java: JVM launchers, JDK tools and `JAVA_TOOL_OPTIONS`.
+//!
+//! The agent is added as ` -javaagent:<lib>/dd-java-agent.jar` at the end of
+//! `JAVA_TOOL_OPTIONS`, which every JVM reads. The JVM ignores the variable past 1024
+//! characters, so a longer result is not injected. Only the launcher options before the main
+//! class, `-jar` or `-m` belong to the JVM; everything after belongs to the application.
+
+use crate::decision::{Edit, Reason};
+use crate::invocation::{plain_path, Invocation, Language};
+use crate::layout::{in_library, join};
+use crate::options::{append_word, remove_words, words};
+use crate::process::{file_name, Process};
+use crate::runtime::Runtime;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The variable the JVM reads agents from.
+const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
+/// The JVM's limit on `JAVA_TOOL_OPTIONS`.
+pub const MAX_TOOL_OPTIONS: usize = 1024;
+/// Variables whose options every JVM (or the `java` launcher) adds to its own.
+const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
+
+/// Whether `name` is a JDK tool launcher (a JVM, but never an application), e.g. `keytool`.
+pub fn is_jdk_tool(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"appletviewer"
+            | b"extcheck"
+            | b"idlj"
+            | b"jaotc"
+            | b"jar"
+            | b"jarsigner"
+            | b"javac"
+            | b"javadoc"
+            | b"javah"
+            | b"javap"
+            | b"javaws"
+            | b"jcmd"
+            | b"jconsole"
+            | b"jdb"
+            | b"jdeprscan"
+            | b"jdeps"
+            | b"jfr"
+            | b"jhat"
+            | b"jhsdb"
+            | b"jimage"
+            | b"jinfo"
+            | b"jjs"
+            | b"jlink"
+            | b"jmap"
+            | b"jmc"
+            | b"jmod"
+            | b"jpackage"
+            | b"jps"
+            | b"jrunscript"
+            | b"jsadebugd"
+            | b"jshell"
+            | b"jstack"
+            | b"jstat"
+            | b"jstatd"
+            | b"jvisualvm"
+            | b"jwebserver"
+            | b"keytool"
+            | b"native2ascii"
+            | b"orbd"
+            | b"pack200"
+            | b"policytool"
+            | b"rmic"
+            | b"rmid"
+            | b"rmiregistry"
+            | b"schemagen"
+            | b"serialver"
+            | b"servertool"
+            | b"tnameserv"
+            | b"unpack200"
+            | b"wsgen"
+            | b"wsimport"
+            | b"xjc"
+    )
+}
+
+/// Launcher options whose value is the next argument.
+fn takes_value(option: &[u8]) -> bool {
+    matches!(
+        option,
+        b"-cp"
+            | b"-classpath"
+            | b"--class-path"
+            | b"-p"
+            | b"--module-path"
+            | b"--upgrade-module-path"
+            | b"--add-modules"
+            | b"--limit-modules"
+            | b"--add-reads"
+            | b"--add-exports"
+            | b"--add-opens"
+            | b"--patch-module"
+            | b"--source"
+            | b"--enable-native-access"
+            | b"-d"
+            | b"--describe-module"
+    )
+}
+
+/// Whether a `-javaagent:` word is the library's own (any root, any version).
+fn is_ours(word: &[u8]) -> bool {
+    word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
+}
+
+/// The Java runtime.
+pub struct Java;
+
+impl Language for Java {
+    fn runtime(&self) -> Runtime {
+        Runtime::Java
+    }
+
+    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
+        let mut inv = Invocation::default();
+        let mut rest = args.iter().skip(1);
+        while let Some(&arg) = rest.next() {
+            if arg == b"-jar" {
+                inv.options.push(arg);
+                inv.program = rest.next().copied();
+                break;
+            }
+            if arg == b"-m" || arg == b"--module" {
+                inv.module = rest.next().copied();
+                break;
+            }
+            if let Some(module) = arg.strip_prefix(b"--module=") {
+                inv.module = Some(module);
+                break;
+            }
+            if arg.starts_with(b"@") {
+                // An argument file may name the main class: assume it does.
+                inv.program = Some(arg);
+                break;
+            }
+            if !arg.starts_with(b"-") {
+                inv.program = Some(arg);
+                break;
+            }
+            inv.options.push(arg);
+            if takes_value(arg) {
+                if let Some(&value) = rest.next() {
+                    inv.options.push(value);
+                }
+            }
+        }
+        inv
+    }
+
+    fn builtin_skip(&self, process: &Process, _: &Invocation) -> Option<Reason> {
+        is_jdk_tool(file_name(process.exe)).then_some(Reason::JdkTool)
+    }
+
+    fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
+        let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !is_ours(w);
+        OPTION_VARIABLES
+            .iter()
+            .filter_map(|v| process.var(v))
+            .any(|value| words(value).any(foreign))
+            || invocation.options.iter().any(|w| foreign(w))
+    }
+
+    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
+        let Some(value) = process.var(JAVA_TOOL_OPTIONS) else {
+            return vec![];
+        };
+        match remove_words(value, is_ours) {
+            Some(rest) if rest.is_empty() => vec![Edit::Unset {
+                name: JAVA_TOOL_OPTIONS,
+            }],
+            Some(rest) => vec![Edit::Set {
+                name: JAVA_TOOL_OPTIONS,
+                value: rest,
+            }],
+            None => vec![],
+        }
+    }
+
+    fn entry_point(&self) -> &'static str {
+        "dd-java-agent.jar"
+    }
+
+    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+        if !plain_path(lib) {
+            return Err(Reason::UnsupportedLibraryPath);
+        }
+        let agent = [&b"-javaagent:"[..], &join(lib, self.entry_point())].concat();
+        let current = process.var(JAVA_TOOL_OPTIONS);
+        if current.is_some_and(|v| words(v).any(|w| w == agent)) {
+            return Ok(vec![]);
+        }
+        let user = current.map(|v| remove_words(v, is_ours).unwrap_or_else(|| v.to_vec()));
+        let value = append_word(user.as_deref(), &agent);
+        if value.len() > MAX_TOOL_OPTIONS {
+            return Err(Reason::JavaToolOptionsTooLong);
+        }
+        Ok(vec![Edit::Set {
+            name: JAVA_TOOL_OPTIONS,
+            value,
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Invocation<'_> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        Java.parse(&args)
+    }
+
+    #[test]
+    fn launcher_options_end_at_the_program() {
+        let inv = parse("java -Xmx1g -cp a:b com.example.Main -version");
+        assert_eq!(inv.options, vec![&b"-Xmx1g"[..], b"-cp", b"a:b"]);
+        assert_eq!(inv.program, Some(&b"com.example.Main"[..]));
+        let inv = parse("java -Dversion=-version -jar app.jar --version");
+        assert_eq!(inv.program, Some(&b"app.jar"[..]));
+        assert_eq!(
+            parse("java -m app/com.x.Main").module,
+            Some(&b"app/com.x.Main"[..])
+        );
+        assert_eq!(parse("java -showversion").program, None);
+    }
+}

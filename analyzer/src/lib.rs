@@ -1,0 +1,29 @@
+//! The decision for one process: is it a runtime, may it be instrumented, and which variables
+//! change. Pure logic over byte strings, shared by `launcher.preload.so` (no_std, at process
+//! start) and `apm-inject explain` (std), so that `explain` shows exactly what the library does.
+//!
+//! Entry points: [`runtime::detect`] (cheap, from the executable's file name: the library calls
+//! it in every process) and [`decide`] (only for runtime candidates).
+#![no_std]
+#[cfg(test)]
+extern crate std;
+
+extern crate alloc;
+
+mod decide;
+pub mod decision;
+pub mod host;
+pub mod invocation;
+pub mod java;
+pub mod layout;
+pub mod node;
+pub mod options;
+pub mod process;
+pub mod python;
+pub mod runtime;
+
+pub use decide::decide;
+pub use decision::{Decision, Edit, Outcome, Reason};
+pub use host::Host;
+pub use process::Process;
+pub use runtime::Runtime;

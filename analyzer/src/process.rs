@@ -1,0 +1,106 @@
+//! The process being decided on: executable, command line and environment, as byte strings.
+
+use alloc::vec::Vec;
+
+/// One process as the library sees it at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct Process<'a> {
+    /// Resolved executable path (`/proc/self/exe`), e.g. `/usr/bin/python3.11`.
+    pub exe: &'a [u8],
+    /// Command line; `args[0]` is the command as invoked, e.g. `["python3", "app.py"]`.
+    pub args: Vec<&'a [u8]>,
+    /// Environment entries, `NAME=value`, in order.
+    pub env: Vec<&'a [u8]>,
+}
+
+impl<'a> Process<'a> {
+    /// Value of environment variable `name`, as `getenv` finds it (first entry wins).
+    pub fn var(&self, name: &str) -> Option<&'a [u8]> {
+        self.env.iter().find_map(|entry| {
+            let rest = entry.strip_prefix(name.as_bytes())?;
+            rest.strip_prefix(b"=")
+        })
+    }
+
+    /// Whether variable `name` is set to a true value (`true`, `1`, `yes`, `on`; any case).
+    pub fn flag(&self, name: &str) -> bool {
+        self.var(name).is_some_and(is_true)
+    }
+}
+
+/// Whether a configuration value means true: `true`, `1`, `yes` or `on`, in any case.
+pub fn is_true(value: &[u8]) -> bool {
+    [&b"true"[..], b"1", b"yes", b"on"]
+        .iter()
+        .any(|t| value.eq_ignore_ascii_case(t))
+}
+
+/// Whether a configuration value means false: `false`, `0`, `no` or `off`, in any case.
+pub fn is_false(value: &[u8]) -> bool {
+    [&b"false"[..], b"0", b"no", b"off"]
+        .iter()
+        .any(|t| value.eq_ignore_ascii_case(t))
+}
+
+/// Splits `/proc/<pid>/cmdline` (NUL-terminated strings) into arguments.
+pub fn split_cmdline(bytes: &[u8]) -> Vec<&[u8]> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|&c| c == 0).collect()
+}
+
+/// Last component of a path, e.g. `java` for `/usr/lib/jvm/x/bin/java`.
+pub fn file_name(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&c| c == b'/') {
+        Some(i) => path.get(i + 1..).unwrap_or_default(),
+        None => path,
+    }
+}
+
+/// Everything before the last `/`, e.g. `/usr/bin` for `/usr/bin/java` (`None` without `/`).
+pub fn parent(path: &[u8]) -> Option<&[u8]> {
+    path.iter()
+        .rposition(|&c| c == b'/')
+        .and_then(|i| path.get(..i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_entry_wins_like_getenv() {
+        let p = Process {
+            env: alloc::vec![&b"A=1"[..], b"AB=2", b"A=3", b"EMPTY="],
+            ..Default::default()
+        };
+        assert_eq!(p.var("A"), Some(&b"1"[..]));
+        assert_eq!(p.var("AB"), Some(&b"2"[..]));
+        assert_eq!(p.var("EMPTY"), Some(&b""[..]));
+        assert_eq!(p.var("B"), None);
+    }
+
+    #[test]
+    fn cmdline_is_split_on_nul() {
+        assert_eq!(
+            split_cmdline(b"java\0-version\0"),
+            alloc::vec![&b"java"[..], b"-version"]
+        );
+        assert_eq!(
+            split_cmdline(b"a\0\0b\0"),
+            alloc::vec![&b"a"[..], b"", b"b"]
+        );
+        assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn paths_split_into_parent_and_name() {
+        assert_eq!(file_name(b"/usr/bin/java"), b"java");
+        assert_eq!(file_name(b"java"), b"java");
+        assert_eq!(parent(b"/usr/bin/java"), Some(&b"/usr/bin"[..]));
+        assert_eq!(parent(b"/java"), Some(&b""[..]));
+        assert_eq!(parent(b"java"), None);
+    }
+}

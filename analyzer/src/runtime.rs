@@ -1,0 +1,134 @@
+//! Which runtime an executable is, from its file name alone.
+//!
+//! The library calls [`detect`] in every process, right after reading `/proc/self/exe`, so it
+//! is a handful of byte comparisons and nothing else; everything that is not a candidate stops
+//! there. Candidates: `java`, JDK tools and `jsvc`; `node`, `nodejs`, `nodeNN`; `python`,
+//! `python3`, `python3.12`, `python3.13t`; `ruby`, `ruby3.1`; `php`, `php8.2`, `php-fpm8.2`,
+//! `php-cgi8.2`; `dotnet`.
+
+use crate::java;
+
+/// A runtime the product knows about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// A JVM launcher (`java`, JDK tools, `jsvc`).
+    Java,
+    /// Node.js.
+    Node,
+    /// CPython.
+    Python,
+    /// Ruby (MRI).
+    Ruby,
+    /// PHP (CLI, FPM, CGI).
+    Php,
+    /// .NET (`dotnet`).
+    Dotnet,
+}
+
+impl Runtime {
+    /// Stable name used in logs and `explain`, e.g. `"node"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Java => "java",
+            Runtime::Node => "node",
+            Runtime::Python => "python",
+            Runtime::Ruby => "ruby",
+            Runtime::Php => "php",
+            Runtime::Dotnet => "dotnet",
+        }
+    }
+
+    /// Language name of the library package, as in `datadog-apm-library-js`.
+    pub fn package(self) -> &'static str {
+        match self {
+            Runtime::Node => "js",
+            other => other.name(),
+        }
+    }
+}
+
+/// The runtime an executable file name denotes, e.g. `Some(Python)` for `python3.11`.
+pub fn detect(file_name: &[u8]) -> Option<Runtime> {
+    match file_name {
+        b"java" | b"jsvc" => Some(Runtime::Java),
+        b"node" | b"nodejs" => Some(Runtime::Node),
+        b"dotnet" => Some(Runtime::Dotnet),
+        _ => detect_versioned(file_name),
+    }
+}
+
+fn detect_versioned(name: &[u8]) -> Option<Runtime> {
+    if let Some(rest) = name.strip_prefix(b"python") {
+        let suffix = rest
+            .iter()
+            .position(|c| !is_version_char(*c))
+            .map_or(&[][..], |i| &rest[i..]);
+        return (suffix.len() <= 2 && suffix.iter().all(|c| b"dmtu".contains(c)))
+            .then_some(Runtime::Python);
+    }
+    if let Some(rest) = name.strip_prefix(b"node") {
+        return (!rest.is_empty() && rest.iter().all(|c| is_version_char(*c)))
+            .then_some(Runtime::Node);
+    }
+    if let Some(rest) = name.strip_prefix(b"ruby") {
+        return rest
+            .iter()
+            .all(|c| is_version_char(*c))
+            .then_some(Runtime::Ruby);
+    }
+    if let Some(rest) = name.strip_prefix(b"php") {
+        let rest = rest
+            .strip_prefix(b"-fpm")
+            .or_else(|| rest.strip_prefix(b"-cgi"))
+            .unwrap_or(rest);
+        return rest
+            .iter()
+            .all(|c| is_version_char(*c))
+            .then_some(Runtime::Php);
+    }
+    java::is_jdk_tool(name).then_some(Runtime::Java)
+}
+
+fn is_version_char(c: u8) -> bool {
+    c.is_ascii_digit() || c == b'.'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_are_recognised_by_file_name() {
+        let cases: &[(&str, Option<Runtime>)] = &[
+            ("java", Some(Runtime::Java)),
+            ("keytool", Some(Runtime::Java)),
+            ("jsvc", Some(Runtime::Java)),
+            ("node", Some(Runtime::Node)),
+            ("nodejs", Some(Runtime::Node)),
+            ("node20", Some(Runtime::Node)),
+            ("python", Some(Runtime::Python)),
+            ("python3", Some(Runtime::Python)),
+            ("python3.11", Some(Runtime::Python)),
+            ("python3.13t", Some(Runtime::Python)),
+            ("ruby", Some(Runtime::Ruby)),
+            ("ruby3.1", Some(Runtime::Ruby)),
+            ("php", Some(Runtime::Php)),
+            ("php8.2", Some(Runtime::Php)),
+            ("php-fpm8.2", Some(Runtime::Php)),
+            ("php-cgi", Some(Runtime::Php)),
+            ("dotnet", Some(Runtime::Dotnet)),
+            ("ls", None),
+            ("sh", None),
+            ("notjava", None),
+            ("javascript", None),
+            ("python3-config", None),
+            ("nodemon", None),
+            ("rubocop", None),
+            ("phpunit", None),
+            ("", None),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(detect(name.as_bytes()), *expected, "{name}");
+        }
+    }
+}

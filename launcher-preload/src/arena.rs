@@ -1,0 +1,100 @@
+//! The heap of the decision: a bump allocator over one anonymous mapping, released whole when
+//! the constructor returns.
+//!
+//! Only processes that are runtime candidates allocate (the non-runtime path never does). The
+//! mapping is reserved lazily and committed page by page by the kernel; freeing is a no-op
+//! except that the newest block can grow or shrink in place. Exhaustion returns null, which
+//! the allocator turns into a panic, which `guard` turns into a fail-open return.
+
+use crate::sys;
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Address space reserved for one decision. Inputs are capped well below this (the kernel caps
+/// argv plus environ at about 2 MiB here); pages never touched cost nothing.
+const ARENA_BYTES: usize = 64 << 20;
+
+/// The allocator installed as `#[global_allocator]` in the library.
+pub struct Arena {
+    base: AtomicUsize,
+    next: AtomicUsize,
+    last: AtomicUsize,
+}
+
+impl Arena {
+    /// An arena with no memory mapped yet.
+    pub const fn new() -> Self {
+        Arena {
+            base: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            last: AtomicUsize::new(0),
+        }
+    }
+
+    /// Unmaps everything allocated so far. Every allocation must be dead by now.
+    pub fn release(&self) {
+        let base = self.base.swap(0, Relaxed);
+        if base != 0 {
+            // SAFETY: the caller guarantees no allocation outlives this call.
+            unsafe { sys::unmap(base as *mut u8, ARENA_BYTES) };
+        }
+        self.next.store(0, Relaxed);
+        self.last.store(0, Relaxed);
+    }
+
+    fn ensure_mapped(&self) -> Option<usize> {
+        let base = self.base.load(Relaxed);
+        if base != 0 {
+            return Some(base);
+        }
+        let base = sys::map_anonymous(ARENA_BYTES).ok()? as usize;
+        self.base.store(base, Relaxed);
+        self.next.store(base, Relaxed);
+        Some(base)
+    }
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: blocks never overlap: `next` only moves forward except when the newest block is
+// resized in place. The library runs its constructor on a single thread.
+unsafe impl GlobalAlloc for Arena {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let Some(base) = self.ensure_mapped() else {
+            return core::ptr::null_mut();
+        };
+        let start = (self.next.load(Relaxed) + layout.align() - 1) & !(layout.align() - 1);
+        match start.checked_add(layout.size()) {
+            Some(end) if end <= base + ARENA_BYTES => {
+                self.next.store(end, Relaxed);
+                self.last.store(start, Relaxed);
+                start as *mut u8
+            }
+            _ => core::ptr::null_mut(),
+        }
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let base = self.base.load(Relaxed);
+        if ptr as usize == self.last.load(Relaxed) {
+            if let Some(end) = (ptr as usize).checked_add(new_size) {
+                if end <= base + ARENA_BYTES {
+                    self.next.store(end, Relaxed);
+                    return ptr;
+                }
+            }
+            return core::ptr::null_mut();
+        }
+        let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+        if !new.is_null() {
+            core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+        }
+        new
+    }
+}

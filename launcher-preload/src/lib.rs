@@ -1,0 +1,173 @@
+//! `launcher.preload.so`: loaded into every process through `/etc/ld.so.preload` or
+//! `LD_PRELOAD`, it decides at start-up whether the process is a runtime to instrument and, if
+//! so, rewrites the runtime's variables with the process's own `setenv`.
+//!
+//! Shape (see DESIGN.md in the repository for the reasons):
+//! - no libc, no std, no imports, no TLS: it loads into glibc, musl and libc-free programs;
+//! - a constructor in `.init_array` (glibc passes argc/argv/envp, musl nothing: neither is
+//!   used); it reads `/proc/self/exe` and returns at once unless the file name is a runtime;
+//! - runtime candidates: `/proc/self/auxv` (do nothing under `AT_SECURE`), the loader's object
+//!   list for libc's `setenv` and `environ`, `/proc/self/cmdline`, then `analyzer::decide`;
+//! - every failure, even a panic (see `guard`), leaves the process as it was, silently unless
+//!   debug logging is on. `errno` is saved and restored around libc calls.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+mod arena;
+mod auxv;
+mod guard;
+mod host;
+mod libc;
+mod log;
+#[cfg(not(test))]
+mod mem;
+mod sys;
+
+use alloc::vec::Vec;
+use analyzer::{Decision, Edit, Outcome, Process, Reason};
+use core::ffi::CStr;
+use core::mem::MaybeUninit;
+use sys::CPath;
+
+/// In `.data` rather than `.bss`: a `.bss` makes the loader zero the rest of a page in every
+/// process.
+#[cfg(not(test))]
+#[global_allocator]
+#[link_section = ".data.arena"]
+static ARENA: arena::Arena = arena::Arena::new();
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    guard::abandon()
+}
+
+/// The constructor, run by the dynamic loader before the program's own initialisers.
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = start;
+
+/// Largest `/proc/self/cmdline` considered (the kernel allows argv + environ of about 2 MiB
+/// with the default stack limit); anything larger is left alone.
+const CMDLINE_LIMIT: usize = 8 << 20;
+
+extern "C" fn start() {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let Some(exe) = sys::readlink_in(CPath(b"/proc/self/exe\0"), &mut buf) else {
+        return;
+    };
+    if analyzer::runtime::detect(analyzer::process::file_name(exe)).is_none() {
+        return;
+    }
+    let mut exe = exe;
+    guard::run(decide_and_apply, &mut exe);
+    #[cfg(not(test))]
+    ARENA.release();
+}
+
+/// The runtime path, run under `guard::run` with a pointer to the executable path.
+extern "C" fn decide_and_apply(exe: *mut u8) {
+    // SAFETY: `start` passes a pointer to its `&[u8]` executable path, alive during the call.
+    let exe: &[u8] = unsafe { *(exe as *const &[u8]) };
+    let Some(auxv) =
+        host::read_file(CPath(b"/proc/self/auxv\0"), 4096).and_then(|b| auxv::parse(&b))
+    else {
+        return;
+    };
+    if auxv.secure {
+        return;
+    }
+    let loaded = libc::inspect(&auxv);
+    let Some(libc) = loaded.libc else { return };
+    let saved_errno = libc.errno();
+    let mut process = Process {
+        exe,
+        args: Vec::new(),
+        env: libc.environment().collect(),
+    };
+    let mut log = log::Log::new(&process);
+    log.line(&[b"process_exe: '", exe, b"'"]);
+    let cmdline = host::read_file(CPath(b"/proc/self/cmdline\0"), CMDLINE_LIMIT);
+    let decision = match &cmdline {
+        Some(bytes) => {
+            process.args = analyzer::process::split_cmdline(bytes);
+            let root = loaded.self_path.map(absolute);
+            let root = root.as_deref().and_then(analyzer::layout::packages_root);
+            let decision = analyzer::decide(&process, &host::SysHost, root);
+            apply(&libc, decision)
+        }
+        None => Decision {
+            runtime: analyzer::runtime::detect(analyzer::process::file_name(exe)),
+            outcome: Outcome::Failed(Reason::ProcessUnreadable),
+            edits: Vec::new(),
+        },
+    };
+    log_decision(&mut log, &decision);
+    log.flush();
+    libc.set_errno(saved_errno);
+}
+
+/// Applies the decision's edits with libc; a failed edit turns the outcome into a failure.
+fn apply(libc: &libc::Libc, mut decision: Decision) -> Decision {
+    for edit in &decision.edits {
+        let name = [edit.name().as_bytes(), b"\0"].concat();
+        let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
+        let ok = match edit {
+            Edit::Set { value, .. } => match host::c_path(value) {
+                Some(v) => libc.setenv(name, CStr::from_bytes_with_nul(&v).unwrap_or_default()),
+                None => false,
+            },
+            Edit::Unset { .. } => libc.unsetenv(name),
+        };
+        if !ok {
+            decision.outcome = Outcome::Failed(Reason::SetenvFailed);
+            break;
+        }
+    }
+    decision
+}
+
+/// `path` made absolute against the working directory (the loader records `LD_PRELOAD`
+/// entries as given).
+fn absolute(path: &[u8]) -> Vec<u8> {
+    if path.starts_with(b"/") {
+        return path.to_vec();
+    }
+    let mut cwd = alloc::vec![0u8; 4096];
+    match sys::getcwd(&mut cwd) {
+        Ok(n) => {
+            cwd.truncate(n);
+            let path = path.strip_prefix(b"./").unwrap_or(path);
+            [&cwd[..], b"/", path].concat()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One line naming the outcome and its reason, e.g. `injected java` or
+/// `skipped: java_version`, followed by the variables changed.
+fn log_decision(log: &mut log::Log, decision: &Decision) {
+    let runtime = decision.runtime.map_or("", |r| r.name()).as_bytes();
+    let mut changed: Vec<u8> = Vec::new();
+    for edit in &decision.edits {
+        changed.extend_from_slice(if changed.is_empty() { b" - " } else { b", " });
+        changed.extend_from_slice(match edit {
+            Edit::Set { .. } => b"set ",
+            Edit::Unset { .. } => b"unset ",
+        });
+        changed.extend_from_slice(edit.name().as_bytes());
+    }
+    match &decision.outcome {
+        Outcome::Injected => log.line(&[b"injected ", runtime, &changed]),
+        Outcome::Skipped(reason) | Outcome::Failed(reason) => log.line(&[
+            decision.outcome.kind().as_bytes(),
+            b": ",
+            reason.id().as_bytes(),
+            b" (",
+            reason.describe().as_bytes(),
+            b")",
+            &changed,
+        ]),
+    }
+}

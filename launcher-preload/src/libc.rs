@@ -1,0 +1,382 @@
+//! Finds the process's own libc functions at run time, without importing anything.
+//!
+//! Importing `setenv` would be a symbol lookup at load time in every process and, as a strong
+//! import, would kill libc-free programs. Instead, only runtime candidates walk the loader's
+//! list of loaded objects (`r_debug`, reached through `DT_DEBUG` of the main program, which
+//! glibc's and musl's loaders both fill in) and look symbols up in each object's dynamic
+//! symbol table in load order, the order the loader itself uses. A libc-free process simply
+//! has no `setenv`.
+//!
+//! All raw memory reads of loaded objects live in this module.
+
+use crate::auxv::Auxv;
+use core::ffi::CStr;
+
+type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;
+type UnsetenvFn = unsafe extern "C" fn(*const u8) -> i32;
+type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
+
+/// The libc entry points the library needs to change the environment.
+pub struct Libc {
+    setenv: SetenvFn,
+    unsetenv: UnsetenvFn,
+    environ: *const *const *const u8,
+    errno_location: ErrnoFn,
+}
+
+/// What the loader's object list says about this process.
+pub struct Loaded {
+    /// The process's libc, if it has one with all needed functions.
+    pub libc: Option<Libc>,
+    /// The path this library was loaded from, as the loader recorded it, e.g.
+    /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
+    pub self_path: Option<&'static [u8]>,
+}
+
+extern "C" {
+    /// This library's own dynamic section (defined by the linker).
+    static _DYNAMIC: u8;
+}
+
+const PT_DYNAMIC: u32 = 2;
+const PT_PHDR: u32 = 6;
+const DT_NULL: usize = 0;
+const DT_HASH: usize = 4;
+const DT_STRTAB: usize = 5;
+const DT_SYMTAB: usize = 6;
+const DT_DEBUG: usize = 21;
+const DT_GNU_HASH: usize = 0x6fff_fef5;
+const DT_VERSYM: usize = 0x6fff_fff0;
+
+#[repr(C)]
+struct ProgramHeader {
+    kind: u32,
+    flags: u32,
+    offset: u64,
+    vaddr: u64,
+    paddr: u64,
+    filesz: u64,
+    memsz: u64,
+    align: u64,
+}
+
+#[repr(C)]
+struct Dyn {
+    tag: usize,
+    value: usize,
+}
+
+#[repr(C)]
+struct Symbol {
+    name: u32,
+    info: u8,
+    other: u8,
+    shndx: u16,
+    value: u64,
+    size: u64,
+}
+
+/// `struct link_map`'s public head, shared by glibc and musl.
+#[repr(C)]
+struct LinkMap {
+    addr: usize,
+    name: *const u8,
+    dynamic: *const Dyn,
+    next: *const LinkMap,
+    prev: *const LinkMap,
+}
+
+/// `struct r_debug`.
+#[repr(C)]
+struct RDebug {
+    version: i32,
+    map: *const LinkMap,
+}
+
+/// The tables needed to look symbols up in one loaded object.
+struct Object {
+    base: usize,
+    symtab: *const Symbol,
+    strtab: *const u8,
+    gnu_hash: *const u32,
+    sysv_hash: *const u32,
+    versym: *const u16,
+}
+
+impl Libc {
+    /// Sets `name=value`, overwriting. Both must be NUL-terminated. Returns false on failure.
+    pub fn setenv(&self, name: &CStr, value: &CStr) -> bool {
+        // SAFETY: the pointer is libc's `setenv`, called with two C strings.
+        unsafe { (self.setenv)(name.as_ptr().cast(), value.as_ptr().cast(), 1) == 0 }
+    }
+
+    /// Removes `name` from the environment. Returns false on failure.
+    pub fn unsetenv(&self, name: &CStr) -> bool {
+        // SAFETY: the pointer is libc's `unsetenv`, called with a C string.
+        unsafe { (self.unsetenv)(name.as_ptr().cast()) == 0 }
+    }
+
+    /// The current environment as `NAME=value` entries (the strings libc's `environ` holds).
+    pub fn environment(&self) -> impl Iterator<Item = &'static [u8]> {
+        // SAFETY: `environ` is libc's `char **environ` variable: null or a null-terminated
+        // array of C strings, which nothing changes while the library is deciding.
+        let mut entry = unsafe { *self.environ };
+        core::iter::from_fn(move || unsafe {
+            if entry.is_null() || (*entry).is_null() {
+                return None;
+            }
+            let value = CStr::from_ptr((*entry).cast()).to_bytes();
+            entry = entry.add(1);
+            Some(value)
+        })
+    }
+
+    /// Reads the calling thread's `errno`.
+    pub fn errno(&self) -> i32 {
+        // SAFETY: `__errno_location` returns a valid pointer to this thread's errno.
+        unsafe { *(self.errno_location)() }
+    }
+
+    /// Restores the calling thread's `errno`.
+    pub fn set_errno(&self, value: i32) {
+        // SAFETY: as for `errno`.
+        unsafe { *(self.errno_location)() = value }
+    }
+}
+
+/// Walks the loader's object list of this process.
+pub fn inspect(auxv: &Auxv) -> Loaded {
+    let mut loaded = Loaded {
+        libc: None,
+        self_path: None,
+    };
+    let Some(first) = link_map_head(auxv) else {
+        return loaded;
+    };
+    // SAFETY: `_DYNAMIC` is this library's own dynamic section; only its address is taken.
+    let own_dynamic = core::ptr::addr_of!(_DYNAMIC) as usize;
+    let mut setenv = None;
+    let mut unsetenv = None;
+    let mut environ = None;
+    let mut errno = None;
+    let mut map = first;
+    // A bound on the walk, in case the list were ever corrupt.
+    for _ in 0..4096 {
+        if map.is_null() {
+            break;
+        }
+        // SAFETY: `map` is an entry of the loader's list, valid while the process runs.
+        let entry = unsafe { &*map };
+        if entry.dynamic as usize == own_dynamic {
+            // SAFETY: names in the list are C strings (possibly empty) or null.
+            loaded.self_path = Some(unsafe { c_bytes(entry.name) });
+        } else if let Some(object) = Object::new(entry) {
+            setenv = setenv.or_else(|| object.lookup(b"setenv"));
+            unsetenv = unsetenv.or_else(|| object.lookup(b"unsetenv"));
+            environ = environ.or_else(|| object.lookup(b"environ"));
+            errno = errno.or_else(|| object.lookup(b"__errno_location"));
+        }
+        map = entry.next;
+    }
+    if let (Some(s), Some(u), Some(env), Some(e)) = (setenv, unsetenv, environ, errno) {
+        // SAFETY: these are the addresses of libc's functions and variable of these names,
+        // whose C signatures are fixed by POSIX and the libc ABIs.
+        loaded.libc = Some(unsafe {
+            Libc {
+                setenv: core::mem::transmute::<usize, SetenvFn>(s),
+                unsetenv: core::mem::transmute::<usize, UnsetenvFn>(u),
+                environ: env as *const *const *const u8,
+                errno_location: core::mem::transmute::<usize, ErrnoFn>(e),
+            }
+        });
+    }
+    loaded
+}
+
+/// Bytes of a C string, or empty for null.
+unsafe fn c_bytes(ptr: *const u8) -> &'static [u8] {
+    if ptr.is_null() {
+        &[]
+    } else {
+        CStr::from_ptr(ptr.cast()).to_bytes()
+    }
+}
+
+/// The first entry of the loader's object list, through `DT_DEBUG` of the main program.
+fn link_map_head(auxv: &Auxv) -> Option<*const LinkMap> {
+    if auxv.phdr == 0 || auxv.phnum == 0 || auxv.phnum > 256 {
+        return None;
+    }
+    // SAFETY: AT_PHDR/AT_PHNUM describe the main program's program headers, mapped for the
+    // life of the process.
+    let headers =
+        unsafe { core::slice::from_raw_parts(auxv.phdr as *const ProgramHeader, auxv.phnum) };
+    let bias = headers
+        .iter()
+        .find(|h| h.kind == PT_PHDR)
+        .map(|h| auxv.phdr.wrapping_sub(h.vaddr as usize))?;
+    let dynamic = headers.iter().find(|h| h.kind == PT_DYNAMIC)?;
+    let mut entry = bias.wrapping_add(dynamic.vaddr as usize) as *const Dyn;
+    for _ in 0..1024 {
+        // SAFETY: PT_DYNAMIC points at the program's DT_NULL-terminated dynamic section.
+        let d = unsafe { &*entry };
+        match d.tag {
+            DT_NULL => return None,
+            DT_DEBUG if d.value != 0 => {
+                // SAFETY: the loader stored its `struct r_debug` here.
+                let head = unsafe { (*(d.value as *const RDebug)).map };
+                return (!head.is_null()).then_some(head);
+            }
+            _ => {}
+        }
+        // SAFETY: still inside the dynamic section (DT_NULL not reached).
+        entry = unsafe { entry.add(1) };
+    }
+    None
+}
+
+impl Object {
+    fn new(map: &LinkMap) -> Option<Object> {
+        if map.dynamic.is_null() {
+            return None;
+        }
+        let base = map.addr;
+        // glibc rewrites dynamic entries to absolute addresses, musl leaves them relative to
+        // the load address: a value below the load address is relative.
+        let absolute = |v: usize| if v < base { base.wrapping_add(v) } else { v };
+        let mut object = Object {
+            base,
+            symtab: core::ptr::null(),
+            strtab: core::ptr::null(),
+            gnu_hash: core::ptr::null(),
+            sysv_hash: core::ptr::null(),
+            versym: core::ptr::null(),
+        };
+        let mut entry = map.dynamic;
+        for _ in 0..1024 {
+            // SAFETY: `l_ld` points at the object's DT_NULL-terminated dynamic section.
+            let d = unsafe { &*entry };
+            match d.tag {
+                DT_NULL => break,
+                DT_SYMTAB => object.symtab = absolute(d.value) as *const Symbol,
+                DT_STRTAB => object.strtab = absolute(d.value) as *const u8,
+                DT_GNU_HASH => object.gnu_hash = absolute(d.value) as *const u32,
+                DT_HASH => object.sysv_hash = absolute(d.value) as *const u32,
+                DT_VERSYM => object.versym = absolute(d.value) as *const u16,
+                _ => {}
+            }
+            // SAFETY: still inside the dynamic section.
+            entry = unsafe { entry.add(1) };
+        }
+        let has_hash = !object.gnu_hash.is_null() || !object.sysv_hash.is_null();
+        (!object.symtab.is_null() && !object.strtab.is_null() && has_hash).then_some(object)
+    }
+
+    /// Address of the default-version definition of `name` in this object.
+    fn lookup(&self, name: &[u8]) -> Option<usize> {
+        // SAFETY: the hash tables and symbol/string tables are those of a loaded object, laid
+        // out as the ELF gABI (DT_HASH) and GNU (DT_GNU_HASH) specify.
+        unsafe {
+            if !self.gnu_hash.is_null() {
+                self.lookup_gnu(name)
+            } else {
+                self.lookup_sysv(name)
+            }
+        }
+    }
+
+    unsafe fn lookup_gnu(&self, name: &[u8]) -> Option<usize> {
+        let table = self.gnu_hash;
+        let nbuckets = *table as usize;
+        let symoffset = *table.add(1) as usize;
+        let bloom_words = *table.add(2) as usize;
+        if nbuckets == 0 {
+            return None;
+        }
+        let buckets = table.add(4 + bloom_words * 2);
+        let chains = buckets.add(nbuckets);
+        let hash = gnu_hash(name);
+        let mut index = *buckets.add(hash as usize % nbuckets) as usize;
+        if index < symoffset {
+            return None;
+        }
+        loop {
+            let chain = *chains.add(index - symoffset);
+            if (chain | 1) == (hash | 1) {
+                if let Some(address) = self.match_symbol(index, name) {
+                    return Some(address);
+                }
+            }
+            if chain & 1 != 0 {
+                return None;
+            }
+            index += 1;
+        }
+    }
+
+    unsafe fn lookup_sysv(&self, name: &[u8]) -> Option<usize> {
+        let table = self.sysv_hash;
+        let nbuckets = *table as usize;
+        let nchains = *table.add(1) as usize;
+        if nbuckets == 0 {
+            return None;
+        }
+        let buckets = table.add(2);
+        let chains = buckets.add(nbuckets);
+        let mut index = *buckets.add(sysv_hash(name) as usize % nbuckets) as usize;
+        let mut steps = 0;
+        while index != 0 && index < nchains && steps < nchains {
+            if let Some(address) = self.match_symbol(index, name) {
+                return Some(address);
+            }
+            index = *chains.add(index) as usize;
+            steps += 1;
+        }
+        None
+    }
+
+    /// The address of symbol `index` if it is a default-version definition named `name`.
+    unsafe fn match_symbol(&self, index: usize, name: &[u8]) -> Option<usize> {
+        const STT_OBJECT: u8 = 1;
+        const STT_FUNC: u8 = 2;
+        const VERSYM_HIDDEN: u16 = 0x8000;
+        let symbol = &*self.symtab.add(index);
+        let kind = symbol.info & 0xf;
+        if symbol.shndx == 0 || !(kind == STT_FUNC || kind == STT_OBJECT) {
+            return None;
+        }
+        if !self.versym.is_null() {
+            let version = *self.versym.add(index);
+            if version & VERSYM_HIDDEN != 0 || version == 0 {
+                return None;
+            }
+        }
+        let symbol_name = CStr::from_ptr(self.strtab.add(symbol.name as usize).cast());
+        (symbol_name.to_bytes() == name).then(|| self.base.wrapping_add(symbol.value as usize))
+    }
+}
+
+fn gnu_hash(name: &[u8]) -> u32 {
+    name.iter()
+        .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(c as u32))
+}
+
+fn sysv_hash(name: &[u8]) -> u32 {
+    name.iter().fold(0u32, |h, &c| {
+        let h = (h << 4).wrapping_add(c as u32);
+        let g = h & 0xf000_0000;
+        (h ^ (g >> 24)) & !g
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_match_the_elf_specifications() {
+        assert_eq!(gnu_hash(b""), 5381);
+        assert_eq!(gnu_hash(b"printf"), 0x156b_2bb8);
+        assert_eq!(sysv_hash(b"printf"), 0x0779_05a6);
+    }
+}

@@ -1,0 +1,105 @@
+//! Debug logging: off unless `DD_APM_INSTRUMENTATION_DEBUG=true`.
+//!
+//! Lines go to standard error, or to the files listed (comma-separated, `file://` prefix
+//! optional) in `DD_APM_INSTRUMENTATION_OUTPUT_PATHS` instead; `stderr` in that list means
+//! standard error. Standard output is never written. All lines of one process are collected
+//! and written with one `write` per target at the end, so lines of concurrent processes do not
+//! interleave. Files are opened append-only, created 0600 if missing, never followed into a
+//! FIFO wait (`O_NONBLOCK`), and closed before the constructor returns.
+
+use crate::sys::{self, CPath, Fd};
+use alloc::vec::Vec;
+
+const DEBUG: &str = "DD_APM_INSTRUMENTATION_DEBUG";
+const OUTPUT_PATHS: &str = "DD_APM_INSTRUMENTATION_OUTPUT_PATHS";
+
+/// The lines of one process, written on `flush`.
+pub struct Log<'a> {
+    enabled: bool,
+    targets: Option<&'a [u8]>,
+    prefix: Vec<u8>,
+    text: Vec<u8>,
+}
+
+impl<'a> Log<'a> {
+    /// A log configured from the process's environment.
+    pub fn new(process: &analyzer::Process<'a>) -> Log<'a> {
+        let enabled = process.flag(DEBUG);
+        let mut prefix = Vec::new();
+        if enabled {
+            prefix.extend_from_slice(b"apm-inject[");
+            push_decimal(&mut prefix, sys::getpid() as u64);
+            prefix.extend_from_slice(b"]: ");
+        }
+        Log {
+            enabled,
+            targets: process.var(OUTPUT_PATHS).filter(|v| !v.is_empty()),
+            prefix,
+            text: Vec::new(),
+        }
+    }
+
+    /// Adds one line made of `parts`, if logging is on.
+    pub fn line(&mut self, parts: &[&[u8]]) {
+        if !self.enabled {
+            return;
+        }
+        self.text.extend_from_slice(&self.prefix);
+        parts.iter().for_each(|p| {
+            self.text
+                .extend(p.iter().map(|&c| if c == b'\n' { b' ' } else { c }))
+        });
+        self.text.push(b'\n');
+    }
+
+    /// Writes the collected lines to every target.
+    pub fn flush(self) {
+        if self.text.is_empty() {
+            return;
+        }
+        let Some(targets) = self.targets else {
+            Fd::stderr().write_all(&self.text);
+            return;
+        };
+        for target in targets.split(|&c| c == b',').map(trim) {
+            let path = target.strip_prefix(b"file://").unwrap_or(target);
+            if path == b"stderr" {
+                Fd::stderr().write_all(&self.text);
+            } else if path.starts_with(b"/") && !path.contains(&0) {
+                let c_path = [path, b"\0"].concat();
+                let flags =
+                    sys::O_WRONLY | sys::O_APPEND | sys::O_CREAT | sys::O_NONBLOCK | sys::O_NOCTTY;
+                if let Ok(fd) = sys::open(CPath(&c_path), flags, 0o600) {
+                    fd.write_all(&self.text);
+                }
+            }
+        }
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
