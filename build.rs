@@ -1,1 +1,81 @@
-fn main() {}
+//! Builds the end-to-end test fixtures into `$OUT_DIR/fixtures` (exported to the tests as
+//! `APM_FIXTURES`): C probes for glibc and musl, a static launcher, a libc-free Go program and
+//! a Java agent jar. A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let src = PathBuf::from("tests/fixtures");
+    println!("cargo:rerun-if-changed=tests/fixtures");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("fixtures");
+    std::fs::create_dir_all(&out).unwrap();
+    let c = |compiler: &str, flags: &[&str], source: &str, output: &str| {
+        let mut cmd = Command::new(compiler);
+        cmd.args(flags)
+            .arg("-O2")
+            .arg("-o")
+            .arg(out.join(output))
+            .arg(src.join(source));
+        run(cmd, compiler);
+    };
+    c("gcc", &[], "envprobe.c", "envprobe-glibc");
+    c("musl-gcc", &[], "envprobe.c", "envprobe-musl");
+    c("gcc", &["-static"], "static_exec.c", "static-exec");
+
+    let mut go = Command::new("go");
+    go.args(["build", "-buildmode=pie", "-o"])
+        .arg(out.join("goprobe"))
+        .arg(".")
+        .current_dir(src.join("goprobe"))
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", out.join("gocache"))
+        .env("GOPATH", out.join("gopath"))
+        .env("GOFLAGS", "-mod=mod");
+    run(go, "go (Debian package golang-go)");
+
+    let classes = out.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let mut javac = Command::new("javac");
+    javac
+        .args(["--release", "8", "-d"])
+        .arg(&classes)
+        .arg(src.join("FixtureAgent.java"))
+        .arg(src.join("Hello.java"));
+    run(javac, "javac");
+    jar(
+        &out,
+        &classes,
+        "dd-java-agent.jar",
+        "Premain-Class: FixtureAgent\n",
+        "FixtureAgent.class",
+    );
+    jar(
+        &out,
+        &classes,
+        "hello.jar",
+        "Main-Class: Hello\n",
+        "Hello.class",
+    );
+    println!("cargo:rustc-env=APM_FIXTURES={}", out.display());
+}
+
+fn jar(out: &Path, classes: &Path, name: &str, manifest: &str, class: &str) {
+    let manifest_path = out.join(format!("{name}.mf"));
+    std::fs::write(&manifest_path, manifest).unwrap();
+    let mut cmd = Command::new("jar");
+    cmd.arg("cfm")
+        .arg(out.join(name))
+        .arg(&manifest_path)
+        .arg("-C")
+        .arg(classes)
+        .arg(class);
+    run(cmd, "jar");
+}
+
+fn run(mut cmd: Command, tool: &str) {
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("building test fixtures: {tool} failed ({s}): {cmd:?}"),
+        Err(e) => panic!("building test fixtures needs {tool}: {e} (run .ci/run or install it)"),
+    }
+}

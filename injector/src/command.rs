@@ -33,7 +33,8 @@ pub fn find(name: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
 }
 
 fn is_executable(path: &Path) -> bool {
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Resolves `args` (`args[0]` is the command) into what actually executes.
@@ -46,7 +47,11 @@ pub fn resolve(args: &[OsString], path_var: Option<&OsStr>) -> Result<Exec, Stri
         let Some((interpreter, argument)) = shebang(&program)? else {
             let exe = std::fs::canonicalize(&program)
                 .map_err(|e| format!("{}: {e}", program.display()))?;
-            return Ok(Exec { exe, args: argv, scripts });
+            return Ok(Exec {
+                exe,
+                args: argv,
+                scripts,
+            });
         };
         scripts.push(program.clone());
         // The kernel runs `interpreter [argument] script args...`.
@@ -59,13 +64,19 @@ pub fn resolve(args: &[OsString], path_var: Option<&OsStr>) -> Result<Exec, Stri
         // `#!/usr/bin/env node` runs `node` from PATH with `env` out of the picture.
         if program.file_name() == Some(OsStr::new("env")) {
             let Some(target) = argument.filter(|a| !a.as_bytes().starts_with(b"-")) else {
-                return Err(format!("{}: unsupported `env` options in #! line", interpreter.display()));
+                return Err(format!(
+                    "{}: unsupported `env` options in #! line",
+                    interpreter.display()
+                ));
             };
             argv.remove(0);
             program = find(&target, path_var)?;
         }
     }
-    Err(format!("{}: too many nested #! interpreters", first.to_string_lossy()))
+    Err(format!(
+        "{}: too many nested #! interpreters",
+        first.to_string_lossy()
+    ))
 }
 
 /// The `#!` interpreter and optional argument of `path`, if it is a script.
@@ -73,8 +84,12 @@ fn shebang(path: &Path) -> Result<Option<(PathBuf, Option<OsString>)>, String> {
     use std::io::Read;
     let mut head = [0u8; 256];
     let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let n = file.read(&mut head).map_err(|e| format!("{}: {e}", path.display()))?;
-    let Some(line) = head[..n].strip_prefix(b"#!") else { return Ok(None) };
+    let n = file
+        .read(&mut head)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some(line) = head[..n].strip_prefix(b"#!") else {
+        return Ok(None);
+    };
     let line = line.split(|&c| c == b'\n').next().unwrap_or_default();
     let line = line.trim_ascii();
     let (interpreter, argument) = match line.iter().position(|c| c.is_ascii_whitespace()) {
@@ -84,6 +99,11 @@ fn shebang(path: &Path) -> Result<Option<(PathBuf, Option<OsString>)>, String> {
     if interpreter.is_empty() {
         return Ok(None);
     }
-    let argument = argument.filter(|a| !a.is_empty()).map(|a| OsString::from_vec(a.to_vec()));
-    Ok(Some((PathBuf::from(OsStr::from_bytes(interpreter)), argument)))
+    let argument = argument
+        .filter(|a| !a.is_empty())
+        .map(|a| OsString::from_vec(a.to_vec()));
+    Ok(Some((
+        PathBuf::from(OsStr::from_bytes(interpreter)),
+        argument,
+    )))
 }

@@ -12,7 +12,9 @@ pub struct StdHost;
 
 impl analyzer::Host for StdHost {
     fn is_file(&self, path: &[u8]) -> bool {
-        Path::new(OsStr::from_bytes(path)).metadata().is_ok_and(|m| m.is_file())
+        Path::new(OsStr::from_bytes(path))
+            .metadata()
+            .is_ok_and(|m| m.is_file())
     }
 }
 
@@ -42,7 +44,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// A change as (action, name, new value, previous value).
-fn change<'a>(edit: &'a Edit, process: &Process) -> (&'static str, &'static str, Option<&'a [u8]>, Option<String>) {
+fn change<'a>(
+    edit: &'a Edit,
+    process: &Process,
+) -> (&'static str, &'static str, Option<&'a [u8]>, Option<String>) {
     let previous = process.var(edit.name()).map(text);
     match edit {
         Edit::Set { name, value } => ("set", name, Some(value), previous),
@@ -50,7 +55,12 @@ fn change<'a>(edit: &'a Edit, process: &Process) -> (&'static str, &'static str,
     }
 }
 
-fn to_json(exec: &command::Exec, root: &packages::Root, process: &Process, d: &Decision) -> serde_json::Value {
+fn to_json(
+    exec: &command::Exec,
+    root: &packages::Root,
+    process: &Process,
+    d: &Decision,
+) -> serde_json::Value {
     let changes: Vec<_> = d
         .edits
         .iter()
@@ -88,7 +98,11 @@ fn to_text(exec: &command::Exec, root: &packages::Root, process: &Process, d: &D
     if d.runtime.is_none() && !exec.scripts.is_empty() {
         out += "note:       a script's interpreter that is not a runtime; a runtime it starts gets its own decision\n";
     }
-    out += &format!("packages:   {} (from {})\n", root.path.display(), root.source);
+    out += &format!(
+        "packages:   {} (from {})\n",
+        root.path.display(),
+        root.source
+    );
     if d.edits.is_empty() {
         out += "changes:    none\n";
     } else {

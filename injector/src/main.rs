@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "apm-inject", version, about = "Single-step APM instrumentation for Linux")]
+#[command(
+    name = "apm-inject",
+    version,
+    about = "Single-step APM instrumentation for Linux"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +42,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Explain { json, packages_root, cmd } => explain::run(&cmd, packages_root, json),
+        Command::Explain {
+            json,
+            packages_root,
+            cmd,
+        } => explain::run(&cmd, packages_root, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

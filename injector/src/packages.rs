@@ -24,7 +24,10 @@ pub struct Root {
 /// The packages root the launcher would use, per the module docs.
 pub fn find(explicit: Option<PathBuf>, ld_preload: Option<&OsStr>) -> Root {
     if let Some(path) = explicit {
-        return Root { path, source: "--packages-root" };
+        return Root {
+            path,
+            source: "--packages-root",
+        };
     }
     let from_list = |list: &[u8]| {
         list.split(|c| c.is_ascii_whitespace() || *c == b':')
@@ -33,15 +36,30 @@ pub fn find(explicit: Option<PathBuf>, ld_preload: Option<&OsStr>) -> Root {
             .map(|root| PathBuf::from(OsStr::from_bytes(root)))
     };
     if let Some(path) = ld_preload.and_then(|v| from_list(v.as_bytes())) {
-        return Root { path, source: "LD_PRELOAD" };
+        return Root {
+            path,
+            source: "LD_PRELOAD",
+        };
     }
-    if let Some(path) = std::fs::read("/etc/ld.so.preload").ok().and_then(|v| from_list(&v)) {
-        return Root { path, source: "/etc/ld.so.preload" };
+    if let Some(path) = std::fs::read("/etc/ld.so.preload")
+        .ok()
+        .and_then(|v| from_list(&v))
+    {
+        return Root {
+            path,
+            source: "/etc/ld.so.preload",
+        };
     }
     if let Some(path) = own_root() {
-        return Root { path, source: "apm-inject's own location" };
+        return Root {
+            path,
+            source: "apm-inject's own location",
+        };
     }
-    Root { path: PathBuf::from(DEFAULT_ROOT), source: "default" }
+    Root {
+        path: PathBuf::from(DEFAULT_ROOT),
+        source: "default",
+    }
 }
 
 /// The root this executable is installed under, if it is in a package tree.

@@ -1,0 +1,344 @@
+//! Real `python3`, `node` and `java` processes under the library, with fixture tracers.
+
+use apm_inject_tests::{fixture, run, stderr, stdout, Packages};
+use std::process::Command;
+
+const PYTHON: &str = "/usr/bin/python3";
+const PRINT_PYTHONPATH: &str =
+    "import os; print(os.environ.get('PYTHONPATH')); print(os.environ.get('DD_INJECTION_ENABLED'))";
+
+fn java_agent(p: &Packages) -> String {
+    format!(
+        "-javaagent:{}/dd-java-agent.jar",
+        p.library("java").display()
+    )
+}
+
+fn node_require(p: &Packages) -> String {
+    format!(
+        "--require={}/node_modules/dd-trace/init",
+        p.library("js").display()
+    )
+}
+
+#[test]
+fn python_is_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p.command(PYTHON).args(["-c", PRINT_PYTHONPATH]));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out),
+        format!("{}\ntracer\n", p.library("python").display())
+    );
+    assert_eq!(stderr(&out), "fixture sitecustomize loaded\n");
+}
+
+#[test]
+fn python_keeps_the_users_pythonpath_after_ours() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", PRINT_PYTHONPATH])
+        .env("PYTHONPATH", "/app/lib:/other"));
+    assert_eq!(
+        stdout(&out).lines().next().unwrap(),
+        format!("{}:/app/lib:/other", p.library("python").display())
+    );
+}
+
+#[test]
+fn node_is_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("node")
+        .args(["-e", "console.log(process.env.NODE_OPTIONS)"])
+        .env("NODE_OPTIONS", "--max-old-space-size=256"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("--max-old-space-size=256 {}\n", node_require(&p))
+    );
+    assert_eq!(stderr(&out), "fixture dd-trace loaded\n");
+}
+
+#[test]
+fn java_application_is_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p.command("java").arg("-jar").arg(fixture("hello.jar")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("hello from java, JAVA_TOOL_OPTIONS={}\n", java_agent(&p))
+    );
+    assert!(
+        stderr(&out).contains("fixture java agent loaded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn java_version_is_not_instrumented() {
+    let p = Packages::with_libraries();
+    for flag in ["-version", "--version", "-fullversion"] {
+        let out = run(p.command("java").arg(flag));
+        assert!(out.status.success());
+        let err = stderr(&out);
+        assert!(
+            !err.contains("Picked up") && !err.contains("agent loaded"),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
+fn inherited_agent_is_removed_from_denied_child() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("java")
+        .arg("-version")
+        .env("JAVA_TOOL_OPTIONS", format!(" {}", java_agent(&p)))
+        .env("DD_INJECTION_ENABLED", "tracer"));
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(!err.contains("Picked up"), "{err}");
+    assert!(!err.contains("agent loaded"), "{err}");
+    assert!(err.contains("openjdk version"), "{err}");
+}
+
+#[test]
+fn inherited_agent_removal_keeps_the_users_options() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("java")
+        .arg("-version")
+        .env("JAVA_TOOL_OPTIONS", format!("-Dfoo=bar {}", java_agent(&p))));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Picked up JAVA_TOOL_OPTIONS: -Dfoo=bar\n"),
+        "{err}"
+    );
+    assert!(!err.contains("agent loaded"), "{err}");
+}
+
+#[test]
+fn instrumented_parent_does_not_instrument_twice() {
+    let p = Packages::with_libraries();
+    // A java child of an instrumented java: JAVA_TOOL_OPTIONS already holds our agent.
+    let out = run(p
+        .command("java")
+        .arg("-jar")
+        .arg(fixture("hello.jar"))
+        .env("JAVA_TOOL_OPTIONS", java_agent(&p)));
+    assert_eq!(
+        stdout(&out),
+        format!("hello from java, JAVA_TOOL_OPTIONS={}\n", java_agent(&p))
+    );
+    assert_eq!(
+        stderr(&out).matches("fixture java agent loaded").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    // Python grandchildren keep a single entry.
+    let nested = "import os,subprocess; print(subprocess.run(['/usr/bin/python3','-c','import os;print(os.environ[\"PYTHONPATH\"])'],capture_output=True,text=True).stdout, end='')";
+    let out = run(p.command(PYTHON).args(["-c", nested]));
+    assert_eq!(stdout(&out), format!("{}\n", p.library("python").display()));
+}
+
+#[test]
+fn other_java_agent_means_already_instrumented() {
+    let p = Packages::with_libraries();
+    let other = format!("-javaagent:{}", fixture("dd-java-agent.jar").display());
+    let out = run(p
+        .command("java")
+        .arg(&other)
+        .arg("-jar")
+        .arg(fixture("hello.jar")));
+    assert_eq!(stdout(&out), "hello from java, JAVA_TOOL_OPTIONS=null\n");
+    let out = run(p
+        .command("java")
+        .args(["-jar"])
+        .arg(fixture("hello.jar"))
+        .env("JAVA_TOOL_OPTIONS", &other)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(
+        stderr(&out).contains("skipped: already_instrumented"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn too_long_java_tool_options_are_not_extended() {
+    let p = Packages::with_libraries();
+    let long = format!("-Dpadding={}", "x".repeat(1000));
+    let out = run(p
+        .command("java")
+        .arg("-jar")
+        .arg(fixture("hello.jar"))
+        .env("JAVA_TOOL_OPTIONS", &long)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(stdout(&out).contains(&format!("JAVA_TOOL_OPTIONS={long}\n")));
+    assert!(
+        stderr(&out).contains("skipped: java_tool_options_too_long"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("agent loaded"));
+}
+
+#[test]
+fn jdk_tools_are_not_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("keytool")
+        .arg("-help")
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    let err = stderr(&out);
+    assert!(err.contains("skipped: jdk_tool"), "{err}");
+    assert!(
+        !err.contains("Picked up") && !err.contains("agent loaded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn package_managers_are_not_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("npm")
+        .arg("--version")
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("skipped: node_package_manager"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("fixture dd-trace loaded"));
+    let out = run(p
+        .command(PYTHON)
+        .args(["-m", "pip", "--version"])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(
+        stderr(&out).contains("skipped: python_package_manager"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("sitecustomize"));
+}
+
+#[test]
+fn missing_library_package_changes_nothing() {
+    let p = Packages::new();
+    let out = run(p.command(PYTHON).args(["-c", PRINT_PYTHONPATH]));
+    assert_eq!(stdout(&out), "None\nNone\n");
+    let out = run(p
+        .command("node")
+        .args(["-e", "console.log(process.env.NODE_OPTIONS)"]));
+    assert!(
+        out.status.success(),
+        "node must not be pointed at a missing module"
+    );
+    assert_eq!(stdout(&out), "undefined\n");
+    let out = run(p.command("java").arg("-jar").arg(fixture("hello.jar")));
+    assert!(
+        out.status.success(),
+        "java must not be pointed at a missing jar"
+    );
+}
+
+#[test]
+fn opt_out_variable_is_honoured() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", PRINT_PYTHONPATH])
+        .env("DD_INSTRUMENT_SERVICE_WITH_APM", "false"));
+    assert_eq!(stdout(&out), "None\nNone\n");
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn python_flags_that_ignore_the_environment_are_skipped() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command(PYTHON)
+        .args(["-I", "-c", "pass"])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(
+        stderr(&out).contains("skipped: python_ignores_environment"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn debug_log_names_the_executable_and_outcome() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", "pass"])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with("process_exe: '/usr/bin/python3.11'"),
+        "{err}"
+    );
+    assert!(lines[1].contains("injected python"), "{err}");
+    let out = run(p
+        .command("java")
+        .arg("-version")
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(
+        stderr(&out).contains("skipped: java_version"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn debug_log_goes_to_the_output_file_instead() {
+    let p = Packages::with_libraries();
+    let log = p.dir.path().join("inject.log");
+    std::fs::write(&log, "earlier line\n").unwrap();
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", "pass"])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true")
+        .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", &log));
+    assert_eq!(stderr(&out), "fixture sitecustomize loaded\n");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("earlier line\n"), "appended: {text}");
+    assert!(
+        text.contains("process_exe: '/usr/bin/python3.11'") && text.contains("injected python"),
+        "{text}"
+    );
+}
+
+#[test]
+fn nothing_is_written_without_debug() {
+    let p = Packages::with_libraries();
+    let out = run(p.command("java").arg("-version"));
+    assert!(!stderr(&out).contains("apm-inject"));
+    let out = run(p.command(PYTHON).args(["-m", "pip", "--version"]));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn relative_preload_path_finds_the_packages() {
+    let p = Packages::with_libraries();
+    let out = run(Command::new(PYTHON)
+        .args(["-c", PRINT_PYTHONPATH])
+        .current_dir(&p.root)
+        .env(
+            "LD_PRELOAD",
+            "datadog-apm-inject/stable/inject/launcher.preload.so",
+        ));
+    assert_eq!(
+        stdout(&out),
+        format!("{}\ntracer\n", p.library("python").display())
+    );
+}
