@@ -1,6 +1,6 @@
 //! Builds the end-to-end test fixtures into `$OUT_DIR/fixtures` (exported to the tests as
-//! `APM_FIXTURES`): C probes for glibc and musl, a static launcher, a libc-free Go program and
-//! a Java agent jar. A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
+//! `APM_FIXTURES`): C probes for glibc and musl, a static launcher, an empty preload library,
+//! a libc-free Go program and a Java agent jar. A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,6 +21,12 @@ fn main() {
     c("gcc", &[], "envprobe.c", "envprobe-glibc");
     c("musl-gcc", &[], "envprobe.c", "envprobe-musl");
     c("gcc", &["-static"], "static_exec.c", "static-exec");
+    c(
+        "gcc",
+        &["-shared", "-fPIC", "-nostartfiles"],
+        "empty.c",
+        "empty-preload.so",
+    );
 
     let mut go = Command::new("go");
     go.args(["build", "-buildmode=pie", "-o"])

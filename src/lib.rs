@@ -154,11 +154,20 @@ impl Default for Packages {
 /// Runs `cmd` with stdin closed and a 120 s limit; panics if it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.stdin(std::process::Stdio::null());
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // A program copied just now may be "busy" while a concurrent test's fork still holds the
+    // copy's descriptor: retry briefly.
+    let mut attempts = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        }
+    };
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -191,4 +200,37 @@ pub fn install_as(source: &Path, dir: &Path, name: &str) -> PathBuf {
     std::fs::copy(source, &target).unwrap();
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
     target
+}
+
+/// A command that runs `program args...` in a private mount namespace whose `/etc` is an
+/// overlay with `/etc/ld.so.preload` listing `launcher`: the real file is never touched.
+pub fn with_ld_so_preload(
+    scratch: &Path,
+    launcher: &Path,
+    program: &[&std::ffi::OsStr],
+) -> Command {
+    let upper = scratch.join("etc-upper");
+    let work = scratch.join("etc-work");
+    std::fs::create_dir_all(&upper).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        upper.join("ld.so.preload"),
+        format!("{}\n", launcher.display()),
+    )
+    .unwrap();
+    let script = r#"mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 99; shift 2; exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ])
+    .arg(&upper)
+    .arg(&work)
+    .args(program);
+    cmd
 }
