@@ -87,12 +87,9 @@ mod tests {
             b"/r/datadog-apm-library-js/stable/x",
             Runtime::Java
         ));
-        assert!(!in_library(
-            b"/r/datadog-apm-library-python/stable",
-            Runtime::Python
-        ));
+        assert!(!in_library(b"/r/datadog-apm-library-python", Runtime::Python));
         assert!(in_library(
-            b"/r/datadog-apm-library-python/stable/",
+            b"/r/datadog-apm-library-python/stable",
             Runtime::Python
         ));
     }

@@ -17,7 +17,7 @@ const PYTHONPATH: &str = "PYTHONPATH";
 
 /// Whether a `PYTHONPATH` entry is a version of the library's own package directory.
 fn is_ours(entry: &[u8]) -> bool {
-    in_library(&[entry, b"/"].concat(), Runtime::Python)
+    in_library(entry, Runtime::Python)
 }
 
 /// Single-letter flags given to Python, e.g. `b"IS"` for `python -I -S app.py` or `-IS`.

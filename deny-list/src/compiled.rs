@@ -222,7 +222,7 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
         3 => s.program.is_none() && s.module.is_none(),
         4 => {
             let list = cursor.list()?;
-            s.module.is_some_and(|m| list.any(|p| glob::matches(p, m)))
+            s.module.is_some_and(|m| list.any(|p| glob::matches_text(p, m)))
         }
         5 => {
             let list = cursor.list()?;
@@ -235,11 +235,11 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
                 s.args
                     .iter()
                     .skip(1)
-                    .any(|a| list.any(|p| glob::matches(p, a)))
+                    .any(|a| list.any(|p| glob::matches_text(p, a)))
             } else {
                 s.args
                     .get(position as usize)
-                    .is_some_and(|a| list.any(|p| glob::matches(p, a)))
+                    .is_some_and(|a| list.any(|p| glob::matches_text(p, a)))
             }
         }
         7 => {
@@ -248,7 +248,7 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
             let value = cursor.str()?;
             s.env.iter().any(|entry| {
                 let (n, v) = split_entry(entry);
-                glob::matches(name, n) && (!has_value || glob::matches(value, v))
+                glob::matches_text(name, n) && (!has_value || glob::matches_text(value, v))
             })
         }
         8 => {

@@ -1,5 +1,7 @@
-//! Glob patterns on paths and words: `*` (any run of characters except `/`), `**` (any run,
-//! `/` included), `?` (one character except `/`); everything else is literal.
+//! Glob patterns. On paths ([`matches`], [`matches_path`]): `*` is any run of characters
+//! except `/`, `**` any run including `/`, `?` one character except `/`. On other text
+//! ([`matches_text`]: arguments, variable names and values) `/` is an ordinary character, so
+//! `-Dsolr.solr.home=*` matches `-Dsolr.solr.home=/var/solr`. Everything else is literal.
 //!
 //! A pattern with no `/` is matched against the last path component, so `keytool` matches
 //! `/usr/lib/jvm/java-17/bin/keytool`; a pattern with a `/` is matched against the whole text,
@@ -24,6 +26,17 @@ pub fn matches_path(pattern: &[u8], text: &[u8]) -> bool {
 /// On a mismatch it retries from the last `*` (which cannot cross `/`, so earlier `*`s are
 /// pinned to their component), and failing that from the last `**`.
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
+    matches_with(pattern, text, b'/')
+}
+
+/// Whether all of `text` matches `pattern`, `/` being an ordinary character.
+pub fn matches_text(pattern: &[u8], text: &[u8]) -> bool {
+    // No byte is excluded from `*`: NUL never occurs in arguments or variables.
+    matches_with(pattern, text, 0)
+}
+
+/// The matcher; `separator` is the byte `*` and `?` do not match.
+fn matches_with(pattern: &[u8], text: &[u8], separator: u8) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     // (pattern index after the star, text index the star's match ends at).
     let mut star: Option<(usize, usize)> = None;
@@ -40,7 +53,7 @@ pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
                     star = Some((p, t));
                 }
             }
-            (Some(b'?'), Some(&c)) if c != b'/' => {
+            (Some(b'?'), Some(&c)) if c != separator => {
                 p += 1;
                 t += 1;
             }
@@ -51,7 +64,7 @@ pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
             (None, None) => return true,
             _ => {
                 if let Some((sp, st)) =
-                    star.filter(|&(_, st)| text.get(st).is_some_and(|&c| c != b'/'))
+                    star.filter(|&(_, st)| text.get(st).is_some_and(|&c| c != separator))
                 {
                     star = Some((sp, st + 1));
                     (p, t) = (sp, st + 1);
@@ -85,7 +98,7 @@ mod tests {
             b"**/node_modules/npm/**",
             b"/usr/lib/node_modules/npm/bin/npm-cli.js"
         ));
-        assert!(matches(
+        assert!(matches_text(
             b"-Dsolr.solr.home=*",
             b"-Dsolr.solr.home=/var/solr"
         ));
@@ -93,6 +106,8 @@ mod tests {
         assert!(matches(b"a**", b"a"));
         assert!(!matches(b"a*/b", b"ax/y/b"));
         assert!(matches(b"", b""));
+        assert!(matches_text(b"*solr/server/start.jar", b"/opt/solr/server/start.jar"));
+        assert!(!matches(b"*solr/server/start.jar", b"/opt/solr/server/start.jar"));
         assert!(!matches(b"", b"x"));
     }
 
@@ -109,7 +124,7 @@ mod tests {
 
     #[test]
     fn hostile_patterns_stay_fast() {
-        let text = vec![b'a'; 100_000];
+        let text = alloc::vec![b'a'; 100_000];
         let pattern = b"*a*a*a*a*a*a*a*b";
         assert!(!matches(pattern, &text));
     }

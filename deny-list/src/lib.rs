@@ -4,6 +4,8 @@
 //! binary form described in [`model`], embedded as one byte array: no parsing and no
 //! relocations in the library, which every process loads. [`default_rules`] reads it in place.
 #![no_std]
+#[cfg(test)]
+extern crate std;
 
 extern crate alloc;
 
