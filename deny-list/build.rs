@@ -138,7 +138,7 @@ fn conditions(map: &Mapping) -> Result<Vec<Clause>, String> {
                     v.as_u64()
                         .and_then(|n| u16::try_from(n).ok())
                         .filter(|&n| n != u16::MAX)
-                        .ok_or("args: bad position")? as u16,
+                        .ok_or("args: bad position")?,
                 ),
             };
             let patterns = strings(arg, "any")?.ok_or("args: items need `any`")?;

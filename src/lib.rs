@@ -159,7 +159,7 @@ pub fn run(cmd: &mut Command) -> Output {
     // A program copied just now may be "busy" while a concurrent test's fork still holds the
     // copy's descriptor: retry briefly.
     let mut attempts = 0;
-    let mut child = loop {
+    let child = loop {
         match cmd.spawn() {
             Err(e) if e.raw_os_error() == Some(26) && attempts < 50 => {
                 attempts += 1;

@@ -98,3 +98,37 @@ unsafe impl GlobalAlloc for Arena {
         new
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_block_grows_in_place_and_release_unmaps() {
+        let arena = Arena::new();
+        // SAFETY: layouts are valid; blocks are only used while the arena is alive.
+        unsafe {
+            let a = arena.alloc(Layout::from_size_align(10, 8).unwrap());
+            assert!(!a.is_null() && (a as usize).is_multiple_of(8));
+            a.write_bytes(7, 10);
+            let grown = arena.realloc(a, Layout::from_size_align(10, 8).unwrap(), 1 << 20);
+            assert_eq!(grown, a, "the newest block grows in place");
+            let b = arena.alloc(Layout::from_size_align(4, 4).unwrap());
+            assert!(b as usize >= a as usize + (1 << 20));
+            let moved = arena.realloc(a, Layout::from_size_align(1 << 20, 8).unwrap(), 2 << 20);
+            assert_ne!(moved, a);
+            assert_eq!(*moved.add(9), 7, "contents are copied");
+        }
+        arena.release();
+        assert_eq!(arena.base.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn exhaustion_returns_null() {
+        let arena = Arena::new();
+        // SAFETY: a valid layout; the result is only compared with null.
+        let too_big = unsafe { arena.alloc(Layout::from_size_align(ARENA_BYTES + 1, 1).unwrap()) };
+        assert!(too_big.is_null());
+        arena.release();
+    }
+}

@@ -71,3 +71,31 @@ pub fn abandon() -> ! {
     // SAFETY: only called from the panic handler, i.e. from code running inside `run`.
     unsafe { apm_recover() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn finishes(state: *mut u8) {
+        // SAFETY: `run` passes the `u32` below.
+        unsafe { *(state as *mut u32) += 1 };
+    }
+
+    extern "C" fn gives_up(state: *mut u8) {
+        // SAFETY: as above.
+        unsafe { *(state as *mut u32) += 1 };
+        abandon();
+    }
+
+    /// One test only: the guard keeps one saved stack pointer, as the library runs its
+    /// constructor on one thread, so it must not be used by parallel tests.
+    #[test]
+    fn normal_and_abandoned_calls_return_to_the_caller() {
+        let mut calls = 0u32;
+        assert!(run(finishes, &mut calls));
+        assert!(!run(gives_up, &mut calls));
+        assert!(!run(gives_up, &mut calls), "the guard can be used again");
+        assert!(run(finishes, &mut calls));
+        assert_eq!(calls, 4);
+    }
+}

@@ -1,0 +1,44 @@
+# apm-inject: build, package, test, demo and benchmark.
+#
+#   make          build the library and the CLI (release)
+#   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
+#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end)
+#   make demo     real Python and Java programs instrumented with no code change
+#   make bench    cost per exec and per decision, against an empty preload library
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+PACKAGES := dist/opt/datadog-packages
+INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
+CARGO ?= cargo
+
+.PHONY: all build dist deps test demo bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+dist: build
+	rm -rf $(PACKAGES)/datadog-apm-inject
+	install -d -m 0755 $(INJECT_DIR)
+	install -m 0644 target/release/liblauncher_preload.so $(INJECT_DIR)/launcher.preload.so
+	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
+	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
+
+deps:
+	./scripts/install-deps.sh
+
+test: deps dist
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+demo: deps dist
+	./scripts/demo.sh
+
+bench: deps dist
+	/usr/bin/python3 bench/run.py
+
+clean:
+	$(CARGO) clean
+	rm -rf dist

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building, testing and benchmarking need on a fresh Debian 12 machine
+# (idempotent: does nothing when everything is present). Needs root for apt-get.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have musl-gcc || need+=(musl-tools)
+have go || need+=(golang-go)
+have ruby || need+=(ruby)
+have php || need+=(php-cli)
+have valgrind || need+=(valgrind)
+have hyperfine || need+=(hyperfine)
+have setcap || need+=(libcap2-bin)
+have setpriv || need+=(util-linux)
+have javac || need+=(openjdk-17-jdk-headless)
+have node || need+=(nodejs)
+[ -x /usr/bin/python3 ] || need+=(python3)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "install-deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+have cargo || { echo "install-deps: cargo (Rust toolchain) is required" >&2; exit 1; }
