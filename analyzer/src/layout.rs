@@ -87,7 +87,10 @@ mod tests {
             b"/r/datadog-apm-library-js/stable/x",
             Runtime::Java
         ));
-        assert!(!in_library(b"/r/datadog-apm-library-python", Runtime::Python));
+        assert!(!in_library(
+            b"/r/datadog-apm-library-python",
+            Runtime::Python
+        ));
         assert!(in_library(
             b"/r/datadog-apm-library-python/stable",
             Runtime::Python

@@ -222,7 +222,8 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
         3 => s.program.is_none() && s.module.is_none(),
         4 => {
             let list = cursor.list()?;
-            s.module.is_some_and(|m| list.any(|p| glob::matches_text(p, m)))
+            s.module
+                .is_some_and(|m| list.any(|p| glob::matches_text(p, m)))
         }
         5 => {
             let list = cursor.list()?;

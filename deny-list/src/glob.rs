@@ -106,8 +106,14 @@ mod tests {
         assert!(matches(b"a**", b"a"));
         assert!(!matches(b"a*/b", b"ax/y/b"));
         assert!(matches(b"", b""));
-        assert!(matches_text(b"*solr/server/start.jar", b"/opt/solr/server/start.jar"));
-        assert!(!matches(b"*solr/server/start.jar", b"/opt/solr/server/start.jar"));
+        assert!(matches_text(
+            b"*solr/server/start.jar",
+            b"/opt/solr/server/start.jar"
+        ));
+        assert!(!matches(
+            b"*solr/server/start.jar",
+            b"/opt/solr/server/start.jar"
+        ));
         assert!(!matches(b"", b"x"));
     }
 

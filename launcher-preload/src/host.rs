@@ -27,18 +27,10 @@ pub fn read_file(path: CPath, limit: usize) -> Option<Vec<u8>> {
     }
     let mut data = Vec::new();
     loop {
-        if data.len() > limit {
-            return None;
-        }
-        data.reserve(64 << 10);
-        let len = data.len();
-        data.resize(data.capacity().min(limit + 1), 0);
-        match fd.read(&mut data[len..]) {
-            Ok(0) => {
-                data.truncate(len);
-                return Some(data);
-            }
-            Ok(n) => data.truncate(len + n),
+        match fd.read_append(&mut data, 16 << 10) {
+            Ok(0) => return Some(data),
+            Ok(_) if data.len() > limit => return None,
+            Ok(_) => {}
             Err(_) => return None,
         }
     }

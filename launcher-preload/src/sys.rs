@@ -181,22 +181,31 @@ fn file_stat(st: &KernelStat) -> FileStat {
 pub struct Fd(i32);
 
 impl Fd {
-    /// Reads up to `buf.len()` bytes, retrying on `EINTR`.
-    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+    /// Reads up to `max` more bytes into the spare capacity of `buf` (growing it as needed)
+    /// and returns how many were read; nothing is zeroed first.
+    pub fn read_append(&self, buf: &mut alloc::vec::Vec<u8>, max: usize) -> Result<usize, Errno> {
+        buf.reserve(max);
+        let spare = buf.spare_capacity_mut();
+        let len = spare.len().min(max);
         loop {
-            // SAFETY: `buf` is writable for `buf.len()` bytes.
+            // SAFETY: `spare` is writable for at least `len` bytes.
             let ret = unsafe {
                 syscall4(
                     SYS_READ,
                     self.0 as usize,
-                    buf.as_mut_ptr() as usize,
-                    buf.len(),
+                    spare.as_mut_ptr() as usize,
+                    len,
                     0,
                 )
             };
             match result(ret) {
                 Err(EINTR) => continue,
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    // SAFETY: the kernel initialised `n <= len` bytes after the current length.
+                    unsafe { buf.set_len(buf.len() + n) };
+                    return Ok(n);
+                }
             }
         }
     }
