@@ -342,3 +342,32 @@ fn relative_preload_path_finds_the_packages() {
         format!("{}\ntracer\n", p.library("python").display())
     );
 }
+
+#[test]
+fn ruby_and_php_are_recognised_but_not_yet_instrumented() {
+    let p = Packages::with_libraries();
+    let out = run(p
+        .command("ruby")
+        .args(["-e", "puts ENV.fetch('RUBYOPT', 'none')"])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert_eq!(stdout(&out), "none\n");
+    assert!(
+        stderr(&out).contains("skipped: unsupported_yet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(p
+        .command("php")
+        .args([
+            "-r",
+            "echo getenv('PHP_INI_SCAN_DIR') === false ? 'unset' : 'set';",
+        ])
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert_eq!(stdout(&out), "unset");
+    assert!(
+        stderr(&out).contains("process_exe: '/usr/bin/php8.2'")
+            && stderr(&out).contains("skipped: unsupported_yet"),
+        "{}",
+        stderr(&out)
+    );
+}
