@@ -84,7 +84,8 @@ impl Packages {
         packages
     }
 
-    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby and PHP.
+    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby, PHP and
+    /// .NET.
     pub fn with_libraries() -> Packages {
         let p = Packages::new();
         p.install(
@@ -114,6 +115,8 @@ impl Packages {
                 ("linux-musl/loader/datadog.ini", &ini),
             ],
         );
+        // .NET cannot be installed here: any file stands for the profiler library.
+        p.install("dotnet", &[("Datadog.Trace.ClrProfiler.Native.so", &ini)]);
         p
     }
 
@@ -183,10 +186,8 @@ pub fn run(cmd: &mut Command) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if rx
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .is_err()
-        {
+        let waited = rx.recv_timeout(std::time::Duration::from_secs(120));
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = waited {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
     });

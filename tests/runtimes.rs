@@ -418,3 +418,63 @@ fn composer_and_gem_are_not_instrumented() {
         stderr(&out)
     );
 }
+
+/// What a .NET stand-in (a probe program) prints, with the library's debug log.
+fn dotnet_variables(p: &Packages, program: &std::path::Path, args: &[&str]) -> String {
+    let out = run(p
+        .command(program)
+        .args(args)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    stdout(&out) + &stderr(&out)
+}
+
+#[test]
+fn dotnet_stand_in_gets_the_clr_profiler() {
+    // .NET is not installable on these machines: a probe named `dotnet` receives the
+    // variables (it prints the variables named by its arguments; `app.dll` is the program).
+    let p = Packages::with_libraries();
+    let dotnet = apm_inject_tests::install_as(&fixture("envprobe-glibc"), p.dir.path(), "dotnet");
+    let text = dotnet_variables(
+        &p,
+        &dotnet,
+        &[
+            "app.dll",
+            "CORECLR_ENABLE_PROFILING",
+            "CORECLR_PROFILER_PATH",
+        ],
+    );
+    assert!(text.contains("CORECLR_ENABLE_PROFILING=1\n"), "{text}");
+    let path = format!(
+        "CORECLR_PROFILER_PATH={}/Datadog.Trace.ClrProfiler.Native.so",
+        p.library("dotnet").display()
+    );
+    assert!(text.contains(&path), "{text}");
+    let text = dotnet_variables(&p, &dotnet, &["build", "CORECLR_ENABLE_PROFILING"]);
+    assert!(
+        text.contains("CORECLR_ENABLE_PROFILING unset")
+            && text.contains("skipped: dotnet_sdk_command"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dotnet_apphost_next_to_its_runtimeconfig_is_instrumented() {
+    let p = Packages::with_libraries();
+    let app_dir = p.dir.path().join("shop");
+    std::fs::create_dir(&app_dir).unwrap();
+    let app = apm_inject_tests::install_as(&fixture("envprobe-glibc"), &app_dir, "Shop.Api");
+    let text = dotnet_variables(&p, &app, &["CORECLR_PROFILER"]);
+    assert!(
+        text.contains("CORECLR_PROFILER unset") && !text.contains("process_exe"),
+        "not an apphost yet: {text}"
+    );
+    let config =
+        r#"{"runtimeOptions":{"framework":{"name":"Microsoft.NETCore.App","version":"8.0.0"}}}"#;
+    std::fs::write(app_dir.join("Shop.Api.runtimeconfig.json"), config).unwrap();
+    let text = dotnet_variables(&p, &app, &["CORECLR_PROFILER"]);
+    assert!(
+        text.contains("CORECLR_PROFILER={846F5F1C-F9AE-4B07-969E-05C26BC060D8}"),
+        "{text}"
+    );
+    assert!(text.contains("injected dotnet"), "{text}");
+}
