@@ -94,10 +94,16 @@ impl Packages {
         );
         p.install(
             "js",
-            &[(
-                "node_modules/dd-trace/init.js",
-                &source_fixture("dd-trace/init.js"),
-            )],
+            &[
+                (
+                    "node_modules/dd-trace/init.js",
+                    &source_fixture("dd-trace/init.js"),
+                ),
+                (
+                    "node_modules/dd-trace/initialize.mjs",
+                    &source_fixture("dd-trace/initialize.mjs"),
+                ),
+            ],
         );
         p.install(
             "python",

@@ -478,3 +478,75 @@ fn dotnet_apphost_next_to_its_runtimeconfig_is_instrumented() {
     );
     assert!(text.contains("injected dotnet"), "{text}");
 }
+
+#[test]
+fn es_module_apps_also_get_the_esm_hook() {
+    let p = Packages::with_libraries();
+    let app = p.dir.path().join("esm-app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"esm-shop","type":"module"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("server.js"),
+        "console.log(process.env.NODE_OPTIONS + ' ' + process.env.DD_SERVICE);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("legacy.cjs"),
+        "console.log(process.env.NODE_OPTIONS);\n",
+    )
+    .unwrap();
+    let lib = p.library("js");
+    let out = run(p.command("node").arg(app.join("server.js")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = format!(
+        "--require={0}/node_modules/dd-trace/init --import={0}/node_modules/dd-trace/initialize.mjs esm-shop\n",
+        lib.display()
+    );
+    assert_eq!(stdout(&out), expected);
+    assert!(
+        stderr(&out).contains("fixture dd-trace esm hook loaded"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(p.command("node").arg(app.join("legacy.cjs")));
+    assert_eq!(
+        stdout(&out),
+        format!("--require={}/node_modules/dd-trace/init\n", lib.display()),
+        "CommonJS: --require only"
+    );
+}
+
+#[test]
+fn derived_service_name_is_set_for_a_java_jar() {
+    let p = Packages::with_libraries();
+    let jar = p.dir.path().join("payment-service-1.2.0.jar");
+    std::fs::copy(fixture("hello.jar"), &jar).unwrap();
+    let out = run(p.command("java").arg("-jar").arg(&jar).arg("x"));
+    assert!(
+        stdout(&out).starts_with("hello from java"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(Command::new(apm_inject_tests::cli())
+        .arg("explain")
+        .arg("--packages-root")
+        .arg(&p.root)
+        .arg("--")
+        .arg("java")
+        .arg("-jar")
+        .arg(&jar));
+    assert!(
+        stdout(&out).contains("set DD_SERVICE='payment-service'"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("set DD_INJECTION_ENABLED='tracer,service_name'"),
+        "{}",
+        stdout(&out)
+    );
+}

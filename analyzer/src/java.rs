@@ -9,9 +9,10 @@ use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
 use crate::invocation::{plain_path, Invocation, Language};
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_word, words};
+use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::{file_name, major_minor, parent, Process};
 use crate::runtime::Runtime;
+use crate::service;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -208,12 +209,36 @@ impl Language for Java {
         (8, 0)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The jar or war (`-jar payment-service.jar` → `payment-service`), the module, or the
+    /// main class's simple name.
+    fn service<H: Host + ?Sized>(
+        &self,
+        _: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        if let Some(module) = invocation.module {
+            return Some(module.split(|&c| c == b'/').next()?.to_vec());
+        }
+        let program = invocation.program.filter(|p| !p.starts_with(b"@"))?;
+        if invocation.options.last() == Some(&&b"-jar"[..]) {
+            return Some(service::stem(program).to_vec());
+        }
+        Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if !plain_path(lib) {
             return Err(Reason::UnsupportedLibraryPath);
         }
         let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
-        let Some(value) = with_word(process.var(JAVA_TOOL_OPTIONS), &agent, is_ours) else {
+        let Some(value) = with_words(process.var(JAVA_TOOL_OPTIONS), &[&agent], is_ours) else {
             return Ok(vec![]);
         };
         if value.len() > MAX_TOOL_OPTIONS {

@@ -27,6 +27,7 @@ pub mod python;
 pub mod requirements;
 pub mod ruby;
 pub mod runtime;
+pub mod service;
 pub mod trust;
 
 pub use config::Config;

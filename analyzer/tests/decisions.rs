@@ -265,7 +265,7 @@ fn ruby_require_is_added_once_in_either_form() {
             &m,
             "/usr/bin/ruby3.1",
             "ruby app.rb",
-            &[&env, "DD_INJECTION_ENABLED=tracer"],
+            &[&env, "DD_INJECTION_ENABLED=tracer", "DD_SERVICE=shop"],
             LibcFlavor::Glibc,
         );
         assert_eq!(d.outcome, Outcome::Injected);
@@ -288,4 +288,140 @@ fn exceeded_time_budget_fails_open() {
     let d = decide_for(&m, "/usr/bin/ruby", "ruby app.rb", &[], LibcFlavor::Glibc);
     assert_eq!(d.outcome, Outcome::Failed(Reason::TimeBudgetExceeded));
     assert!(d.edits.is_empty());
+}
+
+fn service_of(
+    m: &Machine,
+    exe: &str,
+    line: &str,
+    env: &[&str],
+) -> (Option<String>, Option<String>) {
+    let d = decide_for(m, exe, line, env, LibcFlavor::Glibc);
+    assert_eq!(d.outcome, Outcome::Injected, "{line}");
+    (set(&d, "DD_SERVICE"), set(&d, "DD_INJECTION_ENABLED"))
+}
+
+#[test]
+fn service_names_are_derived_when_unset() {
+    let mut m = Machine::with_libraries();
+    for f in [
+        "java/stable/dd-java-agent.jar",
+        "python/stable/sitecustomize.py",
+        "js/stable/node_modules/dd-trace/init.js",
+    ] {
+        m.files.insert(
+            format!("/opt/datadog-packages/datadog-apm-library-{f}"),
+            String::new(),
+        );
+    }
+    m.files.insert(
+        "/srv/web/package.json".into(),
+        r#"{"name":"@acme/Storefront","version":"1.0.0"}"#.into(),
+    );
+    let cases = [
+        (
+            "/usr/bin/java",
+            "java -Xmx1g -jar /srv/payment-service-2.3.1.jar",
+            "payment-service",
+        ),
+        (
+            "/usr/bin/java",
+            "java -cp app.jar com.acme.OrdersApplication",
+            "ordersapplication",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 /srv/Inventory_Sync.py --once",
+            "inventory_sync",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 -m billing.worker",
+            "billing.worker",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 /usr/local/bin/gunicorn -w 4 shop.wsgi:application",
+            "shop",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 -m uvicorn main:app --port 80",
+            "main",
+        ),
+        (
+            "/usr/bin/node",
+            "node /srv/web/src/server.js",
+            "acme/storefront",
+        ),
+        ("/usr/bin/node", "node /srv/other/worker.js", "worker"),
+        (
+            "/usr/bin/ruby",
+            "ruby /usr/local/bin/bundle exec puma",
+            "app",
+        ),
+        (
+            "/usr/bin/php8.2",
+            "php /var/www/blog/public/index.php",
+            "blog",
+        ),
+        ("/usr/bin/dotnet", "dotnet /srv/Shop.Api.dll", "shop.api"),
+    ];
+    for (exe, line, expected) in cases {
+        let (service, enabled) = service_of(&m, exe, line, &[]);
+        assert_eq!(service.as_deref(), Some(expected), "{line}");
+        assert_eq!(enabled.as_deref(), Some("tracer,service_name"), "{line}");
+    }
+    let (service, enabled) = service_of(&m, "/usr/bin/python3.11", "python3 -c pass", &[]);
+    assert_eq!(
+        (service, enabled.as_deref()),
+        (None, Some("tracer")),
+        "nothing to derive from"
+    );
+}
+
+#[test]
+fn user_service_is_kept_and_derived_one_is_not_inherited() {
+    let mut m = Machine::with_libraries();
+    m.files.insert(
+        "/opt/datadog-packages/datadog-apm-library-python/stable/sitecustomize.py".into(),
+        String::new(),
+    );
+    let (service, enabled) = service_of(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 /srv/a.py",
+        &["DD_SERVICE=checkout"],
+    );
+    assert_eq!((service, enabled.as_deref()), (None, Some("tracer")));
+    let inherited = [
+        "DD_SERVICE=parent",
+        "DD_INJECTION_ENABLED=tracer,service_name,profiler",
+    ];
+    let (service, enabled) = service_of(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 /srv/child.py",
+        &inherited,
+    );
+    assert_eq!(service.as_deref(), Some("child"));
+    assert_eq!(enabled, None, "marker already right");
+    let d = decide_for(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 -m pip list",
+        &[
+            "DD_SERVICE=parent",
+            "DD_INJECTION_ENABLED=tracer,service_name",
+            "PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable",
+        ],
+        LibcFlavor::Glibc,
+    );
+    let unset: Vec<&str> = d
+        .edits
+        .iter()
+        .filter(|e| matches!(e, Edit::Unset { .. }))
+        .map(|e| e.name())
+        .collect();
+    assert_eq!(unset, ["PYTHONPATH", "DD_SERVICE", "DD_INJECTION_ENABLED"]);
 }
