@@ -1,11 +1,26 @@
 //! `apm-inject`: the command-line side of single-step APM instrumentation.
 //!
 //! `explain` shows, without running anything, what `launcher.preload.so` would decide for a
-//! command in the current environment, using the library's own decision code.
+//! command in the current environment, using the library's own decision code. `install` and
+//! `uninstall` put the packages and the `/etc/ld.so.preload` entry in place and take them out
+//! again; `doctor` checks an installation; `flare` collects what support needs.
 
 mod command;
+mod doctor;
+mod errors;
 mod explain;
+mod flare;
+mod install;
+mod layout;
+mod loadcheck;
+mod logs;
+mod package;
 mod packages;
+mod preload_file;
+mod redact;
+mod system_file;
+mod tree;
+mod uninstall;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -37,6 +52,41 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
+    /// Installs the packages shipped beside this CLI and lists the launcher in
+    /// /etc/ld.so.preload, after proving it.
+    Install {
+        /// Root of the system to install into, e.g. a container image's filesystem.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// Also prints the `ENV LD_PRELOAD=...` line a container image needs.
+        #[arg(long)]
+        container: bool,
+    },
+    /// Removes the launcher from /etc/ld.so.preload, then the packages.
+    Uninstall {
+        /// Root of the system to uninstall from.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Checks the installation; exits non-zero if a check fails.
+    Doctor {
+        /// Prints JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Root of the system to check.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Writes a tar.gz with what support needs, secrets redacted.
+    Flare {
+        /// Root of the system to describe.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The archive to write (default: apm-inject-flare-<time>.tar.gz in the temporary
+        /// directory).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +97,10 @@ fn main() -> ExitCode {
             packages_root,
             cmd,
         } => explain::run(&cmd, packages_root, json),
+        Command::Install { root, container } => install::run(&root, container),
+        Command::Uninstall { root } => uninstall::run(&root),
+        Command::Doctor { json, root } => doctor::run(&root, json),
+        Command::Flare { root, output } => flare::run(&root, output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
