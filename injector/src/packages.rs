@@ -64,5 +64,7 @@ pub fn find(explicit: Option<PathBuf>, ld_preload: Option<&OsStr>) -> Root {
 
 /// The root this executable is installed under, if it is in a package tree.
 fn own_root() -> Option<PathBuf> {
-    crate::layout::Source::of_this_cli().ok().map(|s| s.packages)
+    crate::layout::Source::of_this_cli()
+        .ok()
+        .map(|s| s.packages)
 }
