@@ -135,11 +135,13 @@ impl Packages {
         self.root.join("datadog-apm-inject").join(&self.version)
     }
 
-    /// The `apm-inject` CLI in the injector package, as shipped (copied in on first use):
-    /// `install` takes the packages from around it.
+    /// The `apm-inject` CLI in the injector package, as shipped: `install` takes the packages
+    /// from around it. A hard link to the built CLI (made on first use), so that no descriptor
+    /// open for writing exists that a concurrent test's fork could inherit, which would make
+    /// executing it fail with "Text file busy"; a copy only across filesystems.
     pub fn shipped_cli(&self) -> PathBuf {
         let path = self.inject_dir().join("inject/apm-inject");
-        if !path.exists() {
+        if !path.exists() && std::fs::hard_link(cli(), &path).is_err() {
             std::fs::copy(cli(), &path).unwrap();
             self.open_up();
         }
