@@ -1,7 +1,8 @@
 //! `apm-inject doctor`: the checks an operator would otherwise make by hand, each a line with
 //! its status (pass, fail, n/a) and, when it fails, the fix to apply.
 //!
-//! To add a check, write a function from [`Context`] to checks and list it in [`CHECKS`].
+//! To add a check, write a function from `Context` (what the checks look at, read once) to
+//! checks and list it in `CHECKS`.
 
 use crate::layout::{self, Root, INJECT, LIBRARY_PREFIX};
 use crate::package::Package;
@@ -94,7 +95,7 @@ impl Check {
 }
 
 /// What the checks look at, read once.
-pub struct Context {
+struct Context {
     root: Root,
     /// `<root>/etc/ld.so.preload`, its content (`None`: missing) or why it cannot be read.
     preload: (PathBuf, Result<Option<Vec<u8>>, String>),
@@ -169,33 +170,28 @@ pub fn to_json(checks: &[Check]) -> serde_json::Value {
 fn ld_so_preload(cx: &Context) -> Vec<Check> {
     let (path, content) = &cx.preload;
     let shown = path.display();
-    let install = "run `apm-inject install`".to_string();
-    let content = match content {
-        Err(e) => {
-            return vec![Check::fail(
-                "ld_so_preload_exists",
-                e.clone(),
-                "move it away, then run `apm-inject install`",
-            )]
-        }
-        Ok(None) => {
-            return vec![
-                Check::fail(
-                    "ld_so_preload_exists",
-                    format!("{shown} is missing"),
-                    install,
-                ),
-                Check::not_applicable("ld_so_preload_permissions", "no file"),
-                Check::not_applicable("ld_so_preload_lists_launcher", "no file"),
-            ]
-        }
-        Ok(Some(content)) => content,
+    let install = "run `apm-inject install`";
+    let exists = match content {
+        Err(e) => Check::fail(
+            "ld_so_preload_exists",
+            e.clone(),
+            format!("move it away, then {install}"),
+        ),
+        Ok(None) => Check::fail(
+            "ld_so_preload_exists",
+            format!("{shown} is missing"),
+            install,
+        ),
+        Ok(Some(_)) => Check::pass("ld_so_preload_exists", format!("{shown} is a regular file")),
     };
-    let mut checks = vec![Check::pass(
-        "ld_so_preload_exists",
-        format!("{shown} is a regular file"),
-    )];
-    checks.push(match std::fs::metadata(path) {
+    if exists.status == Status::Fail {
+        return vec![
+            exists,
+            Check::not_applicable("ld_so_preload_permissions", "no file to check"),
+            Check::not_applicable("ld_so_preload_lists_launcher", "no file to check"),
+        ];
+    }
+    let permissions = match std::fs::metadata(path) {
         Ok(m) if m.uid() == 0 && m.gid() == 0 && m.mode() & 0o7777 == 0o644 => {
             Check::pass("ld_so_preload_permissions", "owned by root:root, mode 0644")
         }
@@ -209,10 +205,11 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
             ),
             format!("chown root:root {shown} && chmod 0644 {shown}"),
         ),
-        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), install.clone()),
-    });
-    checks.push(match cx.listed_launcher() {
-        Some(entry) if entry == layout::stable_launcher() => Check::pass(
+        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), install),
+    };
+    let stable = layout::stable_launcher();
+    let lists = match cx.listed_launcher() {
+        Some(entry) if entry == stable => Check::pass(
             "ld_so_preload_lists_launcher",
             format!("lists {}", entry.display()),
         ),
@@ -221,20 +218,17 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
             format!(
                 "lists {}, not the stable path {}",
                 entry.display(),
-                layout::stable_launcher().display()
+                stable.display()
             ),
             install,
         ),
-        None if content.is_empty() => {
-            Check::fail("ld_so_preload_lists_launcher", "the file is empty", install)
-        }
         None => Check::fail(
             "ld_so_preload_lists_launcher",
             "the launcher is not listed",
             install,
         ),
-    });
-    checks
+    };
+    vec![exists, permissions, lists]
 }
 
 fn launcher_loads(cx: &Context) -> Vec<Check> {

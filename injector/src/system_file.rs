@@ -4,8 +4,7 @@
 //! The new content is written to a temporary file beside it (mode 0644, owned by root), made
 //! durable, then renamed over the file; the previous content is kept in
 //! `<file>.apm-inject-backup`. Anything but a regular file (a directory, a FIFO, a symbolic
-//! link) is refused, never read or replaced. If the result cannot be confirmed, the previous
-//! content is put back.
+//! link) is refused, never read or replaced.
 
 use crate::errors;
 use crate::tree;
@@ -16,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 /// Mode of the files written.
 const MODE: u32 = 0o644;
+/// `O_NOFOLLOW`: never open through a symbolic link.
+const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+/// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
+const NON_BLOCKING: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 
 /// The content of `path`, `None` if it does not exist.
 pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
@@ -43,42 +46,41 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let mut content = Vec::new();
     OpenOptions::new()
         .read(true)
-        .custom_flags(
-            rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32,
-        )
+        .custom_flags(NO_FOLLOW | NON_BLOCKING)
         .open(path)
         .and_then(|mut f| f.read_to_end(&mut content))
         .map_err(errors::io("read", path))?;
     Ok(Some(content))
 }
 
-/// Replaces `path`, whose content is `previous`, with `content`; `None` removes it.
+/// Replaces `path`, whose content is `previous`, with `content`; `None` removes it. If this
+/// fails before the final rename (or removal), `path` was never touched; if the result cannot
+/// be confirmed afterwards, `previous` is put back.
 pub fn replace(path: &Path, previous: Option<&[u8]>, content: Option<&[u8]>) -> Result<(), String> {
     if let Some(previous) = previous {
         write(&backup(path), previous)?;
     }
-    let result = match content {
-        Some(content) => write(path, content),
-        None => fs::remove_file(path).map_err(errors::io("remove", path)),
+    match content {
+        Some(content) => write(path, content)?,
+        None => fs::remove_file(path).map_err(errors::io("remove", path))?,
     }
-    .and_then(|()| confirm(path, content));
-    if let Err(message) = result {
-        let restored = match previous {
-            Some(previous) => write(path, previous),
-            None => fs::remove_file(path)
-                .or_else(ignore_missing)
-                .map_err(errors::io("remove", path)),
-        };
-        return Err(match restored {
-            Ok(()) => format!("{message}; {} was left as it was", path.display()),
-            Err(e) => format!("{message}; restoring {} failed too: {e}", path.display()),
-        });
-    }
-    Ok(())
+    let Err(message) = confirm(path, content) else {
+        return Ok(());
+    };
+    let restored = match previous {
+        Some(previous) => write(path, previous),
+        None => fs::remove_file(path)
+            .or_else(ignore_missing)
+            .map_err(errors::io("remove", path)),
+    };
+    Err(match restored {
+        Ok(()) => format!("{message}; its previous content was put back"),
+        Err(e) => format!("{message}; putting its previous content back failed too: {e}"),
+    })
 }
 
 /// Where the previous content of `path` is kept, e.g. `/etc/ld.so.preload.apm-inject-backup`.
-pub fn backup(path: &Path) -> PathBuf {
+fn backup(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".apm-inject-backup");
     PathBuf::from(name)
@@ -103,7 +105,7 @@ fn write(path: &Path, content: &[u8]) -> Result<(), String> {
         .write(true)
         .create_new(true)
         .mode(MODE)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(NO_FOLLOW)
         .open(&temp)
         .map_err(errors::io("create", &temp))
         .and_then(|mut file| {

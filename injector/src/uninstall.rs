@@ -5,6 +5,7 @@
 
 use crate::layout::Root;
 use crate::{preload_file, system_file, tree};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Uninstalls from `root`.
@@ -36,11 +37,13 @@ pub fn run(root: &Path) -> Result<(), String> {
     // The packages directory goes too if nothing else lives there.
     let _ = std::fs::remove_dir(root.packages());
     if std::env::var_os("LD_PRELOAD").is_some_and(|v| {
-        preload_file::entries(v.as_encoded_bytes())
+        preload_file::entries(v.as_bytes())
             .into_iter()
             .any(preload_file::is_ours)
     }) {
-        println!("note: LD_PRELOAD in this environment still names the launcher (an image's ENV line?): remove it");
+        println!(
+            "note: LD_PRELOAD here still names the launcher (an image's ENV line?): remove it"
+        );
     }
     Ok(())
 }
