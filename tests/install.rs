@@ -338,3 +338,23 @@ fn root_without_etc_is_refused() {
     );
     assert!(!root.path().join("opt").exists());
 }
+
+#[test]
+fn installed_cli_reinstalls_from_its_own_tree() {
+    let root = system_root();
+    install_ok(&Packages::with_libraries(), root.path());
+    std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
+    let installed_cli = packages(root.path()).join("datadog-apm-inject/stable/inject/apm-inject");
+    let out = run(&mut apm_inject(
+        &installed_cli,
+        &["install", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        preload(root.path()),
+        format!("/usr/lib/liba.so\n{STABLE_LAUNCHER}\n")
+    );
+    let python = packages(root.path()).join("datadog-apm-library-python");
+    assert_eq!(names(&python), ["1.0.0", "stable"]);
+    assert!(python.join("1.0.0/sitecustomize.py").is_file());
+}
