@@ -264,6 +264,26 @@ fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
     items.join(&b',')
 }
 
+/// What the library package of `runtime` must contain for a process on `libc`, e.g.
+/// `("dd-java-agent.jar", File)`: for installers and `doctor`.
+pub fn library_entry_point(
+    runtime: Runtime,
+    libc: crate::process::Libc,
+) -> (&'static str, crate::host::FileKind) {
+    let process = Process {
+        libc,
+        ..Process::default()
+    };
+    match runtime {
+        Runtime::Java => Java.entry_point(&process),
+        Runtime::Node => Node.entry_point(&process),
+        Runtime::Python => Python.entry_point(&process),
+        Runtime::Ruby => Ruby.entry_point(&process),
+        Runtime::Php => Php.entry_point(&process),
+        Runtime::Dotnet => Dotnet { apphost: false }.entry_point(&process),
+    }
+}
+
 fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
     Reason::Rule {
         id: String::from_utf8_lossy(rule.id).into_owned(),

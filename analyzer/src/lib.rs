@@ -31,7 +31,7 @@ pub mod service;
 pub mod trust;
 
 pub use config::Config;
-pub use decide::decide;
+pub use decide::{decide, library_entry_point};
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;
 pub use process::Process;
