@@ -67,6 +67,11 @@ fn flare_collects_the_installation_with_secrets_redacted() {
     assert_eq!(doctor["ok"], true, "{doctor:#}");
     assert!(read("versions.txt").contains(&format!("datadog-apm-inject: {VERSION}")));
     assert_eq!(read("ld.so.preload"), format!("{STABLE_LAUNCHER}\n"));
+    let status: serde_json::Value = serde_json::from_str(&read("status.json")).unwrap();
+    assert!(
+        status["processes"].is_array() && status["summary"].is_array(),
+        "{status:#}"
+    );
     let listing = read("packages.txt");
     assert!(
         listing.contains("-rw-r--r-- 0:0 ") && listing.contains("lrwxrwxrwx 0:0 "),

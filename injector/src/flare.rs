@@ -5,13 +5,13 @@
 //! process's `DD_*`, `LD_PRELOAD` and runtime option variables); `ld.so.preload`;
 //! `packages.txt` (the package tree with modes, owners, sizes and link targets); the
 //! configuration files under `etc/datadog-agent/inject/`; the tail of each debug log named by
-//! `DD_APM_INSTRUMENTATION_OUTPUT_PATHS` under `logs/`. The launchers' decisions for running
-//! processes would come from an `apm-inject status` command, which does not exist yet: the
-//! flare has no status output.
+//! `DD_APM_INSTRUMENTATION_OUTPUT_PATHS` under `logs/`; `status.json`, the launchers'
+//! decisions for running processes (`apm-inject status --json`, of this machine: with `--root`
+//! it still describes the running host).
 
 use crate::layout::Root;
 use crate::package::Package;
-use crate::{doctor, errors, logs, redact, system_file, tree};
+use crate::{doctor, errors, logs, redact, status, system_file, tree};
 use flate2::write::GzEncoder;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -87,6 +87,10 @@ fn contents(root: &Root) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
             redact::redact(environment().as_bytes()),
         ),
         (PathBuf::from("packages.txt"), listing(root).into_bytes()),
+        (
+            PathBuf::from("status.json"),
+            redact::redact(format!("{:#}\n", status::report()).as_bytes()),
+        ),
     ];
     let preload = root.ld_so_preload();
     files.push((

@@ -20,6 +20,7 @@ mod package;
 mod packages;
 mod preload_file;
 mod redact;
+mod status;
 mod std_host;
 mod system_file;
 mod tree;
@@ -59,6 +60,12 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Lists the running processes the launcher decided on, with outcome and reason.
+    Status {
+        /// Prints JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Installs the packages shipped beside this CLI and lists the launcher in
     /// /etc/ld.so.preload, after proving it.
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Apply { file },
         } => config::apply(file),
+        Command::Status { json } => status::run(json),
         Command::Install { root, container } => install::run(&root, container),
         Command::Uninstall { root } => uninstall::run(&root),
         Command::Doctor { json, root } => doctor::run(&root, json),

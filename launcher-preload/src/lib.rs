@@ -22,6 +22,7 @@ mod libc;
 mod log;
 #[cfg(not(test))]
 mod mem;
+mod status;
 mod sys;
 
 use alloc::vec::Vec;
@@ -144,6 +145,7 @@ extern "C" fn decide_and_apply(exe: *mut u8) {
     };
     log_decision(&mut log, &decision);
     log.flush();
+    status::record(exe, &decision);
     libc.set_errno(saved_errno);
 }
 
