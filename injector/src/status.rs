@@ -154,8 +154,8 @@ pub fn run(json_output: bool) -> Result<(), String> {
     let (records, unreadable) = scan();
     let summary = summarize(&records);
     println!(
-        "{:>7}  {:<8} {:<9} {:<28} {:<20} {}",
-        "PID", "RUNTIME", "OUTCOME", "REASON", "SERVICE", "EXECUTABLE"
+        "{:>7}  {:<8} {:<9} {:<28} {:<20} EXECUTABLE",
+        "PID", "RUNTIME", "OUTCOME", "REASON", "SERVICE"
     );
     for r in &records {
         println!(
