@@ -144,6 +144,9 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         ) {
             return skip(Reason::UntrustedFile);
         }
+        if !lang.usable(&entry, self.host) {
+            return skip(Reason::LibraryUnusable);
+        }
         if self.host.out_of_time() {
             return fail(Reason::TimeBudgetExceeded);
         }

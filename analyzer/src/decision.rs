@@ -51,6 +51,9 @@ pub enum Reason {
     PythonIgnoresEnvironment,
     /// Python runs with `-S`: it imports no `site`, hence no `sitecustomize`.
     PythonNoSite,
+    /// The library package's entry point cannot be read by the process, or is broken (e.g. a
+    /// truncated jar).
+    LibraryUnusable,
     /// The library could not tell where it was loaded from.
     PackagesRootUnknown,
     /// The process could not be read (`/proc` unavailable or unreadable).
@@ -78,6 +81,7 @@ impl Reason {
             Reason::AlreadyInstrumented => "already_instrumented",
             Reason::JavaToolOptionsTooLong => "java_tool_options_too_long",
             Reason::LibraryMissing => "library_missing",
+            Reason::LibraryUnusable => "library_unusable",
             Reason::UnsupportedLibraryPath => "unsupported_library_path",
             Reason::PythonIgnoresEnvironment => "python_ignores_environment",
             Reason::PythonNoSite => "python_no_site",
@@ -108,6 +112,9 @@ impl Reason {
             Reason::AlreadyInstrumented => "another tracer or agent is already configured",
             Reason::JavaToolOptionsTooLong => {
                 "JAVA_TOOL_OPTIONS would exceed the JVM's 1024-character limit"
+            }
+            Reason::LibraryUnusable => {
+                "the tracing library cannot be read by this process or is broken"
             }
             Reason::LibraryMissing => "the tracing library package is not installed",
             Reason::UnsupportedLibraryPath => "the library path contains whitespace, quotes or ':'",

@@ -39,6 +39,12 @@ pub trait Language {
     fn remove_inherited(&self, process: &Process) -> Vec<Edit>;
     /// What the library package must contain (relative to its directory) for this process.
     fn entry_point(&self, process: &Process) -> (&'static str, FileKind);
+    /// Whether the entry point at `path` can be used: readable by this process (the runtime
+    /// would abort on an unreadable `-javaagent` or `--require`), and sound where a broken one
+    /// would abort it.
+    fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
+        host.peek(path, 0, 0).is_ok()
+    }
     /// The runtime's version, if it can be found cheaply (no child process).
     fn version<H: Host + ?Sized>(
         &self,

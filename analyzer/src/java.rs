@@ -179,6 +179,18 @@ impl Language for Java {
         (AGENT_JAR, FileKind::File)
     }
 
+    /// Readable and a whole zip archive: it starts with a local file header and still has its
+    /// end-of-central-directory record (a truncated or empty jar makes the JVM abort).
+    fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
+        const END_OF_DIRECTORY: &[u8] = b"PK\x05\x06";
+        match host.peek(path, 4, 22 + 0xffff) {
+            Ok((head, tail)) => {
+                head == b"PK\x03\x04" && tail.windows(4).any(|w| w == END_OF_DIRECTORY)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// From the JDK's `release` file (`JAVA_VERSION="17.0.15"`, or `"1.8.0_292"` for 8),
     /// beside `bin/` (or above `jre/bin/` in a Java 8 JDK).
     fn version<H: Host + ?Sized>(

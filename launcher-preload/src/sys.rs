@@ -17,6 +17,7 @@ pub type Errno = i32;
 const EINTR: Errno = 4;
 
 const SYS_READ: usize = 0;
+const SYS_PREAD64: usize = 17;
 const SYS_WRITE: usize = 1;
 const SYS_CLOSE: usize = 3;
 const SYS_FSTAT: usize = 5;
@@ -230,6 +231,33 @@ impl Fd {
                     // SAFETY: the kernel initialised `n <= len` bytes after the current length.
                     unsafe { buf.set_len(buf.len() + n) };
                     return Ok(n);
+                }
+            }
+        }
+    }
+
+    /// Reads up to `len` bytes at `offset` into a new vector (short at the end of the file).
+    pub fn read_at(&self, len: usize, offset: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
+        let mut buf = alloc::vec::Vec::with_capacity(len);
+        loop {
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: `spare` is writable for `len` bytes.
+            let ret = unsafe {
+                syscall4(
+                    SYS_PREAD64,
+                    self.0 as usize,
+                    spare.as_mut_ptr() as usize,
+                    len,
+                    offset as usize,
+                )
+            };
+            match result(ret) {
+                Err(EINTR) => continue,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    // SAFETY: the kernel initialised `n <= len` bytes.
+                    unsafe { buf.set_len(n) };
+                    return Ok(buf);
                 }
             }
         }
