@@ -2,10 +2,13 @@
 //!
 //! `explain` shows, without running anything, what `launcher.preload.so` would decide for a
 //! command in the current environment, using the library's own decision code.
+//! `telemetry-forward` (also run as `inject/telemetry-forward`) passes the tracers' entry-point
+//! telemetry on to the agent.
 
 mod command;
 mod explain;
 mod packages;
+mod telemetry;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -37,9 +40,19 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
+    /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
+    /// silent, always succeeds, ends within a second.
+    TelemetryForward {
+        /// What the tracer reports, e.g. `library_entrypoint`; accepted and ignored.
+        #[arg(allow_hyphen_values = true, value_name = "KIND")]
+        kind: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
+    if telemetry::invoked_as_forwarder() {
+        return telemetry::run();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain {
@@ -47,6 +60,7 @@ fn main() -> ExitCode {
             packages_root,
             cmd,
         } => explain::run(&cmd, packages_root, json),
+        Command::TelemetryForward { .. } => return telemetry::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
