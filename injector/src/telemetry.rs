@@ -304,8 +304,8 @@ fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Option<()> {
     stream.write_all(request).ok()?;
     stream.flush().ok()?;
     let mut reply = [0u8; 64];
-    stream.read(&mut reply).ok()?;
-    Some(())
+    let read = stream.read(&mut reply).ok()?;
+    (read > 0).then_some(())
 }
 
 #[cfg(test)]
