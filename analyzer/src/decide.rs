@@ -1,106 +1,294 @@
-//! The decision, in order: runtime, opt-out, runtime-specific checks, deny list, other
-//! tracers, library package, then the runtime's variable edits.
+//! The decision, in order: runtime, opt-out, disabled runtimes, user rules, runtime-specific
+//! checks, default deny list, other tracers, library package (present, trusted), guardrails
+//! (`requirements.json`, runtime version), then the runtime's variable edits.
 
+use crate::config::{self, Config};
 use crate::decision::{Decision, Edit, Outcome, Reason};
-use crate::host::Host;
-use crate::invocation::Language;
+use crate::dotnet::{self, Dotnet};
+use crate::host::{Host, ReadError};
+use crate::invocation::{Invocation, Language};
 use crate::java::Java;
 use crate::layout::{join, library_dir};
 use crate::node::Node;
-use crate::process::{file_name, is_false, Process};
+use crate::php::Php;
+use crate::process::{file_name, is_false, parent, Process};
 use crate::python::Python;
+use crate::requirements;
+use crate::ruby::Ruby;
 use crate::runtime::{self, Runtime};
+use crate::service;
+use crate::trust;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use deny_list::model::Action;
+use deny_list::{RuleRef, Subject};
 
 /// Set in every instrumented process; the tracers report it.
 const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
+/// The item of `DD_INJECTION_ENABLED` saying `DD_SERVICE` was derived by the library.
+const SERVICE_MARK: &[u8] = b"service_name";
+/// The service name variable.
+const SERVICE: &str = "DD_SERVICE";
+/// Where the tracers send their entry-point telemetry.
+const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
+/// The telemetry forwarder (a link to the `apm-inject` CLI), relative to the packages root.
+const FORWARDER: &str = "datadog-apm-inject/stable/inject/telemetry-forward";
 /// Per-process opt-out: `false` disables instrumentation.
 const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
+/// `true` or `1` bypasses guardrails (deny list, `requirements.json`, runtime version).
+const FORCE: &str = "DD_INJECT_FORCE";
+/// Where the default deny list's rules come from, as `explain` names it.
+const DEFAULT_DENY_LIST: &str = "default deny list";
 
 /// Decides for `process`, with library packages under `packages_root` (`None` if the caller
-/// could not tell where they are).
+/// could not tell where they are) and the host configuration `config`.
 pub fn decide<H: Host + ?Sized>(
     process: &Process,
     host: &H,
     packages_root: Option<&[u8]>,
+    config: &Config,
 ) -> Decision {
-    let Some(runtime) = runtime::detect(file_name(process.exe)) else {
-        return Decision::skip(None, Reason::NotARuntime, vec![]);
-    };
+    let detected = runtime::detect(file_name(process.exe));
+    let apphost = detected.is_none()
+        && dotnet::apphost_candidate(process.exe)
+        && host.is_file(&[process.exe, b".runtimeconfig.json"].concat());
     // Static dispatch: no vtables, whose pointers the loader would relocate in every process.
-    match runtime {
-        Runtime::Java => decide_for(Java, process, host, packages_root),
-        Runtime::Node => decide_for(Node, process, host, packages_root),
-        Runtime::Python => decide_for(Python, process, host, packages_root),
-        Runtime::Ruby | Runtime::Php | Runtime::Dotnet => {
-            Decision::skip(Some(runtime), Reason::UnsupportedYet, vec![])
-        }
+    let context = Context {
+        process,
+        host,
+        packages_root,
+        config,
+    };
+    match detected {
+        _ if apphost => context.decide(Dotnet { apphost: true }),
+        None => Decision::skip(None, Reason::NotARuntime, vec![]),
+        Some(Runtime::Java) => context.decide(Java),
+        Some(Runtime::Node) => context.decide(Node),
+        Some(Runtime::Python) => context.decide(Python),
+        Some(Runtime::Ruby) => context.decide(Ruby),
+        Some(Runtime::Php) => context.decide(Php),
+        Some(Runtime::Dotnet) => context.decide(Dotnet { apphost: false }),
     }
 }
 
-fn decide_for<L: Language, H: Host + ?Sized>(
-    lang: L,
-    process: &Process,
-    host: &H,
-    packages_root: Option<&[u8]>,
-) -> Decision {
-    let runtime = lang.runtime();
-    let lang = &lang;
-    let invocation = lang.parse(&process.args);
-    let skip = |reason| Decision::skip(Some(runtime), reason, removals(lang, process));
+struct Context<'p, 'a, H: ?Sized> {
+    process: &'p Process<'a>,
+    host: &'p H,
+    packages_root: Option<&'p [u8]>,
+    config: &'p Config<'p>,
+}
 
-    if process.var(OPT_OUT).is_some_and(is_false) {
-        return skip(Reason::OptedOut);
-    }
-    if let Some(reason) = lang.builtin_skip(process, &invocation) {
-        return skip(reason);
-    }
-    let subject = deny_list::Subject {
-        runtime: runtime.name(),
-        exe: process.exe,
-        args: &process.args,
-        options: &invocation.options,
-        program: invocation.program,
-        module: invocation.module,
-        env: &process.env,
-        cwd: None,
-    };
-    if let Some(rule) = deny_list::default_rules().first_match(&subject) {
-        return skip(Reason::Rule {
-            id: String::from_utf8_lossy(rule.id).into_owned(),
-            description: String::from_utf8_lossy(rule.description).into_owned(),
-        });
-    }
-    if lang.instrumented_by_other(process, &invocation) {
-        return skip(Reason::AlreadyInstrumented);
-    }
-    let Some(root) = packages_root else {
-        let mut decision = skip(Reason::PackagesRootUnknown);
-        decision.outcome = Outcome::Failed(Reason::PackagesRootUnknown);
-        return decision;
-    };
-    let lib = library_dir(root, runtime);
-    if !host.is_file(&join(&lib, lang.entry_point())) {
-        return skip(Reason::LibraryMissing);
-    }
-    match lang.inject(process, &lib) {
-        Ok(mut edits) => {
-            let enabled = process.var(INJECTION_ENABLED);
-            if !enabled.is_some_and(|v| v.split(|&c| c == b',').any(|item| item == b"tracer")) {
-                edits.push(Edit::Set {
-                    name: INJECTION_ENABLED,
-                    value: b"tracer".to_vec(),
-                });
+impl<H: Host + ?Sized> Context<'_, '_, H> {
+    fn decide<L: Language>(&self, lang: L) -> Decision {
+        let process = self.process;
+        let runtime = lang.runtime();
+        let invocation = lang.parse(&process.args);
+        let skip = |reason| Decision::skip(Some(runtime), reason, removals(&lang, process));
+        let fail = |reason: Reason| Decision {
+            outcome: Outcome::Failed(reason.clone()),
+            ..skip(reason)
+        };
+        let forced = process.flag(FORCE);
+
+        if process.var(OPT_OUT).is_some_and(is_false) {
+            return skip(Reason::OptedOut);
+        }
+        if self.config.is_disabled(runtime) {
+            return skip(Reason::LanguageDisabled);
+        }
+        let subject = Subject {
+            runtime: runtime.name(),
+            exe: process.exe,
+            args: &process.args,
+            options: &invocation.options,
+            program: invocation.program,
+            module: invocation.module,
+            env: &process.env,
+            cwd: process.cwd,
+            subcommand: invocation.subcommand,
+        };
+        let allowed_by = match self.config.rules.first_match(&subject) {
+            Some(rule) if rule.action == Action::Deny => {
+                return skip(rule_reason(&rule, config::SOURCE_FILE))
             }
-            Decision {
-                runtime: Some(runtime),
-                outcome: Outcome::Injected,
-                edits,
+            Some(rule) => Some(String::from_utf8_lossy(rule.id).into_owned()),
+            None => None,
+        };
+        if let Some(reason) = lang.builtin_skip(process, &invocation) {
+            return skip(reason);
+        }
+        if allowed_by.is_none() && !forced {
+            if let Some(rule) = deny_list::default_rules().first_match(&subject) {
+                return skip(rule_reason(&rule, DEFAULT_DENY_LIST));
             }
         }
-        Err(reason) => skip(reason),
+        if lang.instrumented_by_other(process, &invocation) {
+            return skip(Reason::AlreadyInstrumented);
+        }
+        let Some(root) = self.packages_root else {
+            return fail(Reason::PackagesRootUnknown);
+        };
+        let lib = library_dir(root, runtime);
+        let (entry, kind) = lang.entry_point(process);
+        let entry = join(&lib, entry);
+        if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
+            return skip(Reason::LibraryMissing);
+        }
+        let requirements = join(&lib, requirements::FILE);
+        let package = parent(&lib).unwrap_or_default();
+        if !trust::all_trusted(
+            self.host,
+            process.euid,
+            &[package, &lib, &entry, &requirements],
+        ) {
+            return skip(Reason::UntrustedFile);
+        }
+        if self.host.out_of_time() {
+            return fail(Reason::TimeBudgetExceeded);
+        }
+        if !forced {
+            let guardrails = match self.host.read_file(&requirements, requirements::LIMIT) {
+                Ok(text) => requirements::check(&text, process, &subject),
+                Err(ReadError::Missing) => Ok(()),
+                Err(_) => Err(Reason::InvalidRequirements),
+            };
+            if let Err(reason) = guardrails {
+                return skip(reason);
+            }
+            if lang
+                .version(process, &invocation, self.host)
+                .is_some_and(|v| v < lang.min_version())
+            {
+                return skip(Reason::IncompatibleRuntime);
+            }
+            if self.host.out_of_time() {
+                return fail(Reason::TimeBudgetExceeded);
+            }
+        }
+        match lang.inject(process, &invocation, &lib, self.host) {
+            Ok(mut edits) => {
+                let service = self.service_name(&lang, &invocation);
+                edits.extend(self.common_edits(root, service));
+                Decision {
+                    runtime: Some(runtime),
+                    outcome: Outcome::Injected,
+                    edits,
+                    forced,
+                    allowed_by,
+                }
+            }
+            Err(reason) => skip(reason),
+        }
+    }
+
+    /// The service name to set: derived (and normalised) when `DD_SERVICE` is unset or was
+    /// derived by the library for a parent process.
+    fn service_name<L: Language>(&self, lang: &L, invocation: &Invocation) -> Option<Vec<u8>> {
+        if self.process.var(SERVICE).is_some() && !derived_service(self.process) {
+            return None;
+        }
+        service::normalize(&lang.service(self.process, invocation, self.host)?)
+    }
+
+    /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
+    /// the service name is the library's), the telemetry forwarder, and the configured
+    /// `DD_ENV`/`DD_VERSION` where unset.
+    fn common_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
+        let process = self.process;
+        let mut edits = Vec::new();
+        let ours_named =
+            service.is_some() || (derived_service(process) && process.var(SERVICE).is_some());
+        if let Some(name) = service.filter(|name| process.var(SERVICE) != Some(name)) {
+            edits.push(Edit::Set {
+                name: SERVICE,
+                value: name,
+            });
+        }
+        let enabled = injection_enabled(process.var(INJECTION_ENABLED), ours_named);
+        if process.var(INJECTION_ENABLED) != Some(&enabled[..]) {
+            edits.push(Edit::Set {
+                name: INJECTION_ENABLED,
+                value: enabled,
+            });
+        }
+        let forwarder = join(root, FORWARDER);
+        if process.var(FORWARDER_VARIABLE).is_none() && self.host.is_file(&forwarder) {
+            edits.push(Edit::Set {
+                name: FORWARDER_VARIABLE,
+                value: forwarder,
+            });
+        }
+        for (name, value) in [
+            ("DD_ENV", self.config.env),
+            ("DD_VERSION", self.config.version),
+        ] {
+            if !value.is_empty() && process.var(name).is_none() {
+                edits.push(Edit::Set {
+                    name,
+                    value: value.to_vec(),
+                });
+            }
+        }
+        edits
+    }
+}
+
+/// Whether the inherited `DD_SERVICE` was derived by the library (marked in
+/// `DD_INJECTION_ENABLED`), not set by the user.
+fn derived_service(process: &Process) -> bool {
+    process
+        .var(INJECTION_ENABLED)
+        .is_some_and(|v| v.split(|&c| c == b',').any(|i| i == SERVICE_MARK))
+}
+
+/// `DD_INJECTION_ENABLED` for an instrumented process: the current items (e.g. `profiler`)
+/// kept, `tracer` added, `service_name` present exactly when the service name is ours.
+fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
+    let mut items: Vec<&[u8]> = current
+        .unwrap_or_default()
+        .split(|&c| c == b',')
+        .filter(|i| !i.is_empty())
+        .collect();
+    items.retain(|i| *i != SERVICE_MARK);
+    if !items.contains(&&b"tracer"[..]) {
+        items.insert(0, b"tracer");
+    }
+    if ours_named {
+        let at = items
+            .iter()
+            .position(|i| *i == b"tracer")
+            .map_or(0, |p| p + 1);
+        items.insert(at, SERVICE_MARK);
+    }
+    items.join(&b',')
+}
+
+/// What the library package of `runtime` must contain for a process on `libc`, e.g.
+/// `("dd-java-agent.jar", File)`: for installers and `doctor`.
+pub fn library_entry_point(
+    runtime: Runtime,
+    libc: crate::process::Libc,
+) -> (&'static str, crate::host::FileKind) {
+    let process = Process {
+        libc,
+        ..Process::default()
+    };
+    match runtime {
+        Runtime::Java => Java.entry_point(&process),
+        Runtime::Node => Node.entry_point(&process),
+        Runtime::Python => Python.entry_point(&process),
+        Runtime::Ruby => Ruby.entry_point(&process),
+        Runtime::Php => Php.entry_point(&process),
+        Runtime::Dotnet => Dotnet { apphost: false }.entry_point(&process),
+    }
+}
+
+fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
+    Reason::Rule {
+        id: String::from_utf8_lossy(rule.id).into_owned(),
+        description: String::from_utf8_lossy(rule.description).into_owned(),
+        source: String::from(source),
     }
 }
 
@@ -108,10 +296,15 @@ fn decide_for<L: Language, H: Host + ?Sized>(
 /// `DD_INJECTION_ENABLED` marker that came with it.
 fn removals<L: Language>(lang: &L, process: &Process) -> Vec<Edit> {
     let mut edits = lang.remove_inherited(process);
-    if !edits.is_empty() && process.var(INJECTION_ENABLED).is_some() {
-        edits.push(Edit::Unset {
-            name: INJECTION_ENABLED,
-        });
+    if !edits.is_empty() {
+        if derived_service(process) && process.var(SERVICE).is_some() {
+            edits.push(Edit::Unset { name: SERVICE });
+        }
+        if process.var(INJECTION_ENABLED).is_some() {
+            edits.push(Edit::Unset {
+                name: INJECTION_ENABLED,
+            });
+        }
     }
     edits
 }

@@ -10,19 +10,28 @@ extern crate std;
 
 extern crate alloc;
 
+pub mod config;
 mod decide;
 pub mod decision;
+pub mod dotnet;
 pub mod host;
 pub mod invocation;
 pub mod java;
+pub mod json;
 pub mod layout;
 pub mod node;
 pub mod options;
+pub mod php;
 pub mod process;
 pub mod python;
+pub mod requirements;
+pub mod ruby;
 pub mod runtime;
+pub mod service;
+pub mod trust;
 
-pub use decide::decide;
+pub use config::Config;
+pub use decide::{decide, library_entry_point};
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;
 pub use process::Process;

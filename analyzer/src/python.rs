@@ -5,11 +5,13 @@
 //! those processes are skipped with a reason instead of silently not loading.
 
 use crate::decision::{Edit, Reason};
+use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Language};
 use crate::layout::in_library;
-use crate::options::{prepend_entry, remove_entries};
-use crate::process::{file_name, Process};
+use crate::options::{prepend_entry, remove_entries, set_or_unset};
+use crate::process::{file_name, major_minor, Process};
 use crate::runtime::Runtime;
+use crate::service;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -105,6 +107,9 @@ impl Language for Python {
                 }
             }
         }
+        if inv.program.is_some() || inv.module.is_some() {
+            inv.subcommand = rest.next().copied();
+        }
         inv
     }
 
@@ -131,24 +136,81 @@ impl Language for Python {
     }
 
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let Some(value) = process.var(PYTHONPATH) else {
-            return vec![];
-        };
-        match remove_entries(value, is_ours) {
-            Some(rest) if rest.is_empty() => vec![Edit::Unset { name: PYTHONPATH }],
-            Some(rest) => vec![Edit::Set {
-                name: PYTHONPATH,
-                value: rest,
-            }],
-            None => vec![],
+        let rest = process
+            .var(PYTHONPATH)
+            .and_then(|v| remove_entries(v, is_ours));
+        rest.map(|rest| set_or_unset(PYTHONPATH, rest))
+            .into_iter()
+            .collect()
+    }
+
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        ("sitecustomize.py", FileKind::File)
+    }
+
+    /// From the executable's name, e.g. (3, 11) for `python3.11`; `python3` alone is unknown.
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        _: &H,
+    ) -> Option<(u32, u32)> {
+        let digits = file_name(process.exe).strip_prefix(b"python")?;
+        digits
+            .contains(&b'.')
+            .then(|| major_minor(digits))
+            .flatten()
+    }
+
+    fn min_version(&self) -> (u32, u32) {
+        (3, 8)
+    }
+
+    /// The app module of a WSGI/ASGI server (`gunicorn shop.wsgi:app` → `shop`), the `-m`
+    /// module, or the script's name (`/srv/orders.py` → `orders`).
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        const SERVERS: [&[u8]; 5] = [
+            b"gunicorn",
+            b"uvicorn",
+            b"hypercorn",
+            b"daphne",
+            b"waitress-serve",
+        ];
+        let server = invocation
+            .module
+            .or(invocation.program.map(file_name))
+            .filter(|s| SERVERS.contains(s));
+        if let Some(server) = server {
+            let after = process
+                .args
+                .iter()
+                .skip_while(|a| file_name(a) != server)
+                .skip(1);
+            let app = after
+                .filter(|a| !a.starts_with(b"-"))
+                .find(|a| a.contains(&b':'))?;
+            let module = app.split(|&c| c == b':').next()?;
+            return Some(module.split(|&c| c == b'.').next()?.to_vec());
         }
+        if let Some(module) = invocation.module {
+            return Some(module.to_vec());
+        }
+        let script = invocation.program.filter(|p| !matches!(*p, b"-c" | b"-"))?;
+        Some(service::stem(script).to_vec())
     }
 
-    fn entry_point(&self) -> &'static str {
-        "sitecustomize.py"
-    }
-
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if lib.contains(&b':') {
             return Err(Reason::UnsupportedLibraryPath);
         }

@@ -23,10 +23,16 @@ const SYS_FSTAT: usize = 5;
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
 const SYS_GETPID: usize = 39;
+const SYS_GETEUID: usize = 107;
+const SYS_CLOCK_GETTIME: usize = 228;
 const SYS_GETCWD: usize = 79;
 const SYS_OPENAT: usize = 257;
 const SYS_NEWFSTATAT: usize = 262;
 const SYS_READLINKAT: usize = 267;
+const SYS_FTRUNCATE: usize = 77;
+const SYS_MEMFD_CREATE: usize = 319;
+const MAP_SHARED: usize = 1;
+const MFD_CLOEXEC: usize = 1;
 
 const AT_FDCWD: isize = -100;
 /// `openat` flags.
@@ -49,6 +55,7 @@ const PROT_WRITE: usize = 2;
 const MAP_PRIVATE: usize = 2;
 const MAP_ANONYMOUS: usize = 0x20;
 const MAP_NORESERVE: usize = 0x4000;
+const CLOCK_MONOTONIC: usize = 1;
 
 /// File type bits of `st_mode`.
 pub const S_IFMT: u32 = 0o170000;
@@ -64,6 +71,10 @@ pub struct CPath<'a>(pub &'a [u8]);
 pub struct FileStat {
     /// File type and permission bits, e.g. `0o100644`.
     pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// Kernel `struct stat` layout on x86_64.
@@ -136,6 +147,16 @@ pub fn readlink_in<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Option<&'
     }
 }
 
+/// `a` followed by `b`, written into `buf`; `None` if they do not fit.
+pub fn concat_in<'b>(buf: &'b mut [MaybeUninit<u8>], a: &[u8], b: &[u8]) -> Option<&'b [u8]> {
+    let len = a.len().checked_add(b.len()).filter(|&n| n <= buf.len())?;
+    for (slot, &byte) in buf.iter_mut().zip(a.iter().chain(b)) {
+        slot.write(byte);
+    }
+    // SAFETY: the first `len` bytes were just written.
+    Some(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), len) })
+}
+
 /// Opens `path` with `flags` (`O_CLOEXEC` is always added), creating it with `mode` if asked.
 pub fn open(path: CPath, flags: usize, mode: usize) -> Result<Fd, Errno> {
     loop {
@@ -174,7 +195,11 @@ pub fn stat(path: CPath) -> Result<FileStat, Errno> {
 }
 
 fn file_stat(st: &KernelStat) -> FileStat {
-    FileStat { mode: st.mode }
+    FileStat {
+        mode: st.mode,
+        uid: st.uid,
+        size: st.size as u64,
+    }
 }
 
 /// An open file descriptor, closed when dropped.
@@ -255,6 +280,33 @@ impl Drop for Fd {
     }
 }
 
+/// A shared mapping of `len` zeroed bytes backed by a new memory file called `name` (visible
+/// as `/memfd:<name>` in `/proc/<pid>/maps`); the file's descriptor is closed again, the
+/// mapping lives until the process ends or execs.
+pub fn map_named(name: CPath, len: usize) -> Result<&'static mut [u8], Errno> {
+    // SAFETY: `name` is NUL-terminated; a new memory file affects nothing else.
+    let fd = Fd(result(unsafe {
+        syscall4(
+            SYS_MEMFD_CREATE,
+            name.0.as_ptr() as usize,
+            MFD_CLOEXEC,
+            0,
+            0,
+        )
+    })? as i32);
+    // SAFETY: sizes the file we just created.
+    result(unsafe { syscall4(SYS_FTRUNCATE, fd.0 as usize, len, 0, 0) })?;
+    // SAFETY: a new shared mapping of our own file; no existing memory is affected.
+    let addr = result(unsafe {
+        syscall6(
+            SYS_MMAP,
+            [0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.0 as usize, 0],
+        )
+    })?;
+    // SAFETY: the kernel mapped `len` writable bytes at `addr`, which nothing else uses.
+    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
+}
+
 /// Maps `len` bytes of private, zeroed, lazily committed memory.
 pub fn map_anonymous(len: usize) -> Result<*mut u8, Errno> {
     // SAFETY: an anonymous mapping has no effect on existing memory.
@@ -293,4 +345,31 @@ pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
 pub fn getpid() -> u32 {
     // SAFETY: getpid has no arguments and cannot fail.
     unsafe { syscall4(SYS_GETPID, 0, 0, 0, 0) as u32 }
+}
+
+/// This process's effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { syscall4(SYS_GETEUID, 0, 0, 0, 0) as u32 }
+}
+
+/// Monotonic time in nanoseconds (0 if the clock cannot be read).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = [0i64; 2];
+    // SAFETY: `ts` is a writable `struct timespec`.
+    let ret = unsafe {
+        syscall4(
+            SYS_CLOCK_GETTIME,
+            CLOCK_MONOTONIC,
+            ts.as_mut_ptr() as usize,
+            0,
+            0,
+        )
+    };
+    if ret != 0 {
+        return 0;
+    }
+    (ts[0] as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts[1] as u64)
 }
