@@ -103,7 +103,10 @@ fn forwarder_without_an_agent_exits_quietly() {
         &[("DD_TRACE_AGENT_URL", &url)],
     );
     assert_quiet_success(&out);
-    assert!(start.elapsed() < Duration::from_millis(900), "less than the budget");
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "less than the budget"
+    );
 }
 
 #[test]
