@@ -4,6 +4,8 @@
 //! The tests exercise the release build (`make test` builds it first): the library as
 //! shipped, not a debug variant.
 
+pub mod tracers;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

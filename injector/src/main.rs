@@ -4,7 +4,8 @@
 //! command in the current environment, using the library's own decision code. `install` and
 //! `uninstall` put the packages and the `/etc/ld.so.preload` entry in place and take them out
 //! again; `doctor` checks an installation; `flare` collects what support needs; `config`
-//! validates and compiles the host configuration.
+//! validates and compiles the host configuration; `telemetry-forward` (also run as
+//! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent.
 
 mod command;
 mod config;
@@ -23,6 +24,7 @@ mod redact;
 mod status;
 mod std_host;
 mod system_file;
+mod telemetry;
 mod tree;
 mod uninstall;
 
@@ -102,6 +104,13 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
+    /// silent, always succeeds, ends within a second.
+    TelemetryForward {
+        /// What the tracer reports, e.g. `library_entrypoint`; accepted and ignored.
+        #[arg(allow_hyphen_values = true, value_name = "KIND")]
+        kind: Vec<OsString>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +128,9 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    if telemetry::invoked_as_forwarder() {
+        return telemetry::run();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain {
@@ -137,6 +149,7 @@ fn main() -> ExitCode {
         Command::Uninstall { root } => uninstall::run(&root),
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
+        Command::TelemetryForward { .. } => return telemetry::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
