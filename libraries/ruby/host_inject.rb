@@ -1,0 +1,53 @@
+# Ruby bootstrap of the datadog-apm-library-ruby package, loaded by single-step
+# instrumentation through RUBYOPT="-r<package>/host_inject".
+#
+# It makes the tracer gems shipped in this package (installed under <package>/gems with
+# `gem install --install-dir`) loadable and starts the tracer, without ever writing to the
+# application's directory: no Gemfile or lockfile change, not even temporarily. With Bundler
+# the application's bundle stays as it is: the package's gem directories are appended to the
+# load path (so the bundle's own gems win), they are not added to the bundle. An application
+# that bundles its own datadog (or ddtrace) gem keeps it and this bootstrap stands down.
+#
+# Whatever goes wrong, the application runs uninstrumented; with
+# DD_APM_INSTRUMENTATION_DEBUG=true (or DD_TRACE_DEBUG=true) it says why on standard error.
+module DatadogHostInject
+  PACKAGE = File.expand_path(__dir__)
+  GEMS = File.join(PACKAGE, 'gems')
+
+  module_function
+
+  def debug?
+    %w[DD_APM_INSTRUMENTATION_DEBUG DD_TRACE_DEBUG].any? { |name| ENV[name].to_s =~ /\A(true|1)\z/i }
+  end
+
+  def log(message)
+    $stderr.puts("datadog host_inject: #{message}") if debug?
+  end
+
+  # The lock file of the application's bundle, if it has one.
+  def lockfile
+    gemfile = ENV['BUNDLE_GEMFILE'].to_s
+    gemfile = %w[Gemfile gems.rb].find { |name| File.file?(name) }.to_s if gemfile.empty?
+    return nil if gemfile.empty?
+    [gemfile + '.lock', gemfile.sub(/gems\.rb\z/, 'gems.locked')].find { |path| File.file?(path) }
+  end
+
+  def app_bundles_tracer?
+    lock = lockfile
+    lock && File.foreach(lock).any? { |line| line =~ /\A    (datadog|ddtrace) \(/ }
+  end
+
+  def start
+    return log('not instrumented: the application bundles its own tracer') if app_bundles_tracer?
+    return log('not instrumented: a tracer is already loaded') if defined?(::Datadog::Tracing)
+    dirs = Dir.glob(File.join(GEMS, 'gems', '*', 'lib')).sort
+    return log("not instrumented: no tracer gems in #{GEMS}") if dirs.empty?
+    $LOAD_PATH.concat(dirs - $LOAD_PATH)
+    require 'datadog/auto_instrument'
+    log('tracer loaded')
+  rescue Exception => e # rubocop:disable Lint/RescueException -- never fail the application
+    log("not instrumented: #{e.class}: #{e.message}")
+  end
+end
+
+DatadogHostInject.start
