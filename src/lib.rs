@@ -171,9 +171,10 @@ pub fn run(cmd: &mut Command) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if rx
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .is_err()
+        // Only on time-out: once the sender is dropped the child has been reaped and its pid
+        // may belong to another process.
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(std::time::Duration::from_secs(120))
         {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
