@@ -84,7 +84,7 @@ impl Packages {
         packages
     }
 
-    /// A tree with the injector and fixture libraries for Java, Node.js and Python.
+    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby and PHP.
     pub fn with_libraries() -> Packages {
         let p = Packages::new();
         p.install(
@@ -101,6 +101,18 @@ impl Packages {
         p.install(
             "python",
             &[("sitecustomize.py", &source_fixture("sitecustomize.py"))],
+        );
+        p.install(
+            "ruby",
+            &[("host_inject.rb", &source_fixture("host_inject.rb"))],
+        );
+        let ini = source_fixture("php-loader/datadog.ini");
+        p.install(
+            "php",
+            &[
+                ("linux-gnu/loader/datadog.ini", &ini),
+                ("linux-musl/loader/datadog.ini", &ini),
+            ],
         );
         p
     }

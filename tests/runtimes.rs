@@ -344,29 +344,76 @@ fn relative_preload_path_finds_the_packages() {
 }
 
 #[test]
-fn ruby_and_php_are_recognised_but_not_yet_instrumented() {
+fn ruby_is_instrumented_through_rubyopt() {
     let p = Packages::with_libraries();
     let out = run(p
         .command("ruby")
-        .args(["-e", "puts ENV.fetch('RUBYOPT', 'none')"])
+        .args(["-e", "puts ENV['RUBYOPT']"])
+        .env("RUBYOPT", "-W0"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("-W0 -r{}/host_inject\n", p.library("ruby").display())
+    );
+    assert_eq!(stderr(&out), "fixture ruby tracer loaded\n");
+}
+
+#[test]
+fn php_scans_the_library_loader_directory() {
+    let p = Packages::with_libraries();
+    let script = "echo getenv('PHP_INI_SCAN_DIR'), ' ', ini_get('memory_limit');";
+    let out = run(p.command("php").args(["-r", script]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(":{}/linux-gnu/loader 321M", p.library("php").display())
+    );
+    let out = run(p
+        .command("php")
+        .args(["-r", script])
+        .env("PHP_INI_SCAN_DIR", "/etc/php/extra"));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "/etc/php/extra:{}/linux-gnu/loader 321M",
+            p.library("php").display()
+        )
+    );
+}
+
+#[test]
+fn composer_and_gem_are_not_instrumented() {
+    let p = Packages::with_libraries();
+    let dir = p.dir.path();
+    let gem = dir.join("gem");
+    std::fs::write(&gem, "#!/usr/bin/ruby\nputs ENV['RUBYOPT'].inspect\n").unwrap();
+    let composer = dir.join("composer");
+    std::fs::write(
+        &composer,
+        "#!/usr/bin/php\n<?php echo var_export(getenv('PHP_INI_SCAN_DIR'), true);\n",
+    )
+    .unwrap();
+    for script in [&gem, &composer] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let out = run(p
+        .command(&gem)
+        .arg("install")
         .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
-    assert_eq!(stdout(&out), "none\n");
+    assert_eq!(stdout(&out), "nil\n");
     assert!(
-        stderr(&out).contains("skipped: unsupported_yet"),
+        stderr(&out).contains("skipped: ruby_gem"),
         "{}",
         stderr(&out)
     );
     let out = run(p
-        .command("php")
-        .args([
-            "-r",
-            "echo getenv('PHP_INI_SCAN_DIR') === false ? 'unset' : 'set';",
-        ])
+        .command(&composer)
+        .arg("install")
         .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
-    assert_eq!(stdout(&out), "unset");
+    assert_eq!(stdout(&out), "false");
     assert!(
-        stderr(&out).contains("process_exe: '/usr/bin/php8.2'")
-            && stderr(&out).contains("skipped: unsupported_yet"),
+        stderr(&out).contains("skipped: php_composer"),
         "{}",
         stderr(&out)
     );

@@ -18,11 +18,27 @@ pub enum Reason {
     OptedOut,
     /// A deny rule matched; `id` is the rule's, e.g. `java_version`.
     Rule {
-        /// Rule id, used as the reason id.
+        /// Rule id, used as the reason id (`host_config.yaml:12` for an unnamed user rule).
         id: String,
         /// What the rule is for.
         description: String,
+        /// Where the rule comes from: `default deny list`, `requirements.json`, or the user's
+        /// configuration file.
+        source: String,
     },
+    /// The user disabled this runtime in the host configuration.
+    LanguageDisabled,
+    /// A library package, `requirements.json` or configuration file is writable by others
+    /// (or, for a root process, not owned by root).
+    UntrustedFile,
+    /// The runtime's version is older than the tracer supports.
+    IncompatibleRuntime,
+    /// The process's C library (flavour, version or architecture) is not supported.
+    IncompatibleLibc,
+    /// The library package's `requirements.json` cannot be read or parsed.
+    InvalidRequirements,
+    /// The decision took longer than its time budget.
+    TimeBudgetExceeded,
     /// A JDK tool (`keytool`, `jcmd`, `javac`, …), not an application.
     JdkTool,
     /// Another tracer or agent is already configured for this process.
@@ -57,6 +73,12 @@ impl Reason {
             Reason::UnsupportedYet => "unsupported_yet",
             Reason::OptedOut => "opted_out",
             Reason::Rule { id, .. } => id,
+            Reason::LanguageDisabled => "language_disabled",
+            Reason::UntrustedFile => "untrusted_file",
+            Reason::IncompatibleRuntime => "incompatible_runtime",
+            Reason::IncompatibleLibc => "incompatible_libc",
+            Reason::InvalidRequirements => "invalid_requirements",
+            Reason::TimeBudgetExceeded => "time_budget_exceeded",
             Reason::JdkTool => "jdk_tool",
             Reason::AlreadyInstrumented => "already_instrumented",
             Reason::JavaToolOptionsTooLong => "java_tool_options_too_long",
@@ -79,6 +101,16 @@ impl Reason {
             Reason::UnsupportedYet => "runtime recognised, not instrumented by this version",
             Reason::OptedOut => "DD_INSTRUMENT_SERVICE_WITH_APM=false opts this process out",
             Reason::Rule { description, .. } => description,
+            Reason::LanguageDisabled => "this runtime is disabled in the host configuration",
+            Reason::UntrustedFile => {
+                "a library or configuration file is writable by others or not owned by root"
+            }
+            Reason::IncompatibleRuntime => {
+                "the runtime's version is older than the tracer supports"
+            }
+            Reason::IncompatibleLibc => "the process's C library is not supported by the tracer",
+            Reason::InvalidRequirements => "the library package's requirements.json cannot be read",
+            Reason::TimeBudgetExceeded => "the decision exceeded its time budget",
             Reason::JdkTool => "a JDK tool, not an application",
             Reason::AlreadyInstrumented => "another tracer or agent is already configured",
             Reason::JavaToolOptionsTooLong => {
@@ -163,6 +195,10 @@ pub struct Decision {
     /// Environment edits to apply, in order. For a skipped process these only take back
     /// additions it inherited from an instrumented parent.
     pub edits: Vec<Edit>,
+    /// Guardrails were bypassed with `DD_INJECT_FORCE`.
+    pub forced: bool,
+    /// The user rule that allowed the process, if one did (e.g. `host_config.yaml:12`).
+    pub allowed_by: Option<String>,
 }
 
 impl Decision {
@@ -172,6 +208,8 @@ impl Decision {
             runtime,
             outcome: Outcome::Skipped(reason),
             edits,
+            forced: false,
+            allowed_by: None,
         }
     }
 }

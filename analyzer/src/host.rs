@@ -1,10 +1,63 @@
-//! What the decision may ask of the file system.
+//! What the decision may ask of the machine: file metadata, small files, and the clock.
 //!
-//! The library answers with raw system calls (non-blocking, regular files only); the CLI with
-//! `std::fs`. The decision never reads anything else from the machine.
+//! The library answers with raw system calls (non-blocking opens, regular files only, size
+//! caps); the CLI with `std::fs`. The decision reads nothing else.
 
-/// File-system queries the decision needs.
+use alloc::vec::Vec;
+
+/// What kind of file a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else: FIFO, socket, device.
+    Other,
+}
+
+/// Metadata of a path (symbolic links followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// File, directory or other.
+    pub kind: FileKind,
+    /// Permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Why a file could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// It does not exist.
+    Missing,
+    /// It is a directory, FIFO, socket or device: never opened for reading.
+    NotRegular,
+    /// It is larger than allowed.
+    TooLarge,
+    /// Permission denied or an I/O error.
+    Unreadable,
+}
+
+/// Queries the decision needs.
 pub trait Host {
-    /// Whether `path` exists and is a regular file (following symbolic links).
-    fn is_file(&self, path: &[u8]) -> bool;
+    /// Metadata of `path`, following symbolic links; `None` if it does not exist.
+    fn stat(&self, path: &[u8]) -> Option<FileInfo>;
+    /// The contents of the regular file `path` if it has at most `limit` bytes; never blocks.
+    fn read_file(&self, path: &[u8], limit: usize) -> Result<Vec<u8>, ReadError>;
+    /// Whether the decision's time budget is spent.
+    fn out_of_time(&self) -> bool;
+
+    /// Whether `path` is a regular file.
+    fn is_file(&self, path: &[u8]) -> bool {
+        self.stat(path).is_some_and(|i| i.kind == FileKind::File)
+    }
+
+    /// Whether `path` is a directory.
+    fn is_dir(&self, path: &[u8]) -> bool {
+        self.stat(path).is_some_and(|i| i.kind == FileKind::Dir)
+    }
 }

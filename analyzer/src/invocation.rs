@@ -1,6 +1,8 @@
-//! How a runtime was asked to run: its own options and the program it runs.
+//! How a runtime was asked to run (its own options, the program, the program's subcommand),
+//! and the trait each runtime module implements.
 
 use crate::decision::{Edit, Reason};
+use crate::host::{FileKind, Host};
 use crate::process::Process;
 use crate::runtime::Runtime;
 use alloc::vec::Vec;
@@ -10,30 +12,46 @@ use alloc::vec::Vec;
 pub struct Invocation<'a> {
     /// The runtime's own options (and their values), before the program, e.g. `["-Xmx1g"]`.
     pub options: Vec<&'a [u8]>,
-    /// The program: script path, jar path, Java main class, or the inline-code option itself
-    /// (`-c`, `-e`); `None` when the runtime runs nothing.
+    /// The program: script path, jar path, Java main class, .NET assembly or SDK command, or
+    /// the inline-code option itself (`-c`, `-e`); `None` when the runtime runs nothing.
     pub program: Option<&'a [u8]>,
     /// The module run with `python -m` or `java -m`.
     pub module: Option<&'a [u8]>,
+    /// The program's first argument, e.g. `install` in `ruby /usr/bin/bundle install`.
+    pub subcommand: Option<&'a [u8]>,
 }
 
-/// What the decision needs from each instrumented runtime; one implementation per runtime
-/// module (`java`, `node`, `python`).
+/// What the decision needs from each runtime; one implementation per runtime module.
 pub trait Language {
     /// The runtime this is.
     fn runtime(&self) -> Runtime;
     /// Splits the command line into options and program.
     fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a>;
-    /// A reason specific to this runtime not to instrument, checked before the deny list.
-    fn builtin_skip(&self, process: &Process, invocation: &Invocation) -> Option<Reason>;
+    /// A reason specific to this runtime not to instrument, checked before any rule.
+    fn builtin_skip(&self, _process: &Process, _invocation: &Invocation) -> Option<Reason> {
+        None
+    }
     /// Whether another tracer or agent is already configured (the library's own inherited
     /// additions do not count).
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool;
     /// Edits that take out the library's additions inherited from an instrumented parent,
     /// keeping the user's value.
     fn remove_inherited(&self, process: &Process) -> Vec<Edit>;
-    /// File the library package must contain, relative to its directory.
-    fn entry_point(&self) -> &'static str;
+    /// What the library package must contain (relative to its directory) for this process.
+    fn entry_point(&self, process: &Process) -> (&'static str, FileKind);
+    /// The runtime's version, if it can be found cheaply (no child process).
+    fn version<H: Host + ?Sized>(
+        &self,
+        _process: &Process,
+        _invocation: &Invocation,
+        _host: &H,
+    ) -> Option<(u32, u32)> {
+        None
+    }
+    /// The oldest version the tracer supports.
+    fn min_version(&self) -> (u32, u32) {
+        (0, 0)
+    }
     /// Edits that load the library from directory `lib`, or why that cannot be done.
     fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason>;
 }
@@ -43,4 +61,39 @@ pub fn plain_path(path: &[u8]) -> bool {
     !path
         .iter()
         .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'))
+}
+
+/// Splits `args` the common way: options start with `-`; `takes_value` options consume the
+/// next argument; `inline` options (`-e`, `-c`) are the program themselves; the first other
+/// argument is the program and the one after it the subcommand.
+pub fn split<'a>(
+    args: &[&'a [u8]],
+    takes_value: fn(&[u8]) -> bool,
+    inline: fn(&[u8]) -> bool,
+) -> Invocation<'a> {
+    let mut inv = Invocation::default();
+    let mut rest = args.iter().skip(1);
+    while let Some(&arg) = rest.next() {
+        if arg == b"--" {
+            inv.program = rest.next().copied();
+            break;
+        }
+        if inline(arg) || arg == b"-" {
+            inv.program = Some(arg);
+            break;
+        }
+        if arg.starts_with(b"-") {
+            inv.options.push(arg);
+            if takes_value(arg) {
+                if let Some(&value) = rest.next() {
+                    inv.options.push(value);
+                }
+            }
+            continue;
+        }
+        inv.program = Some(arg);
+        break;
+    }
+    inv.subcommand = rest.next().copied();
+    inv
 }

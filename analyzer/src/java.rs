@@ -6,14 +6,17 @@
 //! class, `-jar` or `-m` belong to the JVM; everything after belongs to the application.
 
 use crate::decision::{Edit, Reason};
+use crate::host::{FileKind, Host};
 use crate::invocation::{plain_path, Invocation, Language};
 use crate::layout::{in_library, join};
-use crate::options::{append_word, remove_words, words};
-use crate::process::{file_name, Process};
+use crate::options::{remove_words, set_or_unset, with_word, words};
+use crate::process::{file_name, major_minor, parent, Process};
 use crate::runtime::Runtime;
 use alloc::vec;
 use alloc::vec::Vec;
 
+/// The agent in the library package.
+const AGENT_JAR: &str = "dd-java-agent.jar";
 /// The variable the JVM reads agents from.
 const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 /// The JVM's limit on `JAVA_TOOL_OPTIONS`.
@@ -133,12 +136,8 @@ impl Language for Java {
                 inv.module = Some(module);
                 break;
             }
-            if arg.starts_with(b"@") {
-                // An argument file may name the main class: assume it does.
-                inv.program = Some(arg);
-                break;
-            }
-            if !arg.starts_with(b"-") {
+            // An argument file (`@file`) may name the main class: assume it does.
+            if arg.starts_with(b"@") || !arg.starts_with(b"-") {
                 inv.program = Some(arg);
                 break;
             }
@@ -149,6 +148,7 @@ impl Language for Java {
                 }
             }
         }
+        inv.subcommand = rest.next().copied();
         inv
     }
 
@@ -166,36 +166,56 @@ impl Language for Java {
     }
 
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let Some(value) = process.var(JAVA_TOOL_OPTIONS) else {
-            return vec![];
-        };
-        match remove_words(value, is_ours) {
-            Some(rest) if rest.is_empty() => vec![Edit::Unset {
-                name: JAVA_TOOL_OPTIONS,
-            }],
-            Some(rest) => vec![Edit::Set {
-                name: JAVA_TOOL_OPTIONS,
-                value: rest,
-            }],
-            None => vec![],
+        let rest = process
+            .var(JAVA_TOOL_OPTIONS)
+            .and_then(|v| remove_words(v, is_ours));
+        rest.map(|rest| set_or_unset(JAVA_TOOL_OPTIONS, rest))
+            .into_iter()
+            .collect()
+    }
+
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        (AGENT_JAR, FileKind::File)
+    }
+
+    /// From the JDK's `release` file (`JAVA_VERSION="17.0.15"`, or `"1.8.0_292"` for 8),
+    /// beside `bin/` (or above `jre/bin/` in a Java 8 JDK).
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        host: &H,
+    ) -> Option<(u32, u32)> {
+        let home = parent(parent(process.exe)?)?;
+        let candidates = [
+            join(home, "release"),
+            join(parent(home).unwrap_or(home), "release"),
+        ];
+        let text = candidates
+            .iter()
+            .find_map(|path| host.read_file(path, 64 << 10).ok())?;
+        let line = text
+            .split(|&c| c == b'\n')
+            .find_map(|l| l.strip_prefix(b"JAVA_VERSION="))?;
+        let version = line.strip_prefix(b"\"").unwrap_or(line);
+        match major_minor(version)? {
+            (1, minor) => Some((minor, 0)),
+            (major, _) => Some((major, 0)),
         }
     }
 
-    fn entry_point(&self) -> &'static str {
-        "dd-java-agent.jar"
+    fn min_version(&self) -> (u32, u32) {
+        (8, 0)
     }
 
     fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
         if !plain_path(lib) {
             return Err(Reason::UnsupportedLibraryPath);
         }
-        let agent = [&b"-javaagent:"[..], &join(lib, self.entry_point())].concat();
-        let current = process.var(JAVA_TOOL_OPTIONS);
-        if current.is_some_and(|v| words(v).any(|w| w == agent)) {
+        let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
+        let Some(value) = with_word(process.var(JAVA_TOOL_OPTIONS), &agent, is_ours) else {
             return Ok(vec![]);
-        }
-        let user = current.map(|v| remove_words(v, is_ours).unwrap_or_else(|| v.to_vec()));
-        let value = append_word(user.as_deref(), &agent);
+        };
         if value.len() > MAX_TOOL_OPTIONS {
             return Err(Reason::JavaToolOptionsTooLong);
         }
@@ -227,5 +247,9 @@ mod tests {
             Some(&b"app/com.x.Main"[..])
         );
         assert_eq!(parse("java -showversion").program, None);
+        assert_eq!(
+            parse("java -jar app.jar serve").subcommand,
+            Some(&b"serve"[..])
+        );
     }
 }

@@ -10,18 +10,26 @@ extern crate std;
 
 extern crate alloc;
 
+pub mod config;
 mod decide;
 pub mod decision;
+pub mod dotnet;
 pub mod host;
 pub mod invocation;
 pub mod java;
+pub mod json;
 pub mod layout;
 pub mod node;
 pub mod options;
+pub mod php;
 pub mod process;
 pub mod python;
+pub mod requirements;
+pub mod ruby;
 pub mod runtime;
+pub mod trust;
 
+pub use config::Config;
 pub use decide::decide;
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;

@@ -5,12 +5,12 @@
 //! belong to the application.
 
 use crate::decision::{Edit, Reason};
-use crate::invocation::{plain_path, Invocation, Language};
+use crate::host::FileKind;
+use crate::invocation::{plain_path, split, Invocation, Language};
 use crate::layout::{in_library, join};
-use crate::options::{append_word, remove_words, words};
+use crate::options::{remove_words, set_or_unset, with_word, words};
 use crate::process::Process;
 use crate::runtime::Runtime;
-use alloc::vec;
 use alloc::vec::Vec;
 
 const NODE_OPTIONS: &str = "NODE_OPTIONS";
@@ -66,6 +66,11 @@ fn is_ours(word: &[u8]) -> bool {
     word.starts_with(b"--require=") && in_library(word, Runtime::Node)
 }
 
+/// Whether an argument is inline code, which then is the program.
+fn inline(arg: &[u8]) -> bool {
+    matches!(arg, b"-e" | b"--eval" | b"-p" | b"--print")
+}
+
 /// The Node.js runtime.
 pub struct Node;
 
@@ -75,37 +80,7 @@ impl Language for Node {
     }
 
     fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        let mut inv = Invocation::default();
-        let mut rest = args.iter().skip(1);
-        while let Some(&arg) = rest.next() {
-            match arg {
-                b"--" => {
-                    inv.program = rest.next().copied();
-                    break;
-                }
-                b"-" | b"-e" | b"--eval" | b"-p" | b"--print" => {
-                    inv.program = Some(arg);
-                    break;
-                }
-                _ if arg.starts_with(b"-") => {
-                    inv.options.push(arg);
-                    if takes_value(arg) {
-                        if let Some(&value) = rest.next() {
-                            inv.options.push(value);
-                        }
-                    }
-                }
-                _ => {
-                    inv.program = Some(arg);
-                    break;
-                }
-            }
-        }
-        inv
-    }
-
-    fn builtin_skip(&self, _: &Process, _: &Invocation) -> Option<Reason> {
-        None
+        split(args, takes_value, inline)
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
@@ -117,21 +92,16 @@ impl Language for Node {
     }
 
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let Some(value) = process.var(NODE_OPTIONS) else {
-            return vec![];
-        };
-        match remove_words(value, is_ours) {
-            Some(rest) if rest.is_empty() => vec![Edit::Unset { name: NODE_OPTIONS }],
-            Some(rest) => vec![Edit::Set {
-                name: NODE_OPTIONS,
-                value: rest,
-            }],
-            None => vec![],
-        }
+        let rest = process
+            .var(NODE_OPTIONS)
+            .and_then(|v| remove_words(v, is_ours));
+        rest.map(|rest| set_or_unset(NODE_OPTIONS, rest))
+            .into_iter()
+            .collect()
     }
 
-    fn entry_point(&self) -> &'static str {
-        "node_modules/dd-trace/init.js"
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        ("node_modules/dd-trace/init.js", FileKind::File)
     }
 
     fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
@@ -139,15 +109,14 @@ impl Language for Node {
             return Err(Reason::UnsupportedLibraryPath);
         }
         let require = [&b"--require="[..], &join(lib, "node_modules/dd-trace/init")].concat();
-        let current = process.var(NODE_OPTIONS);
-        if current.is_some_and(|v| words(v).any(|w| w == require)) {
-            return Ok(vec![]);
-        }
-        let user = current.map(|v| remove_words(v, is_ours).unwrap_or_else(|| v.to_vec()));
-        Ok(vec![Edit::Set {
-            name: NODE_OPTIONS,
-            value: append_word(user.as_deref(), &require),
-        }])
+        let value = with_word(process.var(NODE_OPTIONS), &require, is_ours);
+        Ok(value
+            .map(|value| Edit::Set {
+                name: NODE_OPTIONS,
+                value,
+            })
+            .into_iter()
+            .collect())
     }
 }
 
@@ -167,5 +136,9 @@ mod tests {
         assert_eq!(inv.options.len(), 3);
         assert_eq!(parse("node -e 0").program, Some(&b"-e"[..]));
         assert_eq!(parse("node").program, None);
+        assert_eq!(
+            parse("node /usr/bin/npm install x").subcommand,
+            Some(&b"install"[..])
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! Additions go at one end and removals take out only the library's own words, so the user's
 //! value is always kept byte for byte: removing what was appended gives back the original.
 
+use crate::decision::Edit;
 use alloc::vec::Vec;
 
 fn is_space(c: u8) -> bool {
@@ -49,6 +50,29 @@ pub fn append_word(value: Option<&[u8]>, word: &[u8]) -> Vec<u8> {
     match value {
         Some(v) if !v.iter().all(|&c| is_space(c)) => [v, b" ", word].concat(),
         _ => word.to_vec(),
+    }
+}
+
+/// An option string with `word` appended, the user's words kept and stale additions of ours
+/// (`is_ours`) taken out; `None` when `word` is already there.
+pub fn with_word(
+    current: Option<&[u8]>,
+    word: &[u8],
+    is_ours: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
+    if current.is_some_and(|v| words(v).any(|w| w == word)) {
+        return None;
+    }
+    let user = current.map(|v| remove_words(v, is_ours).unwrap_or_else(|| v.to_vec()));
+    Some(append_word(user.as_deref(), word))
+}
+
+/// The edit that leaves `name` with `rest`: unset when nothing is left.
+pub fn set_or_unset(name: &'static str, rest: Vec<u8>) -> Edit {
+    if rest.is_empty() {
+        Edit::Unset { name }
+    } else {
+        Edit::Set { name, value: rest }
     }
 }
 

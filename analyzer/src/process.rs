@@ -11,6 +11,53 @@ pub struct Process<'a> {
     pub args: Vec<&'a [u8]>,
     /// Environment entries, `NAME=value`, in order.
     pub env: Vec<&'a [u8]>,
+    /// Working directory, if known.
+    pub cwd: Option<&'a [u8]>,
+    /// Effective user id (files used by root processes must be owned by root).
+    pub euid: u32,
+    /// The process's C library.
+    pub libc: Libc,
+}
+
+/// The C library a process runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Libc {
+    /// Which libc.
+    pub flavor: LibcFlavor,
+    /// Its version as (major, minor), e.g. `(2, 36)`, when known.
+    pub version: Option<(u32, u32)>,
+}
+
+/// Which C library.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LibcFlavor {
+    /// GNU libc.
+    #[default]
+    Glibc,
+    /// musl.
+    Musl,
+}
+
+impl LibcFlavor {
+    /// Name as used in `requirements.json`: `glibc` or `musl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LibcFlavor::Glibc => "glibc",
+            LibcFlavor::Musl => "musl",
+        }
+    }
+}
+
+/// Parses a dotted version's first two numbers, e.g. `(2, 17)` for `2.17` or `2.17.1`.
+pub fn major_minor(text: &[u8]) -> Option<(u32, u32)> {
+    let mut parts = text.split(|&c| c == b'.');
+    let number = |p: &[u8]| -> Option<u32> {
+        let digits = p.iter().take_while(|c| c.is_ascii_digit()).count();
+        core::str::from_utf8(p.get(..digits)?).ok()?.parse().ok()
+    };
+    let major = number(parts.next()?)?;
+    let minor = parts.next().and_then(number).unwrap_or(0);
+    Some((major, minor))
 }
 
 impl<'a> Process<'a> {
@@ -30,16 +77,19 @@ impl<'a> Process<'a> {
 
 /// Whether a configuration value means true: `true`, `1`, `yes` or `on`, in any case.
 pub fn is_true(value: &[u8]) -> bool {
-    [&b"true"[..], b"1", b"yes", b"on"]
-        .iter()
-        .any(|t| value.eq_ignore_ascii_case(t))
+    // Spelled out, not a table: a table of slices is pointers the loader relocates at start-up.
+    value.eq_ignore_ascii_case(b"true")
+        || value == b"1"
+        || value.eq_ignore_ascii_case(b"yes")
+        || value.eq_ignore_ascii_case(b"on")
 }
 
 /// Whether a configuration value means false: `false`, `0`, `no` or `off`, in any case.
 pub fn is_false(value: &[u8]) -> bool {
-    [&b"false"[..], b"0", b"no", b"off"]
-        .iter()
-        .any(|t| value.eq_ignore_ascii_case(t))
+    value.eq_ignore_ascii_case(b"false")
+        || value == b"0"
+        || value.eq_ignore_ascii_case(b"no")
+        || value.eq_ignore_ascii_case(b"off")
 }
 
 /// Splits `/proc/<pid>/cmdline` (NUL-terminated strings) into arguments.

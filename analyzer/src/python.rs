@@ -5,10 +5,11 @@
 //! those processes are skipped with a reason instead of silently not loading.
 
 use crate::decision::{Edit, Reason};
+use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Language};
 use crate::layout::in_library;
-use crate::options::{prepend_entry, remove_entries};
-use crate::process::{file_name, Process};
+use crate::options::{prepend_entry, remove_entries, set_or_unset};
+use crate::process::{file_name, major_minor, Process};
 use crate::runtime::Runtime;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -105,6 +106,9 @@ impl Language for Python {
                 }
             }
         }
+        if inv.program.is_some() || inv.module.is_some() {
+            inv.subcommand = rest.next().copied();
+        }
         inv
     }
 
@@ -131,21 +135,34 @@ impl Language for Python {
     }
 
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let Some(value) = process.var(PYTHONPATH) else {
-            return vec![];
-        };
-        match remove_entries(value, is_ours) {
-            Some(rest) if rest.is_empty() => vec![Edit::Unset { name: PYTHONPATH }],
-            Some(rest) => vec![Edit::Set {
-                name: PYTHONPATH,
-                value: rest,
-            }],
-            None => vec![],
-        }
+        let rest = process
+            .var(PYTHONPATH)
+            .and_then(|v| remove_entries(v, is_ours));
+        rest.map(|rest| set_or_unset(PYTHONPATH, rest))
+            .into_iter()
+            .collect()
     }
 
-    fn entry_point(&self) -> &'static str {
-        "sitecustomize.py"
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        ("sitecustomize.py", FileKind::File)
+    }
+
+    /// From the executable's name, e.g. (3, 11) for `python3.11`; `python3` alone is unknown.
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        _: &H,
+    ) -> Option<(u32, u32)> {
+        let digits = file_name(process.exe).strip_prefix(b"python")?;
+        digits
+            .contains(&b'.')
+            .then(|| major_minor(digits))
+            .flatten()
+    }
+
+    fn min_version(&self) -> (u32, u32) {
+        (3, 8)
     }
 
     fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {

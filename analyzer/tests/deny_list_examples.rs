@@ -1,25 +1,58 @@
 //! Every example in `deny-list/deny-list.yaml` decides as its rule says.
 
-use analyzer::{decide, Host, Outcome, Process, Reason};
+use analyzer::host::{FileInfo, FileKind, ReadError};
+use analyzer::{decide, Config, Host, Outcome, Process, Reason};
 
-/// A machine where every library package is installed.
+/// A machine where every library package is installed, owned by root, read-only to others.
 struct AllInstalled;
 
 impl Host for AllInstalled {
-    fn is_file(&self, _: &[u8]) -> bool {
-        true
+    fn stat(&self, path: &[u8]) -> Option<FileInfo> {
+        let kind = if path.ends_with(b"/loader") {
+            FileKind::Dir
+        } else {
+            FileKind::File
+        };
+        (!path.ends_with(b".json")).then_some(FileInfo {
+            kind,
+            mode: 0o644,
+            uid: 0,
+            size: 0,
+        })
+    }
+    fn read_file(&self, _: &[u8], _: usize) -> Result<Vec<u8>, ReadError> {
+        Err(ReadError::Missing)
+    }
+    fn out_of_time(&self) -> bool {
+        false
     }
 }
 
+/// The decision for a shell-like line: leading `NAME=value` words are the environment, the
+/// first other word the command (found in /usr/bin), the rest its arguments.
 fn decision_for(line: &str) -> Outcome {
-    let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
-    let exe = format!("/usr/bin/{}", line.split_whitespace().next().unwrap());
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let split = words
+        .iter()
+        .position(|w| !w.contains('=') || w.starts_with('-'))
+        .unwrap_or(words.len());
+    let (env, args) = words.split_at(split);
+    let exe = format!("/usr/bin/{}", args[0]);
     let process = Process {
         exe: exe.as_bytes(),
-        args,
-        env: vec![],
+        args: args.iter().map(|a| a.as_bytes()).collect(),
+        env: env.iter().map(|e| e.as_bytes()).collect(),
+        cwd: Some(b"/srv/app"),
+        euid: 0,
+        libc: Default::default(),
     };
-    decide(&process, &AllInstalled, Some(b"/opt/datadog-packages")).outcome
+    decide(
+        &process,
+        &AllInstalled,
+        Some(b"/opt/datadog-packages"),
+        &Config::default(),
+    )
+    .outcome
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct Subject<'a> {
     pub env: &'a [&'a [u8]],
     /// Working directory, if known.
     pub cwd: Option<&'a [u8]>,
+    /// The program's first argument, e.g. `install` in `ruby /usr/bin/bundle install`.
+    pub subcommand: Option<&'a [u8]>,
 }
 
 /// A validated compiled rule set.
@@ -163,7 +165,7 @@ fn read_rule<'a>(cursor: &mut Cursor<'a>) -> Option<RuleRef<'a>> {
 
 fn skip_clause(cursor: &mut Cursor) -> Option<()> {
     match cursor.u8()? {
-        1 | 2 | 4 | 5 | 8 => {
+        1 | 2 | 4 | 5 | 8 | 9 => {
             cursor.list()?;
         }
         3 => {}
@@ -255,6 +257,11 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
         8 => {
             let list = cursor.list()?;
             s.cwd.is_some_and(|cwd| list.any(|p| glob::matches(p, cwd)))
+        }
+        9 => {
+            let list = cursor.list()?;
+            s.subcommand
+                .is_some_and(|c| list.any(|p| glob::matches_text(p, c)))
         }
         _ => return None,
     };

@@ -12,7 +12,7 @@
 //! u16 rule count, then per rule:
 //!   str id, str description, str runtime ("" = any), u8 action (0 deny, 1 allow)
 //!   u8 alternative count, then per alternative: u8 clause count, then per clause:
-//!     u8 kind, then: Exe/Program/Module/Options/Cwd: list of str;
+//!     u8 kind, then: Exe/Program/Module/Options/Cwd/Subcommand: list of str;
 //!                    Arg: u16 position (0xffff = any), list of str;
 //!                    Env: str name glob, u8 has value, str value glob; NoProgram: nothing
 //! ```
@@ -66,6 +66,9 @@ pub enum Clause {
     },
     /// The working directory matches one of these globs.
     Cwd(Vec<String>),
+    /// The program's first argument (its subcommand, e.g. `install` in `bundle install`)
+    /// matches one of these globs.
+    Subcommand(Vec<String>),
 }
 
 impl Clause {
@@ -80,6 +83,7 @@ impl Clause {
             Clause::Arg { .. } => 6,
             Clause::Env { .. } => 7,
             Clause::Cwd(_) => 8,
+            Clause::Subcommand(_) => 9,
         }
     }
 }
@@ -111,11 +115,11 @@ pub fn encode(rules: &[Rule]) -> Result<Vec<u8>, String> {
         put_str(&mut out, rule.runtime.as_deref().unwrap_or(""))?;
         out.push(rule.action as u8);
         let alternatives = u8::try_from(rule.alternatives.len())
-            .map_err(|_| alloc::format!("rule {}: too many alternatives", rule.id))?;
+            .map_err(|_| [&rule.id, ": too many alternatives"].concat())?;
         out.push(alternatives);
         for clauses in &rule.alternatives {
             let count = u8::try_from(clauses.len())
-                .map_err(|_| alloc::format!("rule {}: too many conditions", rule.id))?;
+                .map_err(|_| [&rule.id, ": too many conditions"].concat())?;
             out.push(count);
             for clause in clauses {
                 out.push(clause.kind());
@@ -124,7 +128,8 @@ pub fn encode(rules: &[Rule]) -> Result<Vec<u8>, String> {
                     | Clause::Program(l)
                     | Clause::Module(l)
                     | Clause::Options(l)
-                    | Clause::Cwd(l) => put_list(&mut out, l)?,
+                    | Clause::Cwd(l)
+                    | Clause::Subcommand(l) => put_list(&mut out, l)?,
                     Clause::NoProgram => {}
                     Clause::Arg { position, patterns } => {
                         out.extend_from_slice(&position.unwrap_or(ANY_POSITION).to_le_bytes());
@@ -143,7 +148,8 @@ pub fn encode(rules: &[Rule]) -> Result<Vec<u8>, String> {
 }
 
 fn put_count(out: &mut Vec<u8>, n: usize, what: &str) -> Result<(), String> {
-    let n = u16::try_from(n).map_err(|_| alloc::format!("too many {what} (at most 65535)"))?;
+    // No `format!`: the library links this, and formatting machinery costs relocations.
+    let n = u16::try_from(n).map_err(|_| ["too many ", what, " (at most 65535)"].concat())?;
     out.extend_from_slice(&n.to_le_bytes());
     Ok(())
 }

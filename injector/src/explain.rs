@@ -1,20 +1,33 @@
 //! `apm-inject explain`: the launcher's decision for a command, without running it.
 
-use crate::{command, packages};
-use analyzer::{Decision, Edit, Process};
+use crate::std_host::StdHost;
+use crate::{command, config, packages};
+use analyzer::config::Status;
+use analyzer::process::{Libc, LibcFlavor};
+use analyzer::{Decision, Edit, Process, Reason};
 use serde_json::json;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Answers the analyzer's file questions with `std::fs`.
-pub struct StdHost;
-
-impl analyzer::Host for StdHost {
-    fn is_file(&self, path: &[u8]) -> bool {
-        Path::new(OsStr::from_bytes(path))
-            .metadata()
-            .is_ok_and(|m| m.is_file())
+/// The C library `exe` would run on: musl if its interpreter is musl's loader, else glibc
+/// (this machine's version).
+fn libc_of(exe: &Path) -> Libc {
+    let bytes = std::fs::read(exe).unwrap_or_default();
+    let interpreter = goblin::elf::Elf::parse(&bytes)
+        .ok()
+        .and_then(|elf| elf.interpreter.map(str::to_owned));
+    if interpreter.is_some_and(|i| i.contains("musl")) {
+        return Libc {
+            flavor: LibcFlavor::Musl,
+            version: None,
+        };
+    }
+    // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
+    let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    Libc {
+        flavor: LibcFlavor::Glibc,
+        version: analyzer::process::major_minor(version.to_bytes()),
     }
 }
 
@@ -25,18 +38,54 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         .collect();
     let exec = command::resolve(cmd, std::env::var_os("PATH").as_deref())?;
     let root = packages::find(packages_root, std::env::var_os("LD_PRELOAD").as_deref());
+    let cwd = std::env::current_dir().ok();
     let process = Process {
         exe: exec.exe.as_os_str().as_bytes(),
         args: exec.args.iter().map(|a| a.as_bytes()).collect(),
         env: env.iter().map(Vec::as_slice).collect(),
+        cwd: cwd.as_deref().map(|c| c.as_os_str().as_bytes()),
+        // SAFETY: geteuid cannot fail.
+        euid: unsafe { libc::geteuid() },
+        libc: libc_of(&exec.exe),
     };
-    let decision = analyzer::decide(&process, &StdHost, Some(root.path.as_os_str().as_bytes()));
+    let mut host = StdHost::new();
+    let config_dir = config::dir();
+    let mut storage = Vec::new();
+    let (config, status) = analyzer::config::load(
+        &host,
+        config_dir.as_os_str().as_bytes(),
+        process.euid,
+        &mut storage,
+    );
+    host.budget_ms = config.time_budget_ms;
+    let decision = analyzer::decide(
+        &process,
+        &host,
+        Some(root.path.as_os_str().as_bytes()),
+        &config,
+    );
+    let context = Context {
+        exec: &exec,
+        root: &root,
+        process: &process,
+        config_dir: &config_dir,
+        config: status,
+    };
     if json {
-        println!("{:#}", to_json(&exec, &root, &process, &decision));
+        println!("{:#}", context.json(&decision));
     } else {
-        print!("{}", to_text(&exec, &root, &process, &decision));
+        print!("{}", context.text(&decision));
     }
     Ok(())
+}
+
+/// Everything shown besides the decision.
+struct Context<'a> {
+    exec: &'a command::Exec,
+    root: &'a packages::Root,
+    process: &'a Process<'a>,
+    config_dir: &'a Path,
+    config: Status,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -55,66 +104,103 @@ fn change<'a>(
     }
 }
 
-fn to_json(
-    exec: &command::Exec,
-    root: &packages::Root,
-    process: &Process,
-    d: &Decision,
-) -> serde_json::Value {
-    let changes: Vec<_> = d
-        .edits
-        .iter()
-        .map(|edit| {
-            let (action, name, value, previous) = change(edit, process);
-            json!({"action": action, "name": name, "value": value.map(text), "previous": previous})
-        })
-        .collect();
-    json!({
-        "command": exec.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
-        "executable": exec.exe.to_string_lossy(),
-        "scripts": exec.scripts.iter().map(|s| s.to_string_lossy()).collect::<Vec<_>>(),
-        "runtime": d.runtime.map(|r| r.name()),
-        "outcome": d.outcome.kind(),
-        "reason": d.outcome.reason().map(|r| json!({"id": r.id(), "description": r.describe()})),
-        "packages_root": root.path.to_string_lossy(),
-        "packages_root_source": root.source,
-        "changes": changes,
-    })
+/// Where a rule that decided comes from, if one did.
+fn rule_source(d: &Decision) -> Option<&str> {
+    match d.outcome.reason() {
+        Some(Reason::Rule { source, .. }) => Some(source),
+        _ => None,
+    }
 }
 
-fn to_text(exec: &command::Exec, root: &packages::Root, process: &Process, d: &Decision) -> String {
-    let mut out = String::new();
-    let args: Vec<_> = exec.args.iter().map(|a| a.to_string_lossy()).collect();
-    out += &format!("command:    {}\n", args.join(" "));
-    for script in &exec.scripts {
-        out += &format!("script:     {}\n", script.display());
+impl Context<'_> {
+    fn config_file(&self) -> PathBuf {
+        self.config_dir.join(analyzer::config::COMPILED_FILE)
     }
-    out += &format!("executable: {}\n", exec.exe.display());
-    out += &format!("runtime:    {}\n", d.runtime.map_or("none", |r| r.name()));
-    out += &format!("outcome:    {}\n", d.outcome.kind());
-    if let Some(reason) = d.outcome.reason() {
-        out += &format!("reason:     {} ({})\n", reason.id(), reason.describe());
+
+    fn json(&self, d: &Decision) -> serde_json::Value {
+        let changes: Vec<_> = d
+            .edits
+            .iter()
+            .map(|edit| {
+                let (action, name, value, previous) = change(edit, self.process);
+                json!({"action": action, "name": name, "value": value.map(text), "previous": previous})
+            })
+            .collect();
+        json!({
+            "command": self.exec.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+            "executable": self.exec.exe.to_string_lossy(),
+            "scripts": self.exec.scripts.iter().map(|s| s.to_string_lossy()).collect::<Vec<_>>(),
+            "runtime": d.runtime.map(|r| r.name()),
+            "outcome": d.outcome.kind(),
+            "reason": d.outcome.reason().map(|r| json!({"id": r.id(), "description": r.describe(), "rule_source": rule_source(d)})),
+            "forced": d.forced,
+            "allowed_by": d.allowed_by,
+            "packages_root": self.root.path.to_string_lossy(),
+            "packages_root_source": self.root.source,
+            "config": {"path": self.config_file().to_string_lossy(), "status": self.config.id()},
+            "changes": changes,
+        })
     }
-    if d.runtime.is_none() && !exec.scripts.is_empty() {
-        out += "note:       a script's interpreter that is not a runtime; a runtime it starts gets its own decision\n";
-    }
-    out += &format!(
-        "packages:   {} (from {})\n",
-        root.path.display(),
-        root.source
-    );
-    if d.edits.is_empty() {
-        out += "changes:    none\n";
-    } else {
-        out += "changes:\n";
-        for edit in &d.edits {
-            let (action, name, value, previous) = change(edit, process);
-            let previous = previous.map_or("unset".to_string(), |p| format!("'{p}'"));
-            match value {
-                Some(v) => out += &format!("  {action} {name}='{}' (was {previous})\n", text(v)),
-                None => out += &format!("  {action} {name} (was {previous})\n"),
+
+    fn text(&self, d: &Decision) -> String {
+        let mut out = String::new();
+        let args: Vec<_> = self.exec.args.iter().map(|a| a.to_string_lossy()).collect();
+        out += &format!("command:    {}\n", args.join(" "));
+        for script in &self.exec.scripts {
+            out += &format!("script:     {}\n", script.display());
+        }
+        out += &format!("executable: {}\n", self.exec.exe.display());
+        out += &format!("runtime:    {}\n", d.runtime.map_or("none", |r| r.name()));
+        out += &format!(
+            "outcome:    {}{}\n",
+            d.outcome.kind(),
+            if d.forced {
+                " (forced: DD_INJECT_FORCE)"
+            } else {
+                ""
+            }
+        );
+        if let Some(reason) = d.outcome.reason() {
+            out += &format!("reason:     {} ({})\n", reason.id(), reason.describe());
+        }
+        if let Some(source) = rule_source(d) {
+            out += &format!(
+                "rule:       {} (from {source})\n",
+                d.outcome.reason().map_or("", |r| r.id())
+            );
+        }
+        if let Some(rule) = &d.allowed_by {
+            out += &format!("allowed by: rule {rule}\n");
+        }
+        if d.runtime.is_none() && !self.exec.scripts.is_empty() {
+            out +=
+                "note:       a script's interpreter that is not a runtime; a runtime it starts gets its own decision\n";
+        }
+        out += &format!(
+            "packages:   {} (from {})\n",
+            self.root.path.display(),
+            self.root.source
+        );
+        out += &format!(
+            "config:     {} ({})\n",
+            self.config_file().display(),
+            self.config.id()
+        );
+        if d.edits.is_empty() {
+            out += "changes:    none\n";
+        } else {
+            out += "changes:\n";
+            for edit in &d.edits {
+                let (action, name, value, previous) = change(edit, self.process);
+                let previous = previous.map_or("unset".to_string(), |p| format!("'{p}'"));
+                match value {
+                    Some(v) => {
+                        out += &format!("  {action} {name}='{}' (was {previous})\n", text(v))
+                    }
+                    None => out += &format!("  {action} {name} (was {previous})\n"),
+                }
             }
         }
+        out
     }
-    out
 }

@@ -4,8 +4,10 @@
 //! command in the current environment, using the library's own decision code.
 
 mod command;
+mod config;
 mod explain;
 mod packages;
+mod std_host;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -37,6 +39,25 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
+    /// Checks or applies the host configuration (host_config.yaml).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validates FILE (default: host_config.yaml in the configuration directory).
+    Check {
+        /// The YAML file.
+        file: Option<PathBuf>,
+    },
+    /// Validates FILE and compiles it, atomically, into host_config.bin for the library.
+    Apply {
+        /// The YAML file.
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +68,12 @@ fn main() -> ExitCode {
             packages_root,
             cmd,
         } => explain::run(&cmd, packages_root, json),
+        Command::Config {
+            action: ConfigAction::Check { file },
+        } => config::check(file),
+        Command::Config {
+            action: ConfigAction::Apply { file },
+        } => config::apply(file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

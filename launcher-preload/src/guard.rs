@@ -55,21 +55,23 @@ core::arch::global_asm!(
     "    ud2",
 );
 
-extern "C" {
-    fn apm_guarded_call(f: extern "C" fn(*mut u8), arg: *mut u8) -> u64;
-    fn apm_recover() -> !;
-}
-
 /// Runs `f(state)`; returns `false` if it panicked (and was abandoned), `true` otherwise.
 pub fn run<T>(f: extern "C" fn(*mut u8), state: &mut T) -> bool {
+    let abandoned: u64;
     // SAFETY: `apm_guarded_call` follows the C ABI and calls `f` with `state` as its argument.
-    unsafe { apm_guarded_call(f, state as *mut T as *mut u8) == 0 }
+    // Called from assembly (not as an `extern` function), so the call is direct: an extern
+    // declaration would cost a GOT entry the loader relocates in every process.
+    unsafe {
+        core::arch::asm!("call apm_guarded_call", in("rdi") f, in("rsi") state as *mut T,
+                         lateout("rax") abandoned, clobber_abi("C"));
+    }
+    abandoned == 0
 }
 
 /// Abandons the running `run` call. Outside one, traps (there is nothing to return to).
 pub fn abandon() -> ! {
     // SAFETY: only called from the panic handler, i.e. from code running inside `run`.
-    unsafe { apm_recover() }
+    unsafe { core::arch::asm!("jmp apm_recover", options(noreturn)) }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ mod mem;
 mod sys;
 
 use alloc::vec::Vec;
-use analyzer::{Decision, Edit, Outcome, Process, Reason};
+use analyzer::{config, Decision, Edit, Outcome, Process, Reason};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use sys::CPath;
@@ -57,7 +57,8 @@ extern "C" fn start() {
     let Some(exe) = sys::readlink_in(CPath(b"/proc/self/exe\0"), &mut buf) else {
         return;
     };
-    if analyzer::runtime::detect(analyzer::process::file_name(exe)).is_none() {
+    if analyzer::runtime::detect(analyzer::process::file_name(exe)).is_none() && !maybe_apphost(exe)
+    {
         return;
     }
     let mut exe = exe;
@@ -66,12 +67,32 @@ extern "C" fn start() {
     ARENA.release();
 }
 
+/// Whether `exe` could be a .NET apphost: outside system directories and next to
+/// `<exe>.runtimeconfig.json` (one `stat`, path built on the stack: no allocation here).
+fn maybe_apphost(exe: &[u8]) -> bool {
+    const SUFFIX: &[u8] = b".runtimeconfig.json\0";
+    if !analyzer::dotnet::apphost_candidate(exe) {
+        return false;
+    }
+    // Not zero-initialised: zeroing 4 KiB would cost every candidate ~500 instructions.
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096 + 32];
+    let Some(path) = sys::concat_in(&mut buf, exe, SUFFIX) else {
+        return false;
+    };
+    sys::stat(CPath(path)).is_ok_and(|st| st.mode & sys::S_IFMT == sys::S_IFREG)
+}
+
 /// The runtime path, run under `guard::run` with a pointer to the executable path.
 extern "C" fn decide_and_apply(exe: *mut u8) {
     // SAFETY: `start` passes a pointer to its `&[u8]` executable path, alive during the call.
     let exe: &[u8] = unsafe { *(exe as *const &[u8]) };
-    let Some(auxv) =
-        host::read_file(CPath(b"/proc/self/auxv\0"), 4096).and_then(|b| auxv::parse(&b))
+    let mut host = host::SysHost {
+        started_ns: sys::monotonic_ns(),
+        budget_ms: config::DEFAULT_TIME_BUDGET_MS,
+    };
+    let Some(auxv) = host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
+        .ok()
+        .and_then(|b| auxv::parse(&b))
     else {
         return;
     };
@@ -81,26 +102,44 @@ extern "C" fn decide_and_apply(exe: *mut u8) {
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
     let saved_errno = libc.errno();
+    let mut cwd = alloc::vec![0u8; 4096];
+    let cwd_len = sys::getcwd(&mut cwd).ok();
     let mut process = Process {
         exe,
         args: Vec::new(),
         env: libc.environment().collect(),
+        cwd: cwd_len.and_then(|n| cwd.get(..n)),
+        euid: sys::geteuid(),
+        libc: libc.info,
     };
-    let mut log = log::Log::new(&process);
+    let dir = process
+        .var(config::DIR_VARIABLE)
+        .filter(|d| !d.is_empty())
+        .unwrap_or(config::DEFAULT_DIR.as_bytes());
+    let mut storage = Vec::new();
+    let (config, status) = config::load(&host, dir, process.euid, &mut storage);
+    host.budget_ms = config.time_budget_ms;
+    let mut log = log::Log::new(&process, &config);
     log.line(&[b"process_exe: '", exe, b"'"]);
+    if !matches!(status, config::Status::Loaded | config::Status::Missing) {
+        log.line(&[b"host configuration ignored: ", status.id().as_bytes()]);
+    }
     let cmdline = host::read_file(CPath(b"/proc/self/cmdline\0"), CMDLINE_LIMIT);
     let decision = match &cmdline {
-        Some(bytes) => {
+        Ok(bytes) => {
             process.args = analyzer::process::split_cmdline(bytes);
             let root = loaded.self_path.map(absolute);
             let root = root.as_deref().and_then(analyzer::layout::packages_root);
-            let decision = analyzer::decide(&process, &host::SysHost, root);
+            let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, decision)
         }
-        None => Decision {
-            runtime: analyzer::runtime::detect(analyzer::process::file_name(exe)),
+        Err(_) => Decision {
             outcome: Outcome::Failed(Reason::ProcessUnreadable),
-            edits: Vec::new(),
+            ..Decision::skip(
+                analyzer::runtime::detect(analyzer::process::file_name(exe)),
+                Reason::ProcessUnreadable,
+                Vec::new(),
+            )
         },
     };
     log_decision(&mut log, &decision);
@@ -158,8 +197,28 @@ fn log_decision(log: &mut log::Log, decision: &Decision) {
         });
         changed.extend_from_slice(edit.name().as_bytes());
     }
+    let forced: &[u8] = if decision.forced {
+        b" (forced: DD_INJECT_FORCE)"
+    } else {
+        b""
+    };
+    let allowed = decision.allowed_by.as_deref().unwrap_or("");
+    let allowed_note: &[u8] = if allowed.is_empty() {
+        b""
+    } else {
+        b" (allowed by rule "
+    };
+    let allowed_end: &[u8] = if allowed.is_empty() { b"" } else { b")" };
     match &decision.outcome {
-        Outcome::Injected => log.line(&[b"injected ", runtime, &changed]),
+        Outcome::Injected => log.line(&[
+            b"injected ",
+            runtime,
+            forced,
+            allowed_note,
+            allowed.as_bytes(),
+            allowed_end,
+            &changed,
+        ]),
         Outcome::Skipped(reason) | Outcome::Failed(reason) => log.line(&[
             decision.outcome.kind().as_bytes(),
             b": ",

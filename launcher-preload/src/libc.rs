@@ -15,6 +15,7 @@ use core::ffi::CStr;
 type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;
 type UnsetenvFn = unsafe extern "C" fn(*const u8) -> i32;
 type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
+type VersionFn = unsafe extern "C" fn() -> *const u8;
 
 /// The libc entry points the library needs to change the environment.
 pub struct Libc {
@@ -22,6 +23,8 @@ pub struct Libc {
     unsetenv: UnsetenvFn,
     environ: *const *const *const u8,
     errno_location: ErrnoFn,
+    /// Which libc, and its version when it tells (glibc does, musl does not).
+    pub info: analyzer::process::Libc,
 }
 
 /// What the loader's object list says about this process.
@@ -33,9 +36,15 @@ pub struct Loaded {
     pub self_path: Option<&'static [u8]>,
 }
 
-extern "C" {
-    /// This library's own dynamic section (defined by the linker).
-    static _DYNAMIC: u8;
+/// Address of this library's own dynamic section (`_DYNAMIC`, defined by the linker), taken
+/// in assembly so that it costs no GOT entry.
+fn own_dynamic() -> usize {
+    let address: usize;
+    // SAFETY: only computes an address.
+    unsafe {
+        core::arch::asm!("lea {}, [rip + _DYNAMIC]", out(reg) address, options(nomem, nostack, pure))
+    };
+    address
 }
 
 const PT_DYNAMIC: u32 = 2;
@@ -153,9 +162,9 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
     let Some(first) = link_map_head(auxv) else {
         return loaded;
     };
-    // SAFETY: `_DYNAMIC` is this library's own dynamic section; only its address is taken.
-    let own_dynamic = core::ptr::addr_of!(_DYNAMIC) as usize;
+    let own_dynamic = own_dynamic();
     let mut setenv = None;
+    let mut info = analyzer::process::Libc::default();
     let mut unsetenv = None;
     let mut environ = None;
     let mut errno = None;
@@ -171,7 +180,12 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
             // SAFETY: names in the list are C strings (possibly empty) or null.
             loaded.self_path = Some(unsafe { c_bytes(entry.name) });
         } else if let Some(object) = Object::new(entry) {
-            setenv = setenv.or_else(|| object.lookup(b"setenv"));
+            if setenv.is_none() {
+                setenv = object.lookup(b"setenv");
+                if setenv.is_some() {
+                    info = libc_info(&object);
+                }
+            }
             unsetenv = unsetenv.or_else(|| object.lookup(b"unsetenv"));
             environ = environ.or_else(|| object.lookup(b"environ"));
             errno = errno.or_else(|| object.lookup(b"__errno_location"));
@@ -187,10 +201,30 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
                 unsetenv: core::mem::transmute::<usize, UnsetenvFn>(u),
                 environ: env as *const *const *const u8,
                 errno_location: core::mem::transmute::<usize, ErrnoFn>(e),
+                info,
             }
         });
     }
     loaded
+}
+
+/// The flavour and version of the libc in `object`: glibc answers `gnu_get_libc_version`.
+fn libc_info(object: &Object) -> analyzer::process::Libc {
+    use analyzer::process::{major_minor, Libc, LibcFlavor};
+    match object.lookup(b"gnu_get_libc_version") {
+        Some(address) => {
+            // SAFETY: glibc's `const char *gnu_get_libc_version(void)`, e.g. "2.36".
+            let version = unsafe { c_bytes(core::mem::transmute::<usize, VersionFn>(address)()) };
+            Libc {
+                flavor: LibcFlavor::Glibc,
+                version: major_minor(version),
+            }
+        }
+        None => Libc {
+            flavor: LibcFlavor::Musl,
+            version: None,
+        },
+    }
 }
 
 /// Bytes of a C string, or empty for null.

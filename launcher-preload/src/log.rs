@@ -1,7 +1,9 @@
-//! Debug logging: off unless `DD_APM_INSTRUMENTATION_DEBUG=true`.
+//! Debug logging: off unless `DD_APM_INSTRUMENTATION_DEBUG=true` (or `log_level: debug` in the
+//! host configuration).
 //!
 //! Lines go to standard error, or to the files listed (comma-separated, `file://` prefix
-//! optional) in `DD_APM_INSTRUMENTATION_OUTPUT_PATHS` instead; `stderr` in that list means
+//! optional) in `DD_APM_INSTRUMENTATION_OUTPUT_PATHS` (else the configuration's
+//! `output_paths`) instead; `stderr` in that list means
 //! standard error. Standard output is never written. All lines of one process are collected
 //! and written with one `write` per target at the end, so lines of concurrent processes do not
 //! interleave. Files are opened append-only, created 0600 if missing, never followed into a
@@ -22,18 +24,20 @@ pub struct Log<'a> {
 }
 
 impl<'a> Log<'a> {
-    /// A log configured from the process's environment.
-    pub fn new(process: &analyzer::Process<'a>) -> Log<'a> {
-        let enabled = process.flag(DEBUG);
+    /// A log configured from the process's environment, else the host configuration.
+    pub fn new(process: &analyzer::Process<'a>, config: &analyzer::Config<'a>) -> Log<'a> {
+        let enabled = process.flag(DEBUG) || config.debug;
         let mut prefix = Vec::new();
         if enabled {
             prefix.extend_from_slice(b"apm-inject[");
             push_decimal(&mut prefix, sys::getpid() as u64);
             prefix.extend_from_slice(b"]: ");
         }
+        let targets = process.var(OUTPUT_PATHS).filter(|v| !v.is_empty());
+        let targets = targets.or(Some(config.output_paths).filter(|v| !v.is_empty()));
         Log {
             enabled,
-            targets: process.var(OUTPUT_PATHS).filter(|v| !v.is_empty()),
+            targets,
             prefix,
             text: Vec::new(),
         }

@@ -23,6 +23,8 @@ const SYS_FSTAT: usize = 5;
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
 const SYS_GETPID: usize = 39;
+const SYS_GETEUID: usize = 107;
+const SYS_CLOCK_GETTIME: usize = 228;
 const SYS_GETCWD: usize = 79;
 const SYS_OPENAT: usize = 257;
 const SYS_NEWFSTATAT: usize = 262;
@@ -49,6 +51,7 @@ const PROT_WRITE: usize = 2;
 const MAP_PRIVATE: usize = 2;
 const MAP_ANONYMOUS: usize = 0x20;
 const MAP_NORESERVE: usize = 0x4000;
+const CLOCK_MONOTONIC: usize = 1;
 
 /// File type bits of `st_mode`.
 pub const S_IFMT: u32 = 0o170000;
@@ -64,6 +67,10 @@ pub struct CPath<'a>(pub &'a [u8]);
 pub struct FileStat {
     /// File type and permission bits, e.g. `0o100644`.
     pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// Kernel `struct stat` layout on x86_64.
@@ -136,6 +143,16 @@ pub fn readlink_in<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Option<&'
     }
 }
 
+/// `a` followed by `b`, written into `buf`; `None` if they do not fit.
+pub fn concat_in<'b>(buf: &'b mut [MaybeUninit<u8>], a: &[u8], b: &[u8]) -> Option<&'b [u8]> {
+    let len = a.len().checked_add(b.len()).filter(|&n| n <= buf.len())?;
+    for (slot, &byte) in buf.iter_mut().zip(a.iter().chain(b)) {
+        slot.write(byte);
+    }
+    // SAFETY: the first `len` bytes were just written.
+    Some(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), len) })
+}
+
 /// Opens `path` with `flags` (`O_CLOEXEC` is always added), creating it with `mode` if asked.
 pub fn open(path: CPath, flags: usize, mode: usize) -> Result<Fd, Errno> {
     loop {
@@ -174,7 +191,11 @@ pub fn stat(path: CPath) -> Result<FileStat, Errno> {
 }
 
 fn file_stat(st: &KernelStat) -> FileStat {
-    FileStat { mode: st.mode }
+    FileStat {
+        mode: st.mode,
+        uid: st.uid,
+        size: st.size as u64,
+    }
 }
 
 /// An open file descriptor, closed when dropped.
@@ -293,4 +314,31 @@ pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
 pub fn getpid() -> u32 {
     // SAFETY: getpid has no arguments and cannot fail.
     unsafe { syscall4(SYS_GETPID, 0, 0, 0, 0) as u32 }
+}
+
+/// This process's effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { syscall4(SYS_GETEUID, 0, 0, 0, 0) as u32 }
+}
+
+/// Monotonic time in nanoseconds (0 if the clock cannot be read).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = [0i64; 2];
+    // SAFETY: `ts` is a writable `struct timespec`.
+    let ret = unsafe {
+        syscall4(
+            SYS_CLOCK_GETTIME,
+            CLOCK_MONOTONIC,
+            ts.as_mut_ptr() as usize,
+            0,
+            0,
+        )
+    };
+    if ret != 0 {
+        return 0;
+    }
+    (ts[0] as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts[1] as u64)
 }

@@ -1,0 +1,276 @@
+//! The host configuration the library reads: the compiled form of `host_config.yaml`.
+//!
+//! `apm-inject config apply` compiles the YAML into this binary form (atomically); the library
+//! reads it in place with no YAML parser. A missing, unreadable, untrusted or corrupt file
+//! means defaults, never a crash. Encoding (little-endian, `str` = u16 length + bytes):
+//! ```text
+//! "APMC" u8 version=1
+//! u8 log level (0 off/default, 1 debug), str output paths, u8 disabled runtimes (bit per
+//! Runtime, see `runtime_bit`), str env, str version, u32 time budget ms (0 = default),
+//! u32 rules length, rules (a compiled rule set, see `deny_list::model`)
+//! ```
+
+use crate::host::{Host, ReadError};
+use crate::layout::join;
+use crate::runtime::Runtime;
+use crate::trust;
+use alloc::string::String;
+use alloc::vec::Vec;
+use deny_list::RuleSet;
+
+/// Magic bytes of a compiled host configuration.
+pub const MAGIC: &[u8; 4] = b"APMC";
+/// Encoding version.
+pub const VERSION: u8 = 1;
+/// Default configuration directory; `DD_APM_INSTRUMENTATION_CONFIG_DIR` overrides it.
+pub const DEFAULT_DIR: &str = "/etc/datadog-agent/inject";
+/// Variable naming another configuration directory.
+pub const DIR_VARIABLE: &str = "DD_APM_INSTRUMENTATION_CONFIG_DIR";
+/// The YAML users edit, in the configuration directory.
+pub const SOURCE_FILE: &str = "host_config.yaml";
+/// The compiled form the library reads, in the configuration directory.
+pub const COMPILED_FILE: &str = "host_config.bin";
+/// Largest compiled file read.
+pub const COMPILED_LIMIT: usize = 1 << 20;
+/// Default time budget for one decision.
+pub const DEFAULT_TIME_BUDGET_MS: u32 = 1000;
+
+/// A configuration, borrowed from its compiled bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'a> {
+    /// Debug logging requested (`log_level: debug`).
+    pub debug: bool,
+    /// Log destinations, comma-separated, as in `DD_APM_INSTRUMENTATION_OUTPUT_PATHS`.
+    pub output_paths: &'a [u8],
+    /// Runtimes disabled by the user, one bit each (`runtime_bit`).
+    pub disabled: u8,
+    /// `DD_ENV` for processes that have none.
+    pub env: &'a [u8],
+    /// `DD_VERSION` for processes that have none.
+    pub version: &'a [u8],
+    /// Time budget for one decision, in milliseconds.
+    pub time_budget_ms: u32,
+    /// The user's rules, in order.
+    pub rules: RuleSet<'a>,
+}
+
+impl Default for Config<'_> {
+    fn default() -> Self {
+        Config {
+            debug: false,
+            output_paths: &[],
+            disabled: 0,
+            env: &[],
+            version: &[],
+            time_budget_ms: DEFAULT_TIME_BUDGET_MS,
+            rules: RuleSet::EMPTY,
+        }
+    }
+}
+
+/// The bit standing for `runtime` in `Config::disabled`.
+pub fn runtime_bit(runtime: Runtime) -> u8 {
+    1 << (runtime as u8)
+}
+
+impl<'a> Config<'a> {
+    /// Whether the user disabled `runtime`.
+    pub fn is_disabled(&self, runtime: Runtime) -> bool {
+        self.disabled & runtime_bit(runtime) != 0
+    }
+
+    /// Reads a compiled configuration; `None` if it is malformed in any way.
+    pub fn parse(bytes: &'a [u8]) -> Option<Config<'a>> {
+        let mut r = Reader(bytes);
+        if r.take(4)? != MAGIC || r.u8()? != VERSION {
+            return None;
+        }
+        let debug = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let output_paths = r.str()?;
+        let disabled = r.u8()?;
+        let env = r.str()?;
+        let version = r.str()?;
+        let budget = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+        let rules_len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let rules = RuleSet::parse(r.take(rules_len)?)?;
+        if !r.0.is_empty() {
+            return None;
+        }
+        let time_budget_ms = if budget == 0 {
+            DEFAULT_TIME_BUDGET_MS
+        } else {
+            budget
+        };
+        Some(Config {
+            debug,
+            output_paths,
+            disabled,
+            env,
+            version,
+            time_budget_ms,
+            rules,
+        })
+    }
+}
+
+/// What became of the compiled configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// No file: defaults.
+    Missing,
+    /// Read and used.
+    Loaded,
+    /// Writable by others or, for root, not owned by root: ignored, defaults used.
+    Untrusted,
+    /// Not a regular file, too large or unreadable: ignored, defaults used.
+    Unreadable,
+    /// Not a valid compiled configuration: ignored, defaults used.
+    Corrupt,
+}
+
+impl Status {
+    /// Stable id, e.g. `untrusted_file`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Status::Missing => "missing",
+            Status::Loaded => "loaded",
+            Status::Untrusted => "untrusted_file",
+            Status::Unreadable => "unreadable",
+            Status::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// Loads `<dir>/host_config.bin` into `storage` for a process of user `euid`; any problem
+/// means the defaults, with a status saying why.
+pub fn load<'s, H: Host + ?Sized>(
+    host: &H,
+    dir: &[u8],
+    euid: u32,
+    storage: &'s mut Vec<u8>,
+) -> (Config<'s>, Status) {
+    let path = join(dir, COMPILED_FILE);
+    let Some(info) = host.stat(&path) else {
+        return (Config::default(), Status::Missing);
+    };
+    if !trust::trusted(&info, euid) || !trust::all_trusted(host, euid, &[dir]) {
+        return (Config::default(), Status::Untrusted);
+    }
+    *storage = match host.read_file(&path, COMPILED_LIMIT) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Missing) => return (Config::default(), Status::Missing),
+        Err(_) => return (Config::default(), Status::Unreadable),
+    };
+    match Config::parse(storage) {
+        Some(config) => (config, Status::Loaded),
+        None => (Config::default(), Status::Corrupt),
+    }
+}
+
+/// A configuration to compile (what `apm-inject config apply` produces).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    /// Debug logging.
+    pub debug: bool,
+    /// Log destinations, comma-separated.
+    pub output_paths: String,
+    /// Disabled runtimes.
+    pub disabled: Vec<Runtime>,
+    /// `DD_ENV` default.
+    pub env: String,
+    /// `DD_VERSION` default.
+    pub version: String,
+    /// Time budget (0 = default).
+    pub time_budget_ms: u32,
+    /// Compiled rules (`deny_list::model::encode`).
+    pub rules: Vec<u8>,
+}
+
+/// Encodes `source`, or says which field is too long.
+pub fn encode(source: &Source) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(source.debug as u8);
+    put_str(&mut out, &source.output_paths, "output_paths")?;
+    out.push(
+        source
+            .disabled
+            .iter()
+            .fold(0, |bits, r| bits | runtime_bit(*r)),
+    );
+    put_str(&mut out, &source.env, "env")?;
+    put_str(&mut out, &source.version, "version")?;
+    out.extend_from_slice(&source.time_budget_ms.to_le_bytes());
+    let len = u32::try_from(source.rules.len()).map_err(|_| String::from("rules: too large"))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&source.rules);
+    Ok(out)
+}
+
+fn put_str(out: &mut Vec<u8>, value: &str, name: &str) -> Result<(), String> {
+    let len = u16::try_from(value.len())
+        .map_err(|_| alloc::format!("{name}: longer than 65535 bytes"))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(value.as_bytes());
+    Ok(())
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn str(&mut self) -> Option<&'a [u8]> {
+        let b = self.take(2)?;
+        let n = u16::from_le_bytes([*b.first()?, *b.get(1)?]) as usize;
+        self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_refusal_of_corruption() {
+        let rules = deny_list::model::encode(&[]).unwrap();
+        let source = Source {
+            debug: true,
+            output_paths: "/var/log/inject.log".into(),
+            disabled: alloc::vec![Runtime::Java],
+            env: "prod".into(),
+            version: "1.2".into(),
+            time_budget_ms: 250,
+            rules,
+        };
+        let bytes = encode(&source).unwrap();
+        let config = Config::parse(&bytes).unwrap();
+        assert!(
+            config.debug && config.is_disabled(Runtime::Java) && !config.is_disabled(Runtime::Node)
+        );
+        assert_eq!(
+            (config.env, config.version, config.time_budget_ms),
+            (&b"prod"[..], &b"1.2"[..], 250)
+        );
+        for cut in 0..bytes.len() {
+            assert!(Config::parse(&bytes[..cut]).is_none(), "truncated at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(Config::parse(&extra).is_none());
+    }
+}

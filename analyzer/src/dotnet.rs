@@ -1,0 +1,248 @@
+//! .NET: the CLR profiler variables.
+//!
+//! `dotnet app.dll`, `dotnet exec … app.dll`, `dotnet run` and apphost executables (a native
+//! launcher next to `<name>.runtimeconfig.json`) get `CORECLR_ENABLE_PROFILING=1`,
+//! `CORECLR_PROFILER`, `CORECLR_PROFILER_PATH` and `DD_DOTNET_TRACER_HOME`. Any profiler
+//! variable already set by someone else means `already_instrumented`. The framework version
+//! named in the application's `runtimeconfig.json` is the runtime version.
+
+use crate::decision::{Edit, Reason};
+use crate::host::{FileKind, Host};
+use crate::invocation::{Invocation, Language};
+use crate::json;
+use crate::layout::{in_library, join};
+use crate::process::{major_minor, parent, Process};
+use crate::runtime::Runtime;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The Datadog CLR profiler's class id.
+pub const PROFILER_ID: &str = "{846F5F1C-F9AE-4B07-969E-05C26BC060D8}";
+const PROFILER_LIBRARY: &str = "Datadog.Trace.ClrProfiler.Native.so";
+const PROFILER_VARIABLES: [&str; 4] = [
+    "CORECLR_ENABLE_PROFILING",
+    "CORECLR_PROFILER",
+    "CORECLR_PROFILER_PATH",
+    "CORECLR_PROFILER_PATH_64",
+];
+const TRACER_HOME: &str = "DD_DOTNET_TRACER_HOME";
+
+/// Host options of `dotnet` (and of `dotnet exec`) whose value is the next argument.
+fn takes_value(option: &[u8]) -> bool {
+    matches!(
+        option,
+        b"--additionalprobingpath"
+            | b"--additional-deps"
+            | b"--depsfile"
+            | b"--runtimeconfig"
+            | b"--fx-version"
+            | b"--roll-forward"
+            | b"--roll-forward-on-no-candidate-fx"
+    )
+}
+
+/// The .NET runtime: `dotnet` itself, or an apphost executable.
+pub struct Dotnet {
+    /// The executable is an apphost: the application itself, not `dotnet`.
+    pub apphost: bool,
+}
+
+impl Dotnet {
+    /// The `runtimeconfig.json` of the application: beside the apphost, or beside the
+    /// assembly `dotnet` runs (relative paths against the working directory).
+    fn runtimeconfig(&self, process: &Process, invocation: &Invocation) -> Option<Vec<u8>> {
+        if self.apphost {
+            return Some([process.exe, b".runtimeconfig.json"].concat());
+        }
+        let dll = invocation.program?.strip_suffix(b".dll")?;
+        let config = [dll, b".runtimeconfig.json"].concat();
+        match (config.starts_with(b"/"), process.cwd) {
+            (true, _) => Some(config),
+            (false, Some(cwd)) => Some([cwd, b"/", &config].concat()),
+            (false, None) => None,
+        }
+    }
+}
+
+/// Whether a profiler variable's value is the library's own (inherited).
+fn is_ours(name: &str, value: &[u8]) -> bool {
+    match name {
+        "CORECLR_ENABLE_PROFILING" => value == b"1",
+        "CORECLR_PROFILER" => value == PROFILER_ID.as_bytes(),
+        _ => in_library(value, Runtime::Dotnet),
+    }
+}
+
+impl Language for Dotnet {
+    fn runtime(&self) -> Runtime {
+        Runtime::Dotnet
+    }
+
+    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
+        let mut inv = Invocation::default();
+        if self.apphost {
+            inv.program = args.first().copied();
+            inv.subcommand = args.get(1).copied();
+            return inv;
+        }
+        let mut rest = args.iter().skip(1);
+        while let Some(&arg) = rest.next() {
+            if arg.starts_with(b"-") {
+                inv.options.push(arg);
+                if takes_value(arg) {
+                    inv.options.extend(rest.next().copied());
+                }
+            } else if arg == b"exec" {
+                inv.options.push(arg);
+            } else {
+                inv.program = Some(arg);
+                break;
+            }
+        }
+        inv.subcommand = rest.next().copied();
+        inv
+    }
+
+    fn instrumented_by_other(&self, process: &Process, _: &Invocation) -> bool {
+        PROFILER_VARIABLES
+            .iter()
+            .any(|name| process.var(name).is_some_and(|v| !is_ours(name, v)))
+    }
+
+    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
+        if !process
+            .var("CORECLR_PROFILER_PATH")
+            .is_some_and(|v| in_library(v, Runtime::Dotnet))
+        {
+            return vec![];
+        }
+        let ours = |name: &&str| process.var(name).is_some_and(|v| is_ours(name, v));
+        let mut edits: Vec<Edit> = PROFILER_VARIABLES
+            .iter()
+            .copied()
+            .filter(ours)
+            .map(|name| Edit::Unset { name })
+            .collect();
+        if process
+            .var(TRACER_HOME)
+            .is_some_and(|v| in_library(&[v, b"/"].concat(), Runtime::Dotnet))
+        {
+            edits.push(Edit::Unset { name: TRACER_HOME });
+        }
+        edits
+    }
+
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        (PROFILER_LIBRARY, FileKind::File)
+    }
+
+    /// The framework version in `runtimeconfig.json` (`runtimeOptions.framework.version`, or
+    /// the lowest of `runtimeOptions.frameworks[].version`).
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        host: &H,
+    ) -> Option<(u32, u32)> {
+        let path = self.runtimeconfig(process, invocation)?;
+        let text = host.read_file(&path, 256 << 10).ok()?;
+        let doc = json::parse(&text)?;
+        let options = doc.get("runtimeOptions")?;
+        let single = options.get("framework").into_iter();
+        let frameworks = single.chain(
+            options
+                .get("frameworks")
+                .map(|f| f.items())
+                .unwrap_or_default(),
+        );
+        frameworks
+            .filter_map(|f| major_minor(f.get("version")?.as_str()?))
+            .min()
+    }
+
+    fn min_version(&self) -> (u32, u32) {
+        (3, 1)
+    }
+
+    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+        let profiler = join(lib, PROFILER_LIBRARY);
+        if process.var("CORECLR_PROFILER_PATH") == Some(&profiler[..]) {
+            return Ok(vec![]);
+        }
+        Ok(vec![
+            Edit::Set {
+                name: "CORECLR_ENABLE_PROFILING",
+                value: b"1".to_vec(),
+            },
+            Edit::Set {
+                name: "CORECLR_PROFILER",
+                value: PROFILER_ID.as_bytes().to_vec(),
+            },
+            Edit::Set {
+                name: "CORECLR_PROFILER_PATH",
+                value: profiler,
+            },
+            Edit::Set {
+                name: TRACER_HOME,
+                value: lib.to_vec(),
+            },
+        ])
+    }
+}
+
+/// Whether `exe` may be a .NET apphost worth a look for `<exe>.runtimeconfig.json`: not in a
+/// system directory (where no .NET application is published), so the check costs nothing for
+/// the programs most processes run.
+pub fn apphost_candidate(exe: &[u8]) -> bool {
+    const SYSTEM: [&[u8]; 8] = [
+        b"/usr/bin",
+        b"/usr/sbin",
+        b"/bin",
+        b"/sbin",
+        b"/usr/lib",
+        b"/usr/libexec",
+        b"/usr/local/bin",
+        b"/usr/local/sbin",
+    ];
+    let dir = parent(exe).unwrap_or_default();
+    exe.starts_with(b"/")
+        && !SYSTEM
+            .iter()
+            .any(|s| dir == *s || (dir.starts_with(s) && s.starts_with(b"/usr/lib")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Invocation<'_> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        Dotnet { apphost: false }.parse(&args)
+    }
+
+    #[test]
+    fn program_is_the_assembly_or_sdk_command() {
+        assert_eq!(
+            parse("dotnet app.dll --port 1").program,
+            Some(&b"app.dll"[..])
+        );
+        assert_eq!(
+            parse("dotnet exec --depsfile x.json /p/csc.dll a.cs").program,
+            Some(&b"/p/csc.dll"[..])
+        );
+        assert_eq!(
+            parse("dotnet build -c Release").program,
+            Some(&b"build"[..])
+        );
+        assert_eq!(parse("dotnet run -- -p build").program, Some(&b"run"[..]));
+    }
+
+    #[test]
+    fn apphosts_are_looked_for_outside_system_directories() {
+        assert!(apphost_candidate(b"/app/MyService"));
+        assert!(apphost_candidate(b"/opt/shop/Shop.Api"));
+        assert!(!apphost_candidate(b"/usr/bin/ls"));
+        assert!(!apphost_candidate(b"/usr/lib/x86_64-linux-gnu/thing"));
+        assert!(!apphost_candidate(b"relative"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Ruby: `RUBYOPT`.
+//!
+//! The library package's bootstrap is required with `-r<lib>/host_inject` appended to
+//! `RUBYOPT` (once: `-rPATH` and `-r PATH` both count). The bootstrap sets the tracer up
+//! without writing to the application's directory. A library path with whitespace cannot be
+//! written into `RUBYOPT`: such processes are skipped.
+
+use crate::decision::{Edit, Reason};
+use crate::host::FileKind;
+use crate::invocation::{plain_path, split, Invocation, Language};
+use crate::layout::{in_library, join};
+use crate::options::{remove_words, set_or_unset, with_word, words};
+use crate::process::Process;
+use crate::runtime::Runtime;
+use alloc::vec::Vec;
+
+const RUBYOPT: &str = "RUBYOPT";
+
+/// Ruby options whose value is the next argument.
+fn takes_value(option: &[u8]) -> bool {
+    matches!(
+        option,
+        b"-r"
+            | b"-I"
+            | b"-C"
+            | b"-E"
+            | b"-F"
+            | b"--encoding"
+            | b"--external-encoding"
+            | b"--internal-encoding"
+    )
+}
+
+/// Whether an argument is inline code.
+fn inline(arg: &[u8]) -> bool {
+    arg == b"-e"
+}
+
+/// Whether a `RUBYOPT` word is the library's own `-r` (any root, any version).
+fn is_ours(word: &[u8]) -> bool {
+    word.starts_with(b"-r") && in_library(word, Runtime::Ruby)
+}
+
+/// The libraries `RUBYOPT` requires, in both `-rLIB` and `-r LIB` forms.
+fn required(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut previous_r = false;
+    words(value).filter_map(move |w| {
+        let lib = if previous_r {
+            Some(w)
+        } else {
+            w.strip_prefix(b"-r").filter(|l| !l.is_empty())
+        };
+        previous_r = w == b"-r";
+        lib
+    })
+}
+
+/// The Ruby runtime.
+pub struct Ruby;
+
+impl Language for Ruby {
+    fn runtime(&self) -> Runtime {
+        Runtime::Ruby
+    }
+
+    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
+        split(args, takes_value, inline)
+    }
+
+    fn instrumented_by_other(&self, process: &Process, _: &Invocation) -> bool {
+        let foreign = |lib: &[u8]| {
+            !in_library(lib, Runtime::Ruby)
+                && [&b"datadog/"[..], b"ddtrace/"]
+                    .iter()
+                    .any(|p| lib.starts_with(p))
+        };
+        process
+            .var(RUBYOPT)
+            .is_some_and(|v| required(v).any(foreign))
+    }
+
+    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
+        let rest = process.var(RUBYOPT).and_then(|v| remove_words(v, is_ours));
+        rest.map(|rest| set_or_unset(RUBYOPT, rest))
+            .into_iter()
+            .collect()
+    }
+
+    fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
+        ("host_inject.rb", FileKind::File)
+    }
+
+    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+        if !plain_path(lib) {
+            return Err(Reason::UnsupportedLibraryPath);
+        }
+        let bootstrap = join(lib, "host_inject");
+        if process
+            .var(RUBYOPT)
+            .is_some_and(|v| required(v).any(|l| l == bootstrap))
+        {
+            return Ok(Vec::new());
+        }
+        let option = [&b"-r"[..], &bootstrap].concat();
+        let value = with_word(process.var(RUBYOPT), &option, is_ours);
+        Ok(value
+            .map(|value| Edit::Set {
+                name: RUBYOPT,
+                value,
+            })
+            .into_iter()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_require_forms_are_recognised() {
+        let libs: Vec<&[u8]> = required(b"-W0 -rfoo -r /x/host_inject -r").collect();
+        assert_eq!(libs, [&b"foo"[..], b"/x/host_inject"]);
+    }
+}

@@ -1,0 +1,192 @@
+//! `apm-inject config check|apply`: the host configuration, from YAML to the compiled form the
+//! library reads.
+//!
+//! ```yaml
+//! log_level: debug          # debug turns the library's debug log on (off, error, warn, info: off)
+//! output_paths: [stderr]    # or file paths / file:// URLs; a string or a list
+//! languages: {java: true, python: false}   # disable runtimes (java, node, python, ruby, php, dotnet)
+//! env: prod                 # DD_ENV for processes that have none
+//! version: "1.4"            # DD_VERSION for processes that have none
+//! time_budget_ms: 1000      # bound on one process's decision
+//! rules:                    # first match wins; DD_INSTRUMENT_SERVICE_WITH_APM=false wins over all
+//!   - action: deny          # or allow (allow also overrides the default deny list)
+//!     id: batch-jobs        # optional; defaults to host_config.yaml:LINE
+//!     runtime: java
+//!     exe: "**/java"
+//!     args: [{any: ["--batch"]}]
+//!     env: {STAGE: "prod*"}
+//!     cwd: "/srv/batch/**"
+//! ```
+//! Conditions are those of the default deny list (`deny-list/deny-list.yaml`). Errors are
+//! reported as `file:line:column: message`; `apply` never replaces a good compiled file with a
+//! bad one, and writes atomically.
+
+use analyzer::config::{self, Source};
+use analyzer::Runtime;
+use rule_yaml::model;
+use rule_yaml::tree::{self, Error, Node, Pos};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Largest configuration file accepted.
+const MAX_SOURCE: u64 = 1 << 20;
+const KEYS: &[&str] = &[
+    "log_level",
+    "output_paths",
+    "languages",
+    "env",
+    "version",
+    "time_budget_ms",
+    "rules",
+    "config_sources",
+];
+
+/// The configuration directory: `DD_APM_INSTRUMENTATION_CONFIG_DIR`, else the default.
+pub fn dir() -> PathBuf {
+    std::env::var_os(config::DIR_VARIABLE)
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from(config::DEFAULT_DIR), PathBuf::from)
+}
+
+/// Reads and validates `path`; errors as `path:line:column: message` lines.
+pub fn compile(path: &Path) -> Result<Vec<u8>, String> {
+    let at = |e: Error| format!("{}:{e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > MAX_SOURCE {
+        return Err(format!(
+            "{}:1:1: larger than {} bytes",
+            path.display(),
+            MAX_SOURCE
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}:1:1: not UTF-8 text", path.display()))?;
+    let file_name = path.file_name().map_or("host_config.yaml".into(), |n| {
+        n.to_string_lossy().into_owned()
+    });
+    let source = match tree::parse(&text).map_err(at)? {
+        Some(root) => parse(&root, &file_name).map_err(at)?,
+        None => Source::default(),
+    };
+    config::encode(&source).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
+    let fields = root.fields("host configuration", KEYS)?;
+    let mut source = Source::default();
+    if let Some(n) = fields.get("log_level") {
+        let level = n.string("log_level")?;
+        source.debug = match level.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => true,
+            "off" | "error" | "warn" | "warning" | "info" => false,
+            _ => {
+                return Err(Error::at(
+                    n.pos,
+                    format!("log_level: unknown level \"{level}\""),
+                ))
+            }
+        };
+    }
+    if let Some(n) = fields.get("output_paths") {
+        source.output_paths = n.strings("output_paths")?.join(",");
+    }
+    if let Some(n) = fields.get("languages") {
+        for (key, value) in n.entries("languages")? {
+            let runtime = runtime(key)?;
+            if !value.boolean("languages")? {
+                source.disabled.push(runtime);
+            }
+        }
+    }
+    if let Some(n) = fields.get("env") {
+        source.env = n.string("env")?;
+    }
+    if let Some(n) = fields.get("version") {
+        source.version = n.string("version")?;
+    }
+    if let Some(n) = fields.get("time_budget_ms") {
+        let ms = n.integer("time_budget_ms")?;
+        source.time_budget_ms = u32::try_from(ms)
+            .ok()
+            .filter(|ms| (1..=60_000).contains(ms))
+            .ok_or_else(|| Error::at(n.pos, "time_budget_ms: must be between 1 and 60000"))?;
+    }
+    let mut rules = Vec::new();
+    if let Some(n) = fields.get("rules") {
+        for item in n.items("rules")? {
+            rules.push(rule_yaml::conditions::rule(item, &[], || {
+                format!("{file_name}:{}", item.pos.line)
+            })?);
+        }
+    }
+    source.rules = model::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
+    Ok(source)
+}
+
+fn runtime(key: &Node) -> Result<Runtime, Error> {
+    Ok(match key.string("languages")?.as_str() {
+        "java" | "jvm" => Runtime::Java,
+        "node" | "nodejs" | "js" => Runtime::Node,
+        "python" => Runtime::Python,
+        "ruby" => Runtime::Ruby,
+        "php" => Runtime::Php,
+        "dotnet" | ".net" => Runtime::Dotnet,
+        other => {
+            return Err(Error::at(
+                key.pos,
+                format!("languages: unknown language \"{other}\""),
+            ))
+        }
+    })
+}
+
+/// `config check [FILE]`: validates, printing errors; exit status 2 if invalid.
+pub fn check(file: Option<PathBuf>) -> Result<(), String> {
+    let path = file.unwrap_or_else(|| dir().join(config::SOURCE_FILE));
+    compile(&path)?;
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+/// `config apply [FILE]`: validates and atomically replaces the compiled file.
+pub fn apply(file: Option<PathBuf>) -> Result<(), String> {
+    let dir = dir();
+    let path = file.unwrap_or_else(|| dir.join(config::SOURCE_FILE));
+    let compiled = compile(&path)?;
+    let target = dir.join(config::COMPILED_FILE);
+    write_atomically(&target, &compiled).map_err(|e| format!("{}: {e}", target.display()))?;
+    println!("{} compiled into {}", path.display(), target.display());
+    Ok(())
+}
+
+/// Writes `bytes` to `target` through a temporary file in the same directory, synced, then
+/// renamed over it (mode 0644): readers see the old file or the new one, never a mix.
+pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        ".{}.tmp.{}",
+        target.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.sync_all()?;
+        std::fs::rename(&temp, target)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}

@@ -1,0 +1,78 @@
+//! The analyzer's questions answered with `std`, the way the library answers them: symbolic
+//! links followed, only regular files read, opened without blocking, size-capped.
+
+use analyzer::host::{FileInfo, FileKind, Host, ReadError};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Instant;
+
+/// Answers `analyzer::Host` for the CLI.
+pub struct StdHost {
+    /// When the decision started.
+    pub started: Instant,
+    /// Its time budget.
+    pub budget_ms: u32,
+}
+
+impl StdHost {
+    /// A host whose clock starts now.
+    pub fn new() -> StdHost {
+        StdHost {
+            started: Instant::now(),
+            budget_ms: analyzer::config::DEFAULT_TIME_BUDGET_MS,
+        }
+    }
+}
+
+fn path(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+impl Host for StdHost {
+    fn stat(&self, p: &[u8]) -> Option<FileInfo> {
+        let meta = path(p).metadata().ok()?;
+        let kind = if meta.is_file() {
+            FileKind::File
+        } else if meta.is_dir() {
+            FileKind::Dir
+        } else {
+            FileKind::Other
+        };
+        Some(FileInfo {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            size: meta.len(),
+        })
+    }
+
+    fn read_file(&self, p: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path(p))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => ReadError::Missing,
+                _ => ReadError::Unreadable,
+            })?;
+        let meta = file.metadata().map_err(|_| ReadError::Unreadable)?;
+        if !meta.is_file() {
+            return Err(ReadError::NotRegular);
+        }
+        let mut data = Vec::new();
+        file.take(limit as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|_| ReadError::Unreadable)?;
+        if data.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        Ok(data)
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed().as_millis() > self.budget_ms as u128
+    }
+}
