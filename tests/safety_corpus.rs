@@ -20,6 +20,7 @@
 
 use apm_inject_tests::{as_nobody, fixture, run_limited, Packages, NOBODY};
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -110,7 +111,10 @@ fn programs_on_this_machine_behave_identically_with_the_library() {
     }
     excluded.insert("not deterministic", unstable.len());
     excluded.insert("starts a runtime", starters.len());
-    println!(
+    // Straight to the process's standard error, past the test harness's capture: the count
+    // belongs in every CI log.
+    let _ = writeln!(
+        std::io::stderr(),
         "safety corpus: {compared} distinct programs compared byte for byte, {} differ \
          ({:.0?})\nleft out: {excluded:?}\nnot deterministic: {}\nstart a runtime: {}",
         failures.len(),
