@@ -2,7 +2,9 @@
 #
 #   make          build the library and the CLI (release)
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
-#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end)
+#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end,
+#                 safety corpus, hostile conditions, stress) and `make fuzz`
+#   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real Python and Java programs instrumented with no code change
 #   make bench    cost per exec and per decision, against an empty preload library
 
@@ -11,7 +13,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist deps test demo bench clean
+.PHONY: all build dist deps test fuzz demo bench clean
 
 all: build
 
@@ -32,6 +34,11 @@ test: deps dist
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(MAKE) fuzz
+
+fuzz: deps build
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	./scripts/fuzz.sh
 
 demo: deps dist
 	./scripts/demo.sh

@@ -16,6 +16,8 @@ have setpriv || need+=(util-linux)
 have javac || need+=(openjdk-17-jdk-headless)
 have node || need+=(nodejs)
 [ -x /usr/bin/python3 ] || need+=(python3)
+have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
+have unshare || need+=(util-linux) # private mount namespaces in the tests
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"
@@ -24,3 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 have cargo || { echo "install-deps: cargo (Rust toolchain) is required" >&2; exit 1; }
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "install-deps: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi

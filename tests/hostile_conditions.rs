@@ -5,8 +5,8 @@
 //! Java the agent in `JAVA_TOOL_OPTIONS`.
 
 use apm_inject_tests::{
-    as_nobody, fixture, install_as, run, stderr, stdout, with_sigchld_ignored, with_std_fds_closed,
-    Packages,
+    as_nobody, cli, fixture, install_as, run, stderr, stdout, with_sigchld_ignored,
+    with_std_fds_closed, Packages,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -685,16 +685,23 @@ fn broken_requirements_json_leaves_runtimes_running() {
 
 #[test]
 fn broken_configuration_file_leaves_python_running() {
+    // The compiled host configuration the library reads (`apm-inject config apply` makes it
+    // from host_config.yaml), broken after compilation.
     for how in ALL_BREAKAGES {
         let config = tempfile::tempdir().unwrap();
         std::fs::set_permissions(config.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let file = config.path().join("host_config.yaml");
         std::fs::write(
-            &file,
-            "log_level: debug\nrules:\n  - deny: {runtime: python}\n",
+            config.path().join("host_config.yaml"),
+            "env: prod\nrules:\n  - action: allow\n    runtime: python\n    args: [{any: [\"-c\"]}]\n",
         )
         .unwrap();
-        break_file(&file, how);
+        let applied = run(Command::new(cli())
+            .args(["config", "apply"])
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.path()));
+        assert!(applied.status.success(), "{}", stderr(&applied));
+        let compiled = config.path().join("host_config.bin");
+        assert!(compiled.is_file());
+        break_file(&compiled, how);
         let out = check(Runtime::Python, Expect::Either, |p| {
             let mut cmd = python(p, "print(6 * 7)");
             cmd.env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.path());
