@@ -570,7 +570,7 @@ fn break_file(path: &Path, how: Breakage) {
             if !path.exists() {
                 std::fs::write(path, b"{}").unwrap();
             }
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0)).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
         }
         Breakage::Directory => {
             let _ = std::fs::remove_file(path);
