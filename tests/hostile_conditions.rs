@@ -115,7 +115,7 @@ fn check_probe(make: impl Fn(&Packages) -> Command) -> String {
     first.to_string()
 }
 
-/// The `envapi` fixture for `libc`, copied into `p`'s tree as `name` (in `dir` if given).
+/// The `envapi` fixture for `libc`, copied into `p`'s tree as `name`.
 fn probe(p: &Packages, libc: &str, name: &str) -> std::path::PathBuf {
     install_as(&fixture(&format!("envapi-{libc}")), p.dir.path(), name)
 }
