@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: unmodified Python and Java programs started under launcher.preload.so pick up a
-# tracer; version checks and package managers are left alone. The tracers here are fixtures
-# that report they were loaded (the real ones come with the library packages).
+# `make demo`, first part: unmodified Python, Java and Node.js programs started under
+# launcher.preload.so pick up a tracer; version checks and package managers are left alone.
+# The tracers here are fixtures that report they were loaded (the Java tracer cannot be fetched
+# on these machines); scripts/demo-tracers.sh runs the real Python and Node.js tracers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what building, testing and benchmarking need on a fresh Debian 12 machine
+# Installs what building, packaging, testing and benchmarking need on a fresh Debian 12 machine
 # (idempotent: does nothing when everything is present). Needs root for apt-get.
 set -euo pipefail
 
@@ -16,6 +16,10 @@ have setpriv || need+=(util-linux)
 have javac || need+=(openjdk-17-jdk-headless)
 have node || need+=(nodejs)
 [ -x /usr/bin/python3 ] || need+=(python3)
+# make libraries and make tools: pip, venv and npm.
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+have npm || need+=(npm)
 have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
 have unshare || need+=(util-linux) # private mount namespaces in the tests
 

@@ -4,6 +4,8 @@
 //! The tests exercise the release build (`make test` builds it first): the library as
 //! shipped, not a debug variant.
 
+pub mod tracers;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,32 +61,41 @@ pub struct Packages {
     pub root: PathBuf,
     /// The launcher, through the `stable` link.
     pub launcher: PathBuf,
+    /// The injector's version directory name.
+    pub version: String,
 }
 
 impl Packages {
     /// A tree with the injector only.
     pub fn new() -> Packages {
+        Packages::versioned(VERSION)
+    }
+
+    /// A tree with the injector only, at version `version`.
+    pub fn versioned(version: &str) -> Packages {
         let dir = tempfile::Builder::new()
             .prefix("apm-inject-test")
             .tempdir()
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let root = dir.path().join("opt/datadog-packages");
-        let inject = root.join("datadog-apm-inject").join(VERSION).join("inject");
+        let inject = root.join("datadog-apm-inject").join(version).join("inject");
         std::fs::create_dir_all(&inject).unwrap();
         std::fs::copy(built_library(), inject.join("launcher.preload.so")).unwrap();
-        std::os::unix::fs::symlink(VERSION, root.join("datadog-apm-inject/stable")).unwrap();
+        std::os::unix::fs::symlink(version, root.join("datadog-apm-inject/stable")).unwrap();
         let launcher = root.join("datadog-apm-inject/stable/inject/launcher.preload.so");
         let packages = Packages {
             dir,
             root,
             launcher,
+            version: version.to_string(),
         };
         packages.open_up();
         packages
     }
 
-    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby and PHP.
+    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby, PHP and
+    /// .NET.
     pub fn with_libraries() -> Packages {
         let p = Packages::new();
         p.install(
@@ -93,10 +104,16 @@ impl Packages {
         );
         p.install(
             "js",
-            &[(
-                "node_modules/dd-trace/init.js",
-                &source_fixture("dd-trace/init.js"),
-            )],
+            &[
+                (
+                    "node_modules/dd-trace/init.js",
+                    &source_fixture("dd-trace/init.js"),
+                ),
+                (
+                    "node_modules/dd-trace/initialize.mjs",
+                    &source_fixture("dd-trace/initialize.mjs"),
+                ),
+            ],
         );
         p.install(
             "python",
@@ -114,6 +131,8 @@ impl Packages {
                 ("linux-musl/loader/datadog.ini", &ini),
             ],
         );
+        // .NET cannot be installed here: any file stands for the profiler library.
+        p.install("dotnet", &[("Datadog.Trace.ClrProfiler.Native.so", &ini)]);
         p
     }
 
@@ -132,6 +151,24 @@ impl Packages {
             std::os::unix::fs::symlink("1.0.0", package.join("stable")).unwrap();
         }
         self.open_up();
+    }
+
+    /// The injector's version directory, `<root>/datadog-apm-inject/<version>`.
+    pub fn inject_dir(&self) -> PathBuf {
+        self.root.join("datadog-apm-inject").join(&self.version)
+    }
+
+    /// The `apm-inject` CLI in the injector package, as shipped: `install` takes the packages
+    /// from around it. A hard link to the built CLI (made on first use), so that no descriptor
+    /// open for writing exists that a concurrent test's fork could inherit, which would make
+    /// executing it fail with "Text file busy"; a copy only across filesystems.
+    pub fn shipped_cli(&self) -> PathBuf {
+        let path = self.inject_dir().join("inject/apm-inject");
+        if !path.exists() && std::fs::hard_link(cli(), &path).is_err() {
+            std::fs::copy(cli(), &path).unwrap();
+            self.open_up();
+        }
+        path
     }
 
     /// Directory of library package `lang` as the launcher names it.
@@ -183,8 +220,8 @@ pub fn run(cmd: &mut Command) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        // Only on time-out: once the sender is dropped the child has been reaped and its pid
-        // may belong to another process.
+        // Only a time-out kills: when the child is done the sender is dropped (disconnected),
+        // and its pid may already belong to another process.
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
             rx.recv_timeout(std::time::Duration::from_secs(120))
         {
@@ -215,23 +252,10 @@ pub fn install_as(source: &Path, dir: &Path, name: &str) -> PathBuf {
     target
 }
 
-/// A command that runs `program args...` in a private mount namespace whose `/etc` is an
-/// overlay with `/etc/ld.so.preload` listing `launcher`: the real file is never touched.
-pub fn with_ld_so_preload(
-    scratch: &Path,
-    launcher: &Path,
-    program: &[&std::ffi::OsStr],
-) -> Command {
-    let upper = scratch.join("etc-upper");
-    let work = scratch.join("etc-work");
-    std::fs::create_dir_all(&upper).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        upper.join("ld.so.preload"),
-        format!("{}\n", launcher.display()),
-    )
-    .unwrap();
-    let script = r#"mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 99; shift 2; exec "$@""#;
+/// A command that runs `sh -c script sh args...` in a private mount namespace: mounts made by
+/// the script are invisible outside it and vanish with it. The script must `exit 99` if a mount
+/// fails, before touching anything.
+pub fn in_mount_namespace(script: &str, args: &[&std::ffi::OsStr]) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args([
         "--mount",
@@ -242,9 +266,61 @@ pub fn with_ld_so_preload(
         script,
         "sh",
     ])
-    .arg(&upper)
-    .arg(&work)
-    .args(program);
+    .args(args);
+    cmd
+}
+
+/// A command that runs `program args...` with overlays on `/etc` and `/opt` (upper layers in
+/// `scratch`), so that it may install into the host's real paths: the machine's files are never
+/// touched.
+pub fn private_host(scratch: &Path, program: &[&std::ffi::OsStr]) -> Command {
+    let script = r#"for dir in etc opt; do
+        mkdir -p "$1/$dir-upper" "$1/$dir-work" || exit 99
+        mount -t overlay overlay -o "lowerdir=/$dir,upperdir=$1/$dir-upper,workdir=$1/$dir-work" "/$dir" || exit 99
+    done
+    shift
+    exec "$@""#;
+    let mut args = vec![scratch.as_os_str()];
+    args.extend_from_slice(program);
+    in_mount_namespace(script, &args)
+}
+
+/// A command that runs `program args...` in a private mount namespace whose `/etc` and `/opt`
+/// are overlays, with `/etc/ld.so.preload` listing `launcher`: the real file is never touched.
+pub fn with_ld_so_preload(
+    scratch: &Path,
+    launcher: &Path,
+    program: &[&std::ffi::OsStr],
+) -> Command {
+    let upper = scratch.join("etc-upper");
+    std::fs::create_dir_all(&upper).unwrap();
+    std::fs::write(
+        upper.join("ld.so.preload"),
+        format!("{}\n", launcher.display()),
+    )
+    .unwrap();
+    private_host(scratch, program)
+}
+
+/// An empty system root for `apm-inject install --root`: a temporary directory with `etc/`.
+pub fn system_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("apm-inject-root")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    dir
+}
+
+/// `cli args...` under umask 077 (what it installs must not depend on it), without the
+/// caller's `LD_PRELOAD` or debug log destinations.
+pub fn apm_inject(cli: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 077; exec \"$@\"", "sh"])
+        .arg(cli)
+        .args(args)
+        .env_remove("LD_PRELOAD")
+        .env_remove("DD_APM_INSTRUMENTATION_OUTPUT_PATHS");
     cmd
 }
 

@@ -30,7 +30,10 @@ fn explains_an_injection_with_its_changes() {
     let changes = v["changes"].as_array().unwrap();
     assert_eq!(changes[0]["name"], "PYTHONPATH");
     assert_eq!(changes[0]["value"], p.library("python").to_str().unwrap());
-    assert_eq!(changes[1]["name"], "DD_INJECTION_ENABLED");
+    assert_eq!(changes[1]["name"], "DD_SERVICE");
+    assert_eq!(changes[1]["value"], "app");
+    assert_eq!(changes[2]["name"], "DD_INJECTION_ENABLED");
+    assert_eq!(changes[2]["value"], "tracer,service_name");
 }
 
 #[test]

@@ -418,3 +418,135 @@ fn composer_and_gem_are_not_instrumented() {
         stderr(&out)
     );
 }
+
+/// What a .NET stand-in (a probe program) prints, with the library's debug log.
+fn dotnet_variables(p: &Packages, program: &std::path::Path, args: &[&str]) -> String {
+    let out = run(p
+        .command(program)
+        .args(args)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    stdout(&out) + &stderr(&out)
+}
+
+#[test]
+fn dotnet_stand_in_gets_the_clr_profiler() {
+    // .NET is not installable on these machines: a probe named `dotnet` receives the
+    // variables (it prints the variables named by its arguments; `app.dll` is the program).
+    let p = Packages::with_libraries();
+    let dotnet = apm_inject_tests::install_as(&fixture("envprobe-glibc"), p.dir.path(), "dotnet");
+    let text = dotnet_variables(
+        &p,
+        &dotnet,
+        &[
+            "app.dll",
+            "CORECLR_ENABLE_PROFILING",
+            "CORECLR_PROFILER_PATH",
+        ],
+    );
+    assert!(text.contains("CORECLR_ENABLE_PROFILING=1\n"), "{text}");
+    let path = format!(
+        "CORECLR_PROFILER_PATH={}/Datadog.Trace.ClrProfiler.Native.so",
+        p.library("dotnet").display()
+    );
+    assert!(text.contains(&path), "{text}");
+    let text = dotnet_variables(&p, &dotnet, &["build", "CORECLR_ENABLE_PROFILING"]);
+    assert!(
+        text.contains("CORECLR_ENABLE_PROFILING unset")
+            && text.contains("skipped: dotnet_sdk_command"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dotnet_apphost_next_to_its_runtimeconfig_is_instrumented() {
+    let p = Packages::with_libraries();
+    let app_dir = p.dir.path().join("shop");
+    std::fs::create_dir(&app_dir).unwrap();
+    let app = apm_inject_tests::install_as(&fixture("envprobe-glibc"), &app_dir, "Shop.Api");
+    let text = dotnet_variables(&p, &app, &["CORECLR_PROFILER"]);
+    assert!(
+        text.contains("CORECLR_PROFILER unset") && !text.contains("process_exe"),
+        "not an apphost yet: {text}"
+    );
+    let config =
+        r#"{"runtimeOptions":{"framework":{"name":"Microsoft.NETCore.App","version":"8.0.0"}}}"#;
+    std::fs::write(app_dir.join("Shop.Api.runtimeconfig.json"), config).unwrap();
+    let text = dotnet_variables(&p, &app, &["CORECLR_PROFILER"]);
+    assert!(
+        text.contains("CORECLR_PROFILER={846F5F1C-F9AE-4B07-969E-05C26BC060D8}"),
+        "{text}"
+    );
+    assert!(text.contains("injected dotnet"), "{text}");
+}
+
+#[test]
+fn es_module_apps_also_get_the_esm_hook() {
+    let p = Packages::with_libraries();
+    let app = p.dir.path().join("esm-app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"esm-shop","type":"module"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("server.js"),
+        "console.log(process.env.NODE_OPTIONS + ' ' + process.env.DD_SERVICE);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("legacy.cjs"),
+        "console.log(process.env.NODE_OPTIONS);\n",
+    )
+    .unwrap();
+    let lib = p.library("js");
+    let out = run(p.command("node").arg(app.join("server.js")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = format!(
+        "--require={0}/node_modules/dd-trace/init --import={0}/node_modules/dd-trace/initialize.mjs esm-shop\n",
+        lib.display()
+    );
+    assert_eq!(stdout(&out), expected);
+    assert!(
+        stderr(&out).contains("fixture dd-trace esm hook loaded"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(p.command("node").arg(app.join("legacy.cjs")));
+    assert_eq!(
+        stdout(&out),
+        format!("--require={}/node_modules/dd-trace/init\n", lib.display()),
+        "CommonJS: --require only"
+    );
+}
+
+#[test]
+fn derived_service_name_is_set_for_a_java_jar() {
+    let p = Packages::with_libraries();
+    let jar = p.dir.path().join("payment-service-1.2.0.jar");
+    std::fs::copy(fixture("hello.jar"), &jar).unwrap();
+    let out = run(p.command("java").arg("-jar").arg(&jar).arg("x"));
+    assert!(
+        stdout(&out).starts_with("hello from java"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(Command::new(apm_inject_tests::cli())
+        .arg("explain")
+        .arg("--packages-root")
+        .arg(&p.root)
+        .arg("--")
+        .arg("java")
+        .arg("-jar")
+        .arg(&jar));
+    assert!(
+        stdout(&out).contains("set DD_SERVICE='payment-service'"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("set DD_INJECTION_ENABLED='tracer,service_name'"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -16,6 +16,7 @@ use crate::runtime::Runtime;
 use crate::trust;
 use alloc::string::String;
 use alloc::vec::Vec;
+use deny_list::cursor::Cursor;
 use deny_list::RuleSet;
 
 /// Magic bytes of a compiled host configuration.
@@ -81,7 +82,7 @@ impl<'a> Config<'a> {
 
     /// Reads a compiled configuration; `None` if it is malformed in any way.
     pub fn parse(bytes: &'a [u8]) -> Option<Config<'a>> {
-        let mut r = Reader(bytes);
+        let mut r = Cursor(bytes);
         if r.take(4)? != MAGIC || r.u8()? != VERSION {
             return None;
         }
@@ -94,8 +95,8 @@ impl<'a> Config<'a> {
         let disabled = r.u8()?;
         let env = r.str()?;
         let version = r.str()?;
-        let budget = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
-        let rules_len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let budget = r.u32()?;
+        let rules_len = r.u32()? as usize;
         let rules = RuleSet::parse(r.take(rules_len)?)?;
         if !r.0.is_empty() {
             return None;
@@ -213,32 +214,7 @@ pub fn encode(source: &Source) -> Result<Vec<u8>, String> {
 }
 
 fn put_str(out: &mut Vec<u8>, value: &str, name: &str) -> Result<(), String> {
-    let len = u16::try_from(value.len())
-        .map_err(|_| alloc::format!("{name}: longer than 65535 bytes"))?;
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(value.as_bytes());
-    Ok(())
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-    fn str(&mut self) -> Option<&'a [u8]> {
-        let b = self.take(2)?;
-        let n = u16::from_le_bytes([*b.first()?, *b.get(1)?]) as usize;
-        self.take(n)
-    }
+    deny_list::model::put_str(out, value).map_err(|e| [name, ": ", &e].concat())
 }
 
 #[cfg(test)]

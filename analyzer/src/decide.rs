@@ -6,7 +6,7 @@ use crate::config::{self, Config};
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
 use crate::host::{Host, ReadError};
-use crate::invocation::Language;
+use crate::invocation::{Invocation, Language};
 use crate::java::Java;
 use crate::layout::{join, library_dir};
 use crate::node::Node;
@@ -16,6 +16,7 @@ use crate::python::Python;
 use crate::requirements;
 use crate::ruby::Ruby;
 use crate::runtime::{self, Runtime};
+use crate::service;
 use crate::trust;
 use alloc::string::String;
 use alloc::vec;
@@ -25,6 +26,14 @@ use deny_list::{RuleRef, Subject};
 
 /// Set in every instrumented process; the tracers report it.
 const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
+/// The item of `DD_INJECTION_ENABLED` saying `DD_SERVICE` was derived by the library.
+const SERVICE_MARK: &[u8] = b"service_name";
+/// The service name variable.
+const SERVICE: &str = "DD_SERVICE";
+/// Where the tracers send their entry-point telemetry.
+const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
+/// The telemetry forwarder (a link to the `apm-inject` CLI), relative to the packages root.
+const FORWARDER: &str = "datadog-apm-inject/stable/inject/telemetry-forward";
 /// Per-process opt-out: `false` disables instrumentation.
 const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// `true` or `1` bypasses guardrails (deny list, `requirements.json`, runtime version).
@@ -135,6 +144,9 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         ) {
             return skip(Reason::UntrustedFile);
         }
+        if !lang.usable(&entry, self.host) {
+            return skip(Reason::LibraryUnusable);
+        }
         if self.host.out_of_time() {
             return fail(Reason::TimeBudgetExceeded);
         }
@@ -157,9 +169,10 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 return fail(Reason::TimeBudgetExceeded);
             }
         }
-        match lang.inject(process, &lib) {
+        match lang.inject(process, &invocation, &lib, self.host) {
             Ok(mut edits) => {
-                edits.extend(self.common_edits());
+                let service = self.service_name(&lang, &invocation);
+                edits.extend(self.common_edits(root, service));
                 Decision {
                     runtime: Some(runtime),
                     outcome: Outcome::Injected,
@@ -172,15 +185,41 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         }
     }
 
-    /// `DD_INJECTION_ENABLED`, and the configured `DD_ENV`/`DD_VERSION` where unset.
-    fn common_edits(&self) -> Vec<Edit> {
+    /// The service name to set: derived (and normalised) when `DD_SERVICE` is unset or was
+    /// derived by the library for a parent process.
+    fn service_name<L: Language>(&self, lang: &L, invocation: &Invocation) -> Option<Vec<u8>> {
+        if self.process.var(SERVICE).is_some() && !derived_service(self.process) {
+            return None;
+        }
+        service::normalize(&lang.service(self.process, invocation, self.host)?)
+    }
+
+    /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
+    /// the service name is the library's), the telemetry forwarder, and the configured
+    /// `DD_ENV`/`DD_VERSION` where unset.
+    fn common_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
         let process = self.process;
         let mut edits = Vec::new();
-        let enabled = process.var(INJECTION_ENABLED);
-        if !enabled.is_some_and(|v| v.split(|&c| c == b',').any(|item| item == b"tracer")) {
+        let ours_named =
+            service.is_some() || (derived_service(process) && process.var(SERVICE).is_some());
+        if let Some(name) = service.filter(|name| process.var(SERVICE) != Some(name)) {
+            edits.push(Edit::Set {
+                name: SERVICE,
+                value: name,
+            });
+        }
+        let enabled = injection_enabled(process.var(INJECTION_ENABLED), ours_named);
+        if process.var(INJECTION_ENABLED) != Some(&enabled[..]) {
             edits.push(Edit::Set {
                 name: INJECTION_ENABLED,
-                value: b"tracer".to_vec(),
+                value: enabled,
+            });
+        }
+        let forwarder = join(root, FORWARDER);
+        if process.var(FORWARDER_VARIABLE).is_none() && self.host.is_file(&forwarder) {
+            edits.push(Edit::Set {
+                name: FORWARDER_VARIABLE,
+                value: forwarder,
             });
         }
         for (name, value) in [
@@ -198,6 +237,56 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 }
 
+/// Whether the inherited `DD_SERVICE` was derived by the library (marked in
+/// `DD_INJECTION_ENABLED`), not set by the user.
+fn derived_service(process: &Process) -> bool {
+    process
+        .var(INJECTION_ENABLED)
+        .is_some_and(|v| v.split(|&c| c == b',').any(|i| i == SERVICE_MARK))
+}
+
+/// `DD_INJECTION_ENABLED` for an instrumented process: the current items (e.g. `profiler`)
+/// kept, `tracer` added, `service_name` present exactly when the service name is ours.
+fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
+    let mut items: Vec<&[u8]> = current
+        .unwrap_or_default()
+        .split(|&c| c == b',')
+        .filter(|i| !i.is_empty())
+        .collect();
+    items.retain(|i| *i != SERVICE_MARK);
+    if !items.contains(&&b"tracer"[..]) {
+        items.insert(0, b"tracer");
+    }
+    if ours_named {
+        let at = items
+            .iter()
+            .position(|i| *i == b"tracer")
+            .map_or(0, |p| p + 1);
+        items.insert(at, SERVICE_MARK);
+    }
+    items.join(&b',')
+}
+
+/// What the library package of `runtime` must contain for a process on `libc`, e.g.
+/// `("dd-java-agent.jar", File)`: for installers and `doctor`.
+pub fn library_entry_point(
+    runtime: Runtime,
+    libc: crate::process::Libc,
+) -> (&'static str, crate::host::FileKind) {
+    let process = Process {
+        libc,
+        ..Process::default()
+    };
+    match runtime {
+        Runtime::Java => Java.entry_point(&process),
+        Runtime::Node => Node.entry_point(&process),
+        Runtime::Python => Python.entry_point(&process),
+        Runtime::Ruby => Ruby.entry_point(&process),
+        Runtime::Php => Php.entry_point(&process),
+        Runtime::Dotnet => Dotnet { apphost: false }.entry_point(&process),
+    }
+}
+
 fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
     Reason::Rule {
         id: String::from_utf8_lossy(rule.id).into_owned(),
@@ -210,10 +299,15 @@ fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
 /// `DD_INJECTION_ENABLED` marker that came with it.
 fn removals<L: Language>(lang: &L, process: &Process) -> Vec<Edit> {
     let mut edits = lang.remove_inherited(process);
-    if !edits.is_empty() && process.var(INJECTION_ENABLED).is_some() {
-        edits.push(Edit::Unset {
-            name: INJECTION_ENABLED,
-        });
+    if !edits.is_empty() {
+        if derived_service(process) && process.var(SERVICE).is_some() {
+            edits.push(Edit::Unset { name: SERVICE });
+        }
+        if process.var(INJECTION_ENABLED).is_some() {
+            edits.push(Edit::Unset {
+                name: INJECTION_ENABLED,
+            });
+        }
     }
     edits
 }

@@ -12,8 +12,6 @@ use alloc::vec::Vec;
 pub enum Reason {
     /// The executable is not a runtime the product knows.
     NotARuntime,
-    /// A runtime the product recognises but does not instrument yet.
-    UnsupportedYet,
     /// `DD_INSTRUMENT_SERVICE_WITH_APM=false`.
     OptedOut,
     /// A deny rule matched; `id` is the rule's, e.g. `java_version`.
@@ -53,10 +51,11 @@ pub enum Reason {
     PythonIgnoresEnvironment,
     /// Python runs with `-S`: it imports no `site`, hence no `sitecustomize`.
     PythonNoSite,
+    /// The library package's entry point cannot be read by the process, or is broken (e.g. a
+    /// truncated jar).
+    LibraryUnusable,
     /// The library could not tell where it was loaded from.
     PackagesRootUnknown,
-    /// The process has no C library to change its environment with (e.g. static Go).
-    NoLibc,
     /// The process could not be read (`/proc` unavailable or unreadable).
     ProcessUnreadable,
     /// Changing a variable failed (out of memory in libc).
@@ -70,7 +69,6 @@ impl Reason {
     pub fn id(&self) -> &str {
         match self {
             Reason::NotARuntime => "not_a_runtime",
-            Reason::UnsupportedYet => "unsupported_yet",
             Reason::OptedOut => "opted_out",
             Reason::Rule { id, .. } => id,
             Reason::LanguageDisabled => "language_disabled",
@@ -83,11 +81,11 @@ impl Reason {
             Reason::AlreadyInstrumented => "already_instrumented",
             Reason::JavaToolOptionsTooLong => "java_tool_options_too_long",
             Reason::LibraryMissing => "library_missing",
+            Reason::LibraryUnusable => "library_unusable",
             Reason::UnsupportedLibraryPath => "unsupported_library_path",
             Reason::PythonIgnoresEnvironment => "python_ignores_environment",
             Reason::PythonNoSite => "python_no_site",
             Reason::PackagesRootUnknown => "packages_root_unknown",
-            Reason::NoLibc => "no_libc",
             Reason::ProcessUnreadable => "process_unreadable",
             Reason::SetenvFailed => "setenv_failed",
             Reason::InternalError => "internal_error",
@@ -98,7 +96,6 @@ impl Reason {
     pub fn describe(&self) -> &str {
         match self {
             Reason::NotARuntime => "not a Java, Node.js, Python, Ruby, PHP or .NET runtime",
-            Reason::UnsupportedYet => "runtime recognised, not instrumented by this version",
             Reason::OptedOut => "DD_INSTRUMENT_SERVICE_WITH_APM=false opts this process out",
             Reason::Rule { description, .. } => description,
             Reason::LanguageDisabled => "this runtime is disabled in the host configuration",
@@ -116,12 +113,14 @@ impl Reason {
             Reason::JavaToolOptionsTooLong => {
                 "JAVA_TOOL_OPTIONS would exceed the JVM's 1024-character limit"
             }
+            Reason::LibraryUnusable => {
+                "the tracing library cannot be read by this process or is broken"
+            }
             Reason::LibraryMissing => "the tracing library package is not installed",
             Reason::UnsupportedLibraryPath => "the library path contains whitespace, quotes or ':'",
             Reason::PythonIgnoresEnvironment => "python runs with -E or -I and ignores PYTHONPATH",
             Reason::PythonNoSite => "python runs with -S and loads no sitecustomize",
             Reason::PackagesRootUnknown => "the launcher could not tell where its packages are",
-            Reason::NoLibc => "the process has no C library (setenv) to change its environment",
             Reason::ProcessUnreadable => "/proc/self could not be read",
             Reason::SetenvFailed => "setenv failed",
             Reason::InternalError => "internal error; the process started uninstrumented",

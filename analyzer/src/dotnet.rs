@@ -11,7 +11,7 @@ use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Language};
 use crate::json;
 use crate::layout::{in_library, join};
-use crate::process::{major_minor, parent, Process};
+use crate::process::{file_name, major_minor, parent, Process};
 use crate::runtime::Runtime;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -164,7 +164,30 @@ impl Language for Dotnet {
         (3, 1)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The assembly's name (`dotnet Shop.Api.dll` → `Shop.Api`) or the apphost's.
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        if self.apphost {
+            return Some(file_name(process.exe).to_vec());
+        }
+        Some(
+            file_name(invocation.program?)
+                .strip_suffix(b".dll")?
+                .to_vec(),
+        )
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         let profiler = join(lib, PROFILER_LIBRARY);
         if process.var("CORECLR_PROFILER_PATH") == Some(&profiler[..]) {
             return Ok(vec![]);

@@ -48,6 +48,10 @@ pub trait Host {
     fn stat(&self, path: &[u8]) -> Option<FileInfo>;
     /// The contents of the regular file `path` if it has at most `limit` bytes; never blocks.
     fn read_file(&self, path: &[u8], limit: usize) -> Result<Vec<u8>, ReadError>;
+    /// The first `head` and the last `tail` bytes of the file `path` (fewer if it is shorter),
+    /// read without blocking; a directory yields nothing. Opening it proves the process may
+    /// read it.
+    fn peek(&self, path: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError>;
     /// Whether the decision's time budget is spent.
     fn out_of_time(&self) -> bool;
 

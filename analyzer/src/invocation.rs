@@ -39,6 +39,12 @@ pub trait Language {
     fn remove_inherited(&self, process: &Process) -> Vec<Edit>;
     /// What the library package must contain (relative to its directory) for this process.
     fn entry_point(&self, process: &Process) -> (&'static str, FileKind);
+    /// Whether the entry point at `path` can be used: readable by this process (the runtime
+    /// would abort on an unreadable `-javaagent` or `--require`), and sound where a broken one
+    /// would abort it.
+    fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
+        host.peek(path, 0, 0).is_ok()
+    }
     /// The runtime's version, if it can be found cheaply (no child process).
     fn version<H: Host + ?Sized>(
         &self,
@@ -52,8 +58,55 @@ pub trait Language {
     fn min_version(&self) -> (u32, u32) {
         (0, 0)
     }
+    /// A service name for the process, before normalisation (see `service`), if one can be
+    /// derived from how it was started.
+    fn service<H: Host + ?Sized>(
+        &self,
+        _process: &Process,
+        _invocation: &Invocation,
+        _host: &H,
+    ) -> Option<Vec<u8>> {
+        None
+    }
     /// Edits that load the library from directory `lib`, or why that cannot be done.
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason>;
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        lib: &[u8],
+        host: &H,
+    ) -> Result<Vec<Edit>, Reason>;
+}
+
+/// `path` made absolute against the process's working directory (`None` if relative and the
+/// working directory is unknown).
+pub fn absolute(process: &Process, path: &[u8]) -> Option<Vec<u8>> {
+    if path.starts_with(b"/") {
+        return Some(path.to_vec());
+    }
+    let path = path.strip_prefix(b"./").unwrap_or(path);
+    process.cwd.map(|cwd| [cwd, b"/", path].concat())
+}
+
+/// Whether an absolute path is in a system directory, where scripts are tools (`bundle`,
+/// `puma`, `gunicorn`), not the application.
+pub fn in_system_directory(path: &[u8]) -> bool {
+    [&b"/usr/"[..], b"/bin/", b"/sbin/", b"/opt/rh/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// The application directory's name for `script` (its own directory unless it is a system
+/// tool, then the working directory), e.g. `shop` for `/var/www/shop/public/index.php`.
+pub fn app_directory_name(process: &Process, script: Option<&[u8]>) -> Option<Vec<u8>> {
+    let script = script
+        .filter(|s| !s.starts_with(b"-"))
+        .and_then(|s| absolute(process, s));
+    let dir = match &script {
+        Some(path) if !in_system_directory(path) => crate::process::parent(path)?.to_vec(),
+        _ => process.cwd?.to_vec(),
+    };
+    Some(crate::service::app_directory(&dir).to_vec()).filter(|n| !n.is_empty())
 }
 
 /// Whether `path` can be put in an option string unquoted.

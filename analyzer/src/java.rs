@@ -9,9 +9,10 @@ use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
 use crate::invocation::{plain_path, Invocation, Language};
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_word, words};
+use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::{file_name, major_minor, parent, Process};
 use crate::runtime::Runtime;
+use crate::service;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -178,6 +179,18 @@ impl Language for Java {
         (AGENT_JAR, FileKind::File)
     }
 
+    /// Readable and a whole zip archive: it starts with a local file header and still has its
+    /// end-of-central-directory record (a truncated or empty jar makes the JVM abort).
+    fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
+        const END_OF_DIRECTORY: &[u8] = b"PK\x05\x06";
+        match host.peek(path, 4, 22 + 0xffff) {
+            Ok((head, tail)) => {
+                head == b"PK\x03\x04" && tail.windows(4).any(|w| w == END_OF_DIRECTORY)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// From the JDK's `release` file (`JAVA_VERSION="17.0.15"`, or `"1.8.0_292"` for 8),
     /// beside `bin/` (or above `jre/bin/` in a Java 8 JDK).
     fn version<H: Host + ?Sized>(
@@ -208,12 +221,36 @@ impl Language for Java {
         (8, 0)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The jar or war (`-jar payment-service.jar` → `payment-service`), the module, or the
+    /// main class's simple name.
+    fn service<H: Host + ?Sized>(
+        &self,
+        _: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        if let Some(module) = invocation.module {
+            return Some(module.split(|&c| c == b'/').next()?.to_vec());
+        }
+        let program = invocation.program.filter(|p| !p.starts_with(b"@"))?;
+        if invocation.options.last() == Some(&&b"-jar"[..]) {
+            return Some(service::stem(program).to_vec());
+        }
+        Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if !plain_path(lib) {
             return Err(Reason::UnsupportedLibraryPath);
         }
         let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
-        let Some(value) = with_word(process.var(JAVA_TOOL_OPTIONS), &agent, is_ours) else {
+        let Some(value) = with_words(process.var(JAVA_TOOL_OPTIONS), &[&agent], is_ours) else {
             return Ok(vec![]);
         };
         if value.len() > MAX_TOOL_OPTIONS {

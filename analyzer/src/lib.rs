@@ -27,10 +27,11 @@ pub mod python;
 pub mod requirements;
 pub mod ruby;
 pub mod runtime;
+pub mod service;
 pub mod trust;
 
 pub use config::Config;
-pub use decide::decide;
+pub use decide::{decide, library_entry_point};
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;
 pub use process::Process;

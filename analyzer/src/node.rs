@@ -3,14 +3,20 @@
 //! The tracer is loaded with ` --require=<lib>/node_modules/dd-trace/init` appended to
 //! `NODE_OPTIONS`. Node's own options come before the script; the script's arguments after it
 //! belong to the application.
+//!
+//! ES module applications (`.mjs`, or `"type": "module"` in their `package.json`) also get
+//! ` --import=<lib>/node_modules/dd-trace/initialize.mjs` when node supports it; CommonJS
+//! applications keep `--require` only.
 
 use crate::decision::{Edit, Reason};
-use crate::host::FileKind;
-use crate::invocation::{plain_path, split, Invocation, Language};
+use crate::host::{FileKind, Host};
+use crate::invocation::{absolute, plain_path, split, Invocation, Language};
+use crate::json;
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_word, words};
-use crate::process::Process;
+use crate::options::{remove_words, set_or_unset, with_words, words};
+use crate::process::{parent, Process};
 use crate::runtime::Runtime;
+use crate::service;
 use alloc::vec::Vec;
 
 const NODE_OPTIONS: &str = "NODE_OPTIONS";
@@ -61,9 +67,11 @@ fn takes_value(option: &[u8]) -> bool {
     )
 }
 
-/// Whether a `NODE_OPTIONS` word is the library's own `--require` (any root, any version).
+/// Whether a `NODE_OPTIONS` word is the library's own `--require` or `--import` (any root,
+/// any version).
 fn is_ours(word: &[u8]) -> bool {
-    word.starts_with(b"--require=") && in_library(word, Runtime::Node)
+    (word.starts_with(b"--require=") || word.starts_with(b"--import="))
+        && in_library(word, Runtime::Node)
 }
 
 /// Whether an argument is inline code, which then is the program.
@@ -104,12 +112,45 @@ impl Language for Node {
         ("node_modules/dd-trace/init.js", FileKind::File)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The `name` of the nearest `package.json` above the entry script, else the script's
+    /// name.
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        host: &H,
+    ) -> Option<Vec<u8>> {
+        let script = entry_script(process, invocation)?;
+        let name =
+            package_json(&script, host).and_then(|p| Some(p.get("name")?.as_str()?.to_vec()));
+        name.or_else(|| Some(service::stem(&script).to_vec()))
+    }
+
+    /// `--require` of the tracer's CommonJS entry point; ES module applications (`.mjs`, or
+    /// `"type": "module"` in their `package.json`) also get `--import` of its ESM initializer
+    /// when this node supports `--import` (20.6+, 18.19+) and the package has it.
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        lib: &[u8],
+        host: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if !plain_path(lib) {
             return Err(Reason::UnsupportedLibraryPath);
         }
         let require = [&b"--require="[..], &join(lib, "node_modules/dd-trace/init")].concat();
-        let value = with_word(process.var(NODE_OPTIONS), &require, is_ours);
+        let initializer = join(lib, ESM_INITIALIZER);
+        let import = [&b"--import="[..], &initializer].concat();
+        let esm = entry_script(process, invocation).is_some_and(|s| is_module(&s, host))
+            && supports_import(process, host)
+            && host.is_file(&initializer);
+        let ours: &[&[u8]] = if esm {
+            &[&require, &import]
+        } else {
+            &[&require]
+        };
+        let value = with_words(process.var(NODE_OPTIONS), ours, is_ours);
         Ok(value
             .map(|value| Edit::Set {
                 name: NODE_OPTIONS,
@@ -117,6 +158,66 @@ impl Language for Node {
             })
             .into_iter()
             .collect())
+    }
+}
+
+/// The tracer's ESM initializer inside the library package.
+const ESM_INITIALIZER: &str = "node_modules/dd-trace/initialize.mjs";
+
+/// The absolute path of the script node runs (none for `-e`, `-p` or stdin).
+fn entry_script(process: &Process, invocation: &Invocation) -> Option<Vec<u8>> {
+    let program = invocation.program.filter(|p| !inline(p) && *p != b"-")?;
+    absolute(process, program)
+}
+
+/// The nearest `package.json` above `script`, parsed.
+fn package_json<H: Host + ?Sized>(script: &[u8], host: &H) -> Option<json::Value> {
+    let mut dir = parent(script)?;
+    for _ in 0..64 {
+        if let Ok(text) = host.read_file(&join(dir, "package.json"), 256 << 10) {
+            return json::parse(&text);
+        }
+        if dir.is_empty() || host.out_of_time() {
+            return None;
+        }
+        dir = parent(dir)?;
+    }
+    None
+}
+
+/// Whether node loads `script` as an ES module.
+fn is_module<H: Host + ?Sized>(script: &[u8], host: &H) -> bool {
+    match script.rsplit(|&c| c == b'.').next() {
+        Some(b"mjs") => true,
+        Some(b"cjs") => false,
+        _ => package_json(script, host)
+            .is_some_and(|p| p.get("type").and_then(json::Value::as_str) == Some(b"module")),
+    }
+}
+
+/// Whether this node accepts `--import` in `NODE_OPTIONS`, from `include/node/node_version.h`
+/// beside its `bin/` (unknown: no).
+fn supports_import<H: Host + ?Sized>(process: &Process, host: &H) -> bool {
+    let Some(prefix) = parent(process.exe).and_then(parent) else {
+        return false;
+    };
+    let Ok(header) = host.read_file(&join(prefix, "include/node/node_version.h"), 64 << 10) else {
+        return false;
+    };
+    let number = |name: &[u8]| -> Option<u32> {
+        let line = header
+            .split(|&c| c == b'\n')
+            .find_map(|l| l.strip_prefix(name))?;
+        core::str::from_utf8(line).ok()?.trim().parse().ok()
+    };
+    match (
+        number(b"#define NODE_MAJOR_VERSION "),
+        number(b"#define NODE_MINOR_VERSION "),
+    ) {
+        (Some(major), Some(minor)) => {
+            major > 20 || (major == 20 && minor >= 6) || (major == 18 && minor >= 19)
+        }
+        _ => false,
     }
 }
 

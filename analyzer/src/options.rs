@@ -53,18 +53,20 @@ pub fn append_word(value: Option<&[u8]>, word: &[u8]) -> Vec<u8> {
     }
 }
 
-/// An option string with `word` appended, the user's words kept and stale additions of ours
-/// (`is_ours`) taken out; `None` when `word` is already there.
-pub fn with_word(
+/// An option string with the words `ours` appended, the user's words kept and other additions
+/// of ours (`is_ours`) taken out; `None` when all of `ours` are already there.
+pub fn with_words(
     current: Option<&[u8]>,
-    word: &[u8],
+    ours: &[&[u8]],
     is_ours: impl Fn(&[u8]) -> bool,
 ) -> Option<Vec<u8>> {
-    if current.is_some_and(|v| words(v).any(|w| w == word)) {
+    if current.is_some_and(|v| ours.iter().all(|o| words(v).any(|w| w == *o))) {
         return None;
     }
     let user = current.map(|v| remove_words(v, is_ours).unwrap_or_else(|| v.to_vec()));
-    Some(append_word(user.as_deref(), word))
+    Some(ours.iter().fold(user.unwrap_or_default(), |value, word| {
+        append_word(Some(&value), word)
+    }))
 }
 
 /// The edit that leaves `name` with `rest`: unset when nothing is left.

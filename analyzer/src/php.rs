@@ -6,8 +6,8 @@
 //! PHP's default scan directory.
 
 use crate::decision::{Edit, Reason};
-use crate::host::FileKind;
-use crate::invocation::{split, Invocation, Language};
+use crate::host::{FileKind, Host};
+use crate::invocation::{app_directory_name, split, Invocation, Language};
 use crate::layout::{in_library, join};
 use crate::options::{remove_entries, set_or_unset};
 use crate::process::{file_name, major_minor, LibcFlavor, Process};
@@ -67,7 +67,7 @@ impl Language for Php {
     }
 
     /// From the executable's name, e.g. (8, 2) for `php8.2` or `php-fpm8.2`.
-    fn version<H: crate::host::Host + ?Sized>(
+    fn version<H: Host + ?Sized>(
         &self,
         process: &Process,
         _: &Invocation,
@@ -85,7 +85,23 @@ impl Language for Php {
         (7, 0)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The application directory (`/var/www/shop/public/index.php` → `shop`).
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        app_directory_name(process, invocation.program)
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if lib.contains(&b':') {
             return Err(Reason::UnsupportedLibraryPath);
         }

@@ -11,6 +11,7 @@ use crate::layout::in_library;
 use crate::options::{prepend_entry, remove_entries, set_or_unset};
 use crate::process::{file_name, major_minor, Process};
 use crate::runtime::Runtime;
+use crate::service;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -165,7 +166,51 @@ impl Language for Python {
         (3, 8)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The app module of a WSGI/ASGI server (`gunicorn shop.wsgi:app` → `shop`), the `-m`
+    /// module, or the script's name (`/srv/orders.py` → `orders`).
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        const SERVERS: [&[u8]; 5] = [
+            b"gunicorn",
+            b"uvicorn",
+            b"hypercorn",
+            b"daphne",
+            b"waitress-serve",
+        ];
+        let server = invocation
+            .module
+            .or(invocation.program.map(file_name))
+            .filter(|s| SERVERS.contains(s));
+        if let Some(server) = server {
+            let after = process
+                .args
+                .iter()
+                .skip_while(|a| file_name(a) != server)
+                .skip(1);
+            let app = after
+                .filter(|a| !a.starts_with(b"-"))
+                .find(|a| a.contains(&b':'))?;
+            let module = app.split(|&c| c == b':').next()?;
+            return Some(module.split(|&c| c == b'.').next()?.to_vec());
+        }
+        if let Some(module) = invocation.module {
+            return Some(module.to_vec());
+        }
+        let script = invocation.program.filter(|p| !matches!(*p, b"-c" | b"-"))?;
+        Some(service::stem(script).to_vec())
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if lib.contains(&b':') {
             return Err(Reason::UnsupportedLibraryPath);
         }

@@ -6,10 +6,10 @@
 //! written into `RUBYOPT`: such processes are skipped.
 
 use crate::decision::{Edit, Reason};
-use crate::host::FileKind;
-use crate::invocation::{plain_path, split, Invocation, Language};
+use crate::host::{FileKind, Host};
+use crate::invocation::{app_directory_name, plain_path, split, Invocation, Language};
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_word, words};
+use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::Process;
 use crate::runtime::Runtime;
 use alloc::vec::Vec;
@@ -90,7 +90,23 @@ impl Language for Ruby {
         ("host_inject.rb", FileKind::File)
     }
 
-    fn inject(&self, process: &Process, lib: &[u8]) -> Result<Vec<Edit>, Reason> {
+    /// The application directory (`bundle exec rails server` in `/srv/shop` → `shop`).
+    fn service<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        _: &H,
+    ) -> Option<Vec<u8>> {
+        app_directory_name(process, invocation.program)
+    }
+
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        lib: &[u8],
+        _: &H,
+    ) -> Result<Vec<Edit>, Reason> {
         if !plain_path(lib) {
             return Err(Reason::UnsupportedLibraryPath);
         }
@@ -102,7 +118,7 @@ impl Language for Ruby {
             return Ok(Vec::new());
         }
         let option = [&b"-r"[..], &bootstrap].concat();
-        let value = with_word(process.var(RUBYOPT), &option, is_ours);
+        let value = with_words(process.var(RUBYOPT), &[&option], is_ours);
         Ok(value
             .map(|value| Edit::Set {
                 name: RUBYOPT,

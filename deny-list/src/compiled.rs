@@ -1,6 +1,7 @@
 //! Reads compiled rule sets (see `model` for the encoding) in place and matches processes
 //! against them. No allocation; malformed input is refused by `RuleSet::parse`, never trusted.
 
+use crate::cursor::Cursor;
 use crate::glob;
 use crate::model::{Action, ANY_POSITION, MAGIC, VERSION};
 
@@ -48,42 +49,18 @@ pub struct RuleRef<'a> {
     alternatives: &'a [u8],
 }
 
-#[derive(Clone, Copy)]
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
+/// A list of strings: its items, as a cursor over exactly the list's bytes.
+fn list<'a>(cursor: &mut Cursor<'a>) -> Option<List<'a>> {
+    let count = cursor.u16()?;
+    let start = cursor.0;
+    for _ in 0..count {
+        cursor.str()?;
     }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.take(2)?;
-        Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
-    }
-    fn str(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()? as usize;
-        self.take(n)
-    }
-    /// A list of strings: its items, as a cursor over exactly the list's bytes.
-    fn list(&mut self) -> Option<List<'a>> {
-        let count = self.u16()?;
-        let start = self.0;
-        for _ in 0..count {
-            self.str()?;
-        }
-        let len = start.len() - self.0.len();
-        Some(List {
-            count,
-            data: start.get(..len)?,
-        })
-    }
+    let len = start.len() - cursor.0.len();
+    Some(List {
+        count,
+        data: start.get(..len)?,
+    })
 }
 
 /// A validated list of strings.
@@ -166,12 +143,12 @@ fn read_rule<'a>(cursor: &mut Cursor<'a>) -> Option<RuleRef<'a>> {
 fn skip_clause(cursor: &mut Cursor) -> Option<()> {
     match cursor.u8()? {
         1 | 2 | 4 | 5 | 8 | 9 => {
-            cursor.list()?;
+            list(cursor)?;
         }
         3 => {}
         6 => {
             cursor.u16()?;
-            cursor.list()?;
+            list(cursor)?;
         }
         7 => {
             cursor.str()?;
@@ -215,25 +192,25 @@ impl RuleRef<'_> {
 /// Reads one clause and evaluates it; `None` only on malformed data.
 fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
     let holds = match cursor.u8()? {
-        1 => cursor.list()?.any(|p| glob::matches_path(p, s.exe)),
+        1 => list(cursor)?.any(|p| glob::matches_path(p, s.exe)),
         2 => {
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             s.program
                 .is_some_and(|prog| list.any(|p| glob::matches_path(p, prog)))
         }
         3 => s.program.is_none() && s.module.is_none(),
         4 => {
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             s.module
                 .is_some_and(|m| list.any(|p| glob::matches_text(p, m)))
         }
         5 => {
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             s.options.iter().any(|o| list.any(|w| w == *o))
         }
         6 => {
             let position = cursor.u16()?;
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             if position == ANY_POSITION {
                 s.args
                     .iter()
@@ -255,11 +232,11 @@ fn clause_holds(cursor: &mut Cursor, s: &Subject) -> Option<bool> {
             })
         }
         8 => {
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             s.cwd.is_some_and(|cwd| list.any(|p| glob::matches(p, cwd)))
         }
         9 => {
-            let list = cursor.list()?;
+            let list = list(cursor)?;
             s.subcommand
                 .is_some_and(|c| list.any(|p| glob::matches_text(p, c)))
         }

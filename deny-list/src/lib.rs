@@ -10,6 +10,7 @@ extern crate std;
 extern crate alloc;
 
 pub mod compiled;
+pub mod cursor;
 pub mod glob;
 pub mod model;
 

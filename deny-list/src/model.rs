@@ -154,7 +154,8 @@ fn put_count(out: &mut Vec<u8>, n: usize, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
+/// Appends `s` as a u16 length and its bytes, or says it is too long.
+pub fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
     put_count(out, s.len(), "bytes in one string")?;
     out.extend_from_slice(s.as_bytes());
     Ok(())

@@ -1,13 +1,32 @@
 //! `apm-inject`: the command-line side of single-step APM instrumentation.
 //!
 //! `explain` shows, without running anything, what `launcher.preload.so` would decide for a
-//! command in the current environment, using the library's own decision code.
+//! command in the current environment, using the library's own decision code. `install` and
+//! `uninstall` put the packages and the `/etc/ld.so.preload` entry in place and take them out
+//! again; `doctor` checks an installation; `flare` collects what support needs; `config`
+//! validates and compiles the host configuration; `telemetry-forward` (also run as
+//! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent.
 
 mod command;
 mod config;
+mod doctor;
+mod errors;
 mod explain;
+mod flare;
+mod install;
+mod layout;
+mod loadcheck;
+mod logs;
+mod package;
 mod packages;
+mod preload_file;
+mod redact;
+mod status;
 mod std_host;
+mod system_file;
+mod telemetry;
+mod tree;
+mod uninstall;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -44,6 +63,54 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Lists the running processes the launcher decided on, with outcome and reason.
+    Status {
+        /// Prints JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Installs the packages shipped beside this CLI and lists the launcher in
+    /// /etc/ld.so.preload, after proving it.
+    Install {
+        /// Root of the system to install into, e.g. a container image's filesystem.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// Also prints the `ENV LD_PRELOAD=...` line a container image needs.
+        #[arg(long)]
+        container: bool,
+    },
+    /// Removes the launcher from /etc/ld.so.preload, then the packages.
+    Uninstall {
+        /// Root of the system to uninstall from.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Checks the installation; exits non-zero if a check fails.
+    Doctor {
+        /// Prints JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Root of the system to check.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Writes a tar.gz with what support needs, secrets redacted.
+    Flare {
+        /// Root of the system to describe.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The archive to write (default: apm-inject-flare-<time>.tar.gz in the temporary
+        /// directory).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
+    /// silent, always succeeds, ends within a second.
+    TelemetryForward {
+        /// What the tracer reports, e.g. `library_entrypoint`; accepted and ignored.
+        #[arg(allow_hyphen_values = true, value_name = "KIND")]
+        kind: Vec<OsString>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,6 +128,9 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    if telemetry::invoked_as_forwarder() {
+        return telemetry::run();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain {
@@ -74,6 +144,12 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Apply { file },
         } => config::apply(file),
+        Command::Status { json } => status::run(json),
+        Command::Install { root, container } => install::run(&root, container),
+        Command::Uninstall { root } => uninstall::run(&root),
+        Command::Doctor { json, root } => doctor::run(&root, json),
+        Command::Flare { root, output } => flare::run(&root, output),
+        Command::TelemetryForward { .. } => return telemetry::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

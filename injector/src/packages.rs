@@ -6,7 +6,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The installed file name of the library.
 pub const LAUNCHER: &str = "launcher.preload.so";
@@ -64,11 +64,7 @@ pub fn find(explicit: Option<PathBuf>, ld_preload: Option<&OsStr>) -> Root {
 
 /// The root this executable is installed under, if it is in a package tree.
 fn own_root() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let inject = exe.parent()?;
-    let package = inject.parent()?.parent()?;
-    if inject.file_name()? != "inject" || package.file_name()? != "datadog-apm-inject" {
-        return None;
-    }
-    package.parent().map(Path::to_path_buf)
+    crate::layout::Source::of_this_cli()
+        .ok()
+        .map(|s| s.packages)
 }

@@ -27,6 +27,18 @@ impl StdHost {
     }
 }
 
+/// Opens `path` for reading without blocking, as the library does.
+fn open_for_reading(path: &Path) -> Result<std::fs::File, ReadError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::Missing,
+            _ => ReadError::Unreadable,
+        })
+}
+
 fn path(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
@@ -50,14 +62,7 @@ impl Host for StdHost {
     }
 
     fn read_file(&self, p: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path(p))
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ReadError::Missing,
-                _ => ReadError::Unreadable,
-            })?;
+        let file = open_for_reading(path(p))?;
         let meta = file.metadata().map_err(|_| ReadError::Unreadable)?;
         if !meta.is_file() {
             return Err(ReadError::NotRegular);
@@ -70,6 +75,28 @@ impl Host for StdHost {
             return Err(ReadError::TooLarge);
         }
         Ok(data)
+    }
+
+    fn peek(&self, p: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
+        use std::os::unix::fs::FileExt;
+        let file = open_for_reading(path(p))?;
+        let meta = file.metadata().map_err(|_| ReadError::Unreadable)?;
+        if meta.is_dir() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        if !meta.is_file() {
+            return Err(ReadError::NotRegular);
+        }
+        let read = |len: usize, offset: u64| -> Result<Vec<u8>, ReadError> {
+            let mut buf = vec![0; len.min(meta.len() as usize)];
+            file.read_exact_at(&mut buf, offset)
+                .map_err(|_| ReadError::Unreadable)?;
+            Ok(buf)
+        };
+        Ok((
+            read(head, 0)?,
+            read(tail, meta.len().saturating_sub(tail as u64))?,
+        ))
     }
 
     fn out_of_time(&self) -> bool {

@@ -50,20 +50,38 @@ impl analyzer::Host for SysHost {
         read_file(CPath(&c), limit)
     }
 
+    fn peek(&self, path: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
+        let c = c_path(path).ok_or(ReadError::Missing)?;
+        let fd = open_for_reading(CPath(&c))?;
+        let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
+        match info(st).kind {
+            FileKind::Dir => return Ok((Vec::new(), Vec::new())),
+            FileKind::Other => return Err(ReadError::NotRegular),
+            FileKind::File => {}
+        }
+        let head = fd.read_at(head, 0).map_err(|_| ReadError::Unreadable)?;
+        let tail = fd
+            .read_at(tail, st.size.saturating_sub(tail as u64))
+            .map_err(|_| ReadError::Unreadable)?;
+        Ok((head, tail))
+    }
+
     fn out_of_time(&self) -> bool {
         sys::monotonic_ns().saturating_sub(self.started_ns) > self.budget_ms as u64 * 1_000_000
     }
 }
 
+/// Opens `path` for reading without blocking (a FIFO without writer, a device).
+fn open_for_reading(path: CPath) -> Result<sys::Fd, ReadError> {
+    sys::open(path, sys::O_RDONLY | sys::O_NONBLOCK | sys::O_NOCTTY, 0).map_err(|e| match e {
+        ENOENT | ENOTDIR => ReadError::Missing,
+        _ => ReadError::Unreadable,
+    })
+}
+
 /// Reads a whole regular file of at most `limit` bytes without blocking.
 pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
-    let fd =
-        sys::open(path, sys::O_RDONLY | sys::O_NONBLOCK | sys::O_NOCTTY, 0).map_err(
-            |e| match e {
-                ENOENT | ENOTDIR => ReadError::Missing,
-                _ => ReadError::Unreadable,
-            },
-        )?;
+    let fd = open_for_reading(path)?;
     let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
     if st.mode & S_IFMT != S_IFREG {
         return Err(ReadError::NotRegular);

@@ -22,6 +22,7 @@ mod libc;
 mod log;
 #[cfg(not(test))]
 mod mem;
+mod status;
 mod sys;
 
 use alloc::vec::Vec;
@@ -61,10 +62,37 @@ extern "C" fn start() {
     {
         return;
     }
-    let mut exe = exe;
-    guard::run(decide_and_apply, &mut exe);
+    let mut run = Run {
+        exe,
+        log: None,
+        errno: None,
+    };
+    if !guard::run(decide_and_apply, &mut run) {
+        // A panic abandoned the decision before anything was applied: say so if logging.
+        if let Some(mut log) = run.log.take() {
+            log.line(&[
+                b"failed: internal_error (",
+                Reason::InternalError.describe().as_bytes(),
+                b")",
+            ]);
+            log.flush();
+        }
+        if let Some((libc, errno)) = run.errno {
+            libc.set_errno(errno);
+        }
+    }
     #[cfg(not(test))]
     ARENA.release();
+}
+
+/// What the runtime path shares with `start`, which outlives a decision abandoned by a panic.
+struct Run<'a> {
+    /// The executable's path.
+    exe: &'a [u8],
+    /// The debug log, once configured.
+    log: Option<log::Log>,
+    /// libc and the `errno` to restore, once found.
+    errno: Option<(libc::Libc, i32)>,
 }
 
 /// Whether `exe` could be a .NET apphost: outside system directories and next to
@@ -82,10 +110,11 @@ fn maybe_apphost(exe: &[u8]) -> bool {
     sys::stat(CPath(path)).is_ok_and(|st| st.mode & sys::S_IFMT == sys::S_IFREG)
 }
 
-/// The runtime path, run under `guard::run` with a pointer to the executable path.
-extern "C" fn decide_and_apply(exe: *mut u8) {
-    // SAFETY: `start` passes a pointer to its `&[u8]` executable path, alive during the call.
-    let exe: &[u8] = unsafe { *(exe as *const &[u8]) };
+/// The runtime path, run under `guard::run` with a pointer to `start`'s `Run`.
+extern "C" fn decide_and_apply(run: *mut u8) {
+    // SAFETY: `start` passes a pointer to its `Run`, alive and unaliased during the call.
+    let run: &mut Run = unsafe { &mut *(run as *mut Run) };
+    let exe = run.exe;
     let mut host = host::SysHost {
         started_ns: sys::monotonic_ns(),
         budget_ms: config::DEFAULT_TIME_BUDGET_MS,
@@ -102,6 +131,7 @@ extern "C" fn decide_and_apply(exe: *mut u8) {
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
     let saved_errno = libc.errno();
+    run.errno = Some((libc, saved_errno));
     let mut cwd = alloc::vec![0u8; 4096];
     let cwd_len = sys::getcwd(&mut cwd).ok();
     let mut process = Process {
@@ -119,7 +149,7 @@ extern "C" fn decide_and_apply(exe: *mut u8) {
     let mut storage = Vec::new();
     let (config, status) = config::load(&host, dir, process.euid, &mut storage);
     host.budget_ms = config.time_budget_ms;
-    let mut log = log::Log::new(&process, &config);
+    let log = run.log.insert(log::Log::new(&process, &config));
     log.line(&[b"process_exe: '", exe, b"'"]);
     if !matches!(status, config::Status::Loaded | config::Status::Missing) {
         log.line(&[b"host configuration ignored: ", status.id().as_bytes()]);
@@ -142,8 +172,11 @@ extern "C" fn decide_and_apply(exe: *mut u8) {
             )
         },
     };
-    log_decision(&mut log, &decision);
-    log.flush();
+    log_decision(log, &decision);
+    if let Some(log) = run.log.take() {
+        log.flush();
+    }
+    status::record(exe, &decision);
     libc.set_errno(saved_errno);
 }
 

@@ -18,6 +18,7 @@ type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
 type VersionFn = unsafe extern "C" fn() -> *const u8;
 
 /// The libc entry points the library needs to change the environment.
+#[derive(Clone, Copy)]
 pub struct Libc {
     setenv: SetenvFn,
     unsetenv: UnsetenvFn,

@@ -16,16 +16,16 @@ const DEBUG: &str = "DD_APM_INSTRUMENTATION_DEBUG";
 const OUTPUT_PATHS: &str = "DD_APM_INSTRUMENTATION_OUTPUT_PATHS";
 
 /// The lines of one process, written on `flush`.
-pub struct Log<'a> {
+pub struct Log {
     enabled: bool,
-    targets: Option<&'a [u8]>,
+    targets: Option<Vec<u8>>,
     prefix: Vec<u8>,
     text: Vec<u8>,
 }
 
-impl<'a> Log<'a> {
+impl Log {
     /// A log configured from the process's environment, else the host configuration.
-    pub fn new(process: &analyzer::Process<'a>, config: &analyzer::Config<'a>) -> Log<'a> {
+    pub fn new(process: &analyzer::Process, config: &analyzer::Config) -> Log {
         let enabled = process.flag(DEBUG) || config.debug;
         let mut prefix = Vec::new();
         if enabled {
@@ -34,7 +34,9 @@ impl<'a> Log<'a> {
             prefix.extend_from_slice(b"]: ");
         }
         let targets = process.var(OUTPUT_PATHS).filter(|v| !v.is_empty());
-        let targets = targets.or(Some(config.output_paths).filter(|v| !v.is_empty()));
+        let targets = targets
+            .or(Some(config.output_paths).filter(|v| !v.is_empty()))
+            .map(<[u8]>::to_vec);
         Log {
             enabled,
             targets,

