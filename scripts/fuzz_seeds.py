@@ -129,30 +129,40 @@ def main():
         compiled.append(data)
         write(f"{out}/config", f"c{i}", data)
 
-    # Whole decisions: real command lines and environments, the package layout.
+    # Whole decisions: real command lines and environments, the package layout, the JDK's
+    # release file and a jar made by the JDK's `jar`.
     environ = python_reads("environ", env={"PATH": "/usr/bin:/bin", "HOME": "/root",
                                            "LANG": "C.UTF-8", "PYTHONPATH": "/app/lib",
                                            "DD_SERVICE": "web", "DD_APM_INSTRUMENTATION_DEBUG": "true"})
+    java = os.path.realpath("/usr/bin/java")
+    release = open(os.path.join(os.path.dirname(os.path.dirname(java)), "release"), "rb").read()
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "Agent.txt"), "w") as f:
+            f.write("agent\n")
+        subprocess.run(["jar", "cf", "agent.jar", "Agent.txt"], cwd=d, check=True)
+        jar = open(os.path.join(d, "agent.jar"), "rb").read()
+    site = open(os.path.join(ROOT, "tests/fixtures/sitecustomize.py"), "rb").read()
+    contents = [REQUIREMENTS[0], release, jar, site]  # blobs 1 to 4
     java_env = b"PATH=/usr/bin\0JAVA_TOOL_OPTIONS=-Xmx256m\0DD_INJECT_FORCE=false\0"
     node_env = b"PATH=/usr/bin\0NODE_OPTIONS=--max-old-space-size=256\0"
-    files = b"\0".join([b"fsitecustomize.py", b"fdd-java-agent.jar", b"fdd-trace/init.js",
-                        b"frequirements.json", b"frelease", b"d/stable", b"d/datadog-packages"])
+    files = b"\0".join([b"f4sitecustomize.py", b"f3dd-java-agent.jar", b"f4dd-trace/init.js",
+                        b"f1requirements.json", b"f2release", b"d0/stable", b"d0/datadog-packages"])
+    unusable = b"\0".join([b"r4sitecustomize.py", b"f1dd-java-agent.jar", b"w4dd-trace/init.js"])
     decisions = {
         "python": (b"\x01\x00\x24\x00", b"/usr/bin/python3.11", cmdlines["python"], environ),
         "python_root": (b"\x00\x01\x00\x05", b"/usr/bin/python3.11", cmdlines["pip"], environ),
-        "java": (b"\x01\x00\x24\x00", b"/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
-                 cmdlines["java_jar"], java_env),
-        "java_version": (b"\x01\x00\x00\x00", b"/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
-                         cmdlines["java_version"], java_env),
+        "java": (b"\x01\x00\x24\x00", java.encode(), cmdlines["java_jar"], java_env),
+        "java_version": (b"\x01\x00\x00\x00", java.encode(), cmdlines["java_version"], java_env),
         "node": (b"\x01\x01\x00\x00", b"/usr/bin/node", cmdline_of("node", "server.js"), node_env),
         "npm": (b"\x01\x00\x24\x00", b"/usr/bin/node", cmdlines["node_npm"], node_env),
     }
     for i, (name, (flags, exe, cmdline, env)) in enumerate(decisions.items()):
-        fields = [flags, exe, cmdline, env, b"/srv/app", b"/opt/datadog-packages", files,
-                  REQUIREMENTS[i % len(REQUIREMENTS)], compiled[i % len(compiled)]]
-        write(f"{out}/decide", name, SEP.join(fields))
-        write(f"{out}/decide", name + "_default_config", SEP.join(fields[:8]))
-
+        for variant, listed, config in [("", files, compiled[i % len(compiled)]),
+                                        ("_defaults", files, b""),
+                                        ("_unusable", unusable, b"")]:
+            fields = [flags, exe, cmdline, env, b"/srv/app", b"/opt/datadog-packages", listed]
+            blobs = b"".join(struct.pack("<H", len(b)) + b for b in [config] + contents)
+            write(f"{out}/decide", name + variant, SEP.join(fields) + SEP + blobs)
 
 if __name__ == "__main__":
     main()

@@ -529,10 +529,8 @@ fn no_descriptor_stays_open_in_python() {
 
 // ---- broken package and configuration files ----
 //
-// The tests marked `ignore` fail today: the library checks the tracer's entry point only for
-// its kind (`analyzer/src/decide.rs`, `host.stat(&entry).map(|i| i.kind) != Some(kind)`), so
-// it points the runtime at a file the runtime cannot use, and Java or node refuse to start.
-// Run them with `cargo test --test hostile_conditions -- --ignored`.
+// An entry point the runtime cannot use (unreadable for the process, an empty or truncated
+// jar) makes Java and node refuse to start: the library must not point them at it.
 
 /// How a file of a library package or of the configuration is broken.
 #[derive(Clone, Copy, Debug)]
@@ -645,31 +643,26 @@ fn zero_length_python_and_node_entry_points_leave_them_running() {
 }
 
 #[test]
-#[ignore = "library bug: an empty dd-java-agent.jar passes the entry-point check (kind only), the JVM aborts"]
 fn zero_length_java_agent_leaves_java_running() {
     broken_package_file("java", "dd-java-agent.jar", Breakage::ZeroLength);
 }
 
 #[test]
-#[ignore = "library bug: a truncated dd-java-agent.jar passes the entry-point check, the JVM aborts"]
 fn truncated_java_agent_leaves_java_running() {
     broken_package_file("java", "dd-java-agent.jar", Breakage::Truncated);
 }
 
 #[test]
-#[ignore = "library bug: the entry point is stat-ed, not checked for reading; Python reports a PermissionError"]
 fn unreadable_sitecustomize_leaves_python_running() {
     broken_package_file("python", "sitecustomize.py", Breakage::Unreadable);
 }
 
 #[test]
-#[ignore = "library bug: the entry point is stat-ed, not checked for reading; node aborts on --require"]
 fn unreadable_node_tracer_leaves_node_running() {
     broken_package_file("js", "node_modules/dd-trace/init.js", Breakage::Unreadable);
 }
 
 #[test]
-#[ignore = "library bug: the entry point is stat-ed, not checked for reading; the JVM aborts"]
 fn unreadable_java_agent_leaves_java_running() {
     broken_package_file("java", "dd-java-agent.jar", Breakage::Unreadable);
 }
