@@ -80,30 +80,40 @@ const PYTHON_LIB: &str = "<packages>/opt/datadog-packages/datadog-apm-library-py
 const JAVA_AGENT: &str =
     "-javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar";
 
-/// The runtime copies: name, arguments, and the first line the library's changes produce.
-fn runtime_cases() -> [(&'static str, &'static [&'static str], String); 3] {
-    [
-        (
-            "node",
-            &["app.js"],
-            format!("start NODE_OPTIONS={NODE_REQUIRE} PYTHONPATH=(unset) JAVA_TOOL_OPTIONS=(unset) DD_INJECTION_ENABLED=tracer"),
-        ),
-        (
-            "python3",
-            &["app.py"],
-            format!("start NODE_OPTIONS=(unset) PYTHONPATH={PYTHON_LIB} JAVA_TOOL_OPTIONS=(unset) DD_INJECTION_ENABLED=tracer"),
-        ),
-        (
-            "java",
-            &["-jar", "app.jar"],
-            format!("start NODE_OPTIONS=(unset) PYTHONPATH=(unset) JAVA_TOOL_OPTIONS={JAVA_AGENT} DD_INJECTION_ENABLED=tracer"),
-        ),
-    ]
+/// The values of the fixture's first line: NODE_OPTIONS, PYTHONPATH, JAVA_TOOL_OPTIONS and
+/// DD_INJECTION_ENABLED (values may contain spaces: split at the next name).
+fn start_values(first: &str) -> [String; 4] {
+    let rest = first.strip_prefix("start NODE_OPTIONS=").expect(first);
+    let (node, rest) = rest.split_once(" PYTHONPATH=").expect(first);
+    let (python, rest) = rest.split_once(" JAVA_TOOL_OPTIONS=").expect(first);
+    let (java, enabled) = rest.split_once(" DD_INJECTION_ENABLED=").expect(first);
+    [node, python, java, enabled].map(String::from)
+}
+
+/// The runtime copies: name and arguments.
+const RUNTIMES: [(&str, &[&str]); 3] = [
+    ("node", &["app.js"]),
+    ("python3", &["app.py"]),
+    ("java", &["-jar", "app.jar"]),
+];
+
+/// Checks that the library changed the runtime's variables to `expected` (NODE_OPTIONS,
+/// PYTHONPATH, JAVA_TOOL_OPTIONS) and marked the process (`DD_INJECTION_ENABLED=tracer…`).
+fn changed(libc: &str, name: &str, first: &str, expected: [String; 3]) {
+    let [node, python, java, enabled] = start_values(first);
+    assert_eq!([node, python, java], expected, "{libc} {name}");
+    assert!(enabled.starts_with("tracer"), "{libc} {name}: {enabled}");
 }
 
 fn after_the_library_set_variables(libc: &str) {
-    for (name, args, first) in runtime_cases() {
-        assert_eq!(compare(libc, name, args, &[]), first, "{libc} {name}");
+    let unset = || "(unset)".to_string();
+    let expected = [
+        [NODE_REQUIRE.to_string(), unset(), unset()],
+        [unset(), PYTHON_LIB.to_string(), unset()],
+        [unset(), unset(), JAVA_AGENT.to_string()],
+    ];
+    for ((name, args), expected) in RUNTIMES.into_iter().zip(expected) {
+        changed(libc, name, &compare(libc, name, args, &[]), expected);
     }
 }
 
@@ -124,13 +134,13 @@ fn after_the_library_replaced_user_values(libc: &str) {
         ("PYTHONPATH", "/app"),
         ("JAVA_TOOL_OPTIONS", "-Xmx64m"),
     ];
-    let expected = [
-        format!("start NODE_OPTIONS=--no-warnings {NODE_REQUIRE} PYTHONPATH=/app JAVA_TOOL_OPTIONS=-Xmx64m DD_INJECTION_ENABLED=tracer"),
-        format!("start NODE_OPTIONS=--no-warnings PYTHONPATH={PYTHON_LIB}:/app JAVA_TOOL_OPTIONS=-Xmx64m DD_INJECTION_ENABLED=tracer"),
-        format!("start NODE_OPTIONS=--no-warnings PYTHONPATH=/app JAVA_TOOL_OPTIONS=-Xmx64m {JAVA_AGENT} DD_INJECTION_ENABLED=tracer"),
-    ];
-    for ((name, args, _), first) in runtime_cases().into_iter().zip(expected) {
-        assert_eq!(compare(libc, name, args, &user), first, "{libc} {name}");
+    let mine = || user.map(|(_, v)| v.to_string());
+    let mut expected = [mine(), mine(), mine()];
+    expected[0][0] = format!("--no-warnings {NODE_REQUIRE}");
+    expected[1][1] = format!("{PYTHON_LIB}:/app");
+    expected[2][2] = format!("-Xmx64m {JAVA_AGENT}");
+    for ((name, args), expected) in RUNTIMES.into_iter().zip(expected) {
+        changed(libc, name, &compare(libc, name, args, &user), expected);
     }
 }
 
