@@ -4,7 +4,9 @@
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
 #   make libraries  add the real Python (ddtrace) and Node.js (dd-trace) library packages to it
 #   make tools    the test agent, Flask and Node.js 22 that the end-to-end tests use (target/tools)
-#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end)
+#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end,
+#                 safety corpus, hostile conditions, stress) and `make fuzz`
+#   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
 #   make bench    cost per exec and per decision, against an empty preload library
 
@@ -13,7 +15,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test demo bench clean
+.PHONY: all build dist libraries tools deps test fuzz demo bench clean
 
 all: build
 
@@ -41,6 +43,11 @@ test: deps dist libraries tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(MAKE) fuzz
+
+fuzz: deps build
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	./scripts/fuzz.sh
 
 demo: deps dist libraries tools
 	./scripts/demo.sh

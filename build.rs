@@ -1,5 +1,7 @@
 //! Builds the end-to-end test fixtures into `$OUT_DIR/fixtures` (exported to the tests as
-//! `APM_FIXTURES`): C probes for glibc and musl, a static launcher, an empty preload library,
+//! `APM_FIXTURES`): C probes for glibc and musl (environment, environment API, open
+//! descriptors), static launchers (plain, with an empty argv, from a deleted file), an empty and a noisy
+//! preload library,
 //! a libc-free Go program and a Java agent jar. A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,11 +23,23 @@ fn main() {
     c("gcc", &[], "envprobe.c", "envprobe-glibc");
     c("musl-gcc", &[], "envprobe.c", "envprobe-musl");
     c("gcc", &["-static"], "static_exec.c", "static-exec");
+    c("gcc", &[], "envapi.c", "envapi-glibc");
+    c("musl-gcc", &[], "envapi.c", "envapi-musl");
+    c("gcc", &[], "fds.c", "fds-glibc");
+    c("musl-gcc", &[], "fds.c", "fds-musl");
+    c("gcc", &["-static"], "exec_argc0.c", "exec-argc0");
+    c("gcc", &["-static"], "exec_deleted.c", "exec-deleted");
     c(
         "gcc",
         &["-shared", "-fPIC", "-nostartfiles"],
         "empty.c",
         "empty-preload.so",
+    );
+    c(
+        "gcc",
+        &["-shared", "-fPIC"],
+        "noisy_preload.c",
+        "noisy-preload.so",
     );
 
     let mut go = Command::new("go");

@@ -20,6 +20,8 @@ have node || need+=(nodejs)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 have npm || need+=(npm)
+have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
+have unshare || need+=(util-linux) # private mount namespaces in the tests
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"
@@ -28,3 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 have cargo || { echo "install-deps: cargo (Rust toolchain) is required" >&2; exit 1; }
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "install-deps: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi

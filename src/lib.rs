@@ -323,3 +323,146 @@ pub fn apm_inject(cli: &Path, args: &[&str]) -> Command {
         .env_remove("DD_APM_INSTRUMENTATION_OUTPUT_PATHS");
     cmd
 }
+
+impl Packages {
+    /// The baseline for "with and without the library": a tree laid out like
+    /// [`Packages::with_libraries`] whose `launcher.preload.so` is the empty preload library.
+    /// Its paths have the same length as any other tree's, so outputs that name the tree (the
+    /// `LD_PRELOAD=` line `env` prints) compare equal after [`Packages::normalise`].
+    pub fn baseline() -> Packages {
+        let p = Packages::with_libraries();
+        std::fs::copy(fixture("empty-preload.so"), &p.launcher).unwrap();
+        p
+    }
+
+    /// `output` with every mention of this tree's directory replaced by `<packages>`.
+    pub fn normalise(&self, output: &Output) -> Output {
+        let dir = self.dir.path().as_os_str().as_encoded_bytes();
+        let replace = |bytes: &[u8]| {
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                if rest.starts_with(dir) {
+                    out.extend_from_slice(b"<packages>");
+                    rest = &rest[dir.len()..];
+                } else {
+                    out.push(rest[0]);
+                    rest = &rest[1..];
+                }
+            }
+            out
+        };
+        Output {
+            status: output.status,
+            stdout: replace(&output.stdout),
+            stderr: replace(&output.stderr),
+        }
+    }
+}
+
+extern "C" {
+    fn setsid() -> i32;
+    fn kill(pid: i32, signal: i32) -> i32;
+    fn setgroups(size: usize, list: *const u32) -> i32;
+    fn setgid(gid: u32) -> i32;
+    fn setuid(uid: u32) -> i32;
+    fn signal(signum: i32, handler: usize) -> usize;
+    fn close(fd: i32) -> i32;
+}
+
+/// `nobody`'s user and group id.
+pub const NOBODY: u32 = 65534;
+
+/// Makes `cmd` run as `nobody` (no supplementary groups).
+pub fn as_nobody(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if setgroups(0, std::ptr::null()) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Makes `cmd` start with `SIGCHLD` ignored (an ignored disposition survives `execve`).
+pub fn with_sigchld_ignored(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    const SIGCHLD: i32 = 17;
+    const SIG_IGN: usize = 1;
+    // SAFETY: `signal` is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            signal(SIGCHLD, SIG_IGN);
+            Ok(())
+        })
+    }
+}
+
+/// Makes `cmd` start with descriptors 0, 1 and 2 closed.
+pub fn with_std_fds_closed(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: `close` is async-signal-safe; runs after the standard streams were set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                close(fd);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `cmd` in a session of its own (no controlling terminal) with stdin closed; after
+/// `limit` the whole process group is killed and `None` returned.
+pub fn run_limited(cmd: &mut Command, limit: std::time::Duration) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `setsid` is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            setsid();
+            Ok(())
+        });
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = spawn_retrying(cmd);
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = matches!(
+            rx.recv_timeout(limit),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        if expired {
+            // SAFETY: kills the child's process group (the child leads it after `setsid`).
+            unsafe { kill(-pid, 9) };
+        }
+        expired
+    });
+    let output = child.wait_with_output().unwrap();
+    drop(tx);
+    let timed_out = watchdog.join().unwrap();
+    (!timed_out).then_some(output)
+}
+
+/// Starts `cmd`, retrying while the executable is "busy" (a copy made just now may still be
+/// held open for writing by a concurrent test's fork).
+pub fn spawn_retrying(cmd: &mut Command) -> std::process::Child {
+    let mut attempts = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        }
+    }
+}
