@@ -14,16 +14,27 @@ const APP: &str = "puts \"app ran, tracer: #{defined?(Datadog::Tracing).inspect}
 fn packages(with_gem: bool) -> Packages {
     let p = Packages::with_libraries();
     let package = p.library("ruby");
-    std::fs::copy(workspace().join("libraries/ruby/host_inject.rb"), package.join("host_inject.rb")).unwrap();
+    std::fs::copy(
+        workspace().join("libraries/ruby/host_inject.rb"),
+        package.join("host_inject.rb"),
+    )
+    .unwrap();
     if with_gem {
         let build = p.dir.path().join("gem-build");
         copy_dir(&source_fixture("datadog-gem"), &build);
         let ok = |cmd: &mut Command| {
             assert!(run(cmd).status.success(), "{cmd:?}");
         };
-        ok(Command::new("gem").args(["build", "datadog.gemspec"]).current_dir(&build));
-        ok(Command::new("gem").args(["install", "--local", "--no-document", "--install-dir"]).arg(package.join("gems")).arg(build.join("datadog-0.0.1.gem")));
-        ok(Command::new("chmod").args(["-R", "go-w,a+rX"]).arg(&package));
+        ok(Command::new("gem")
+            .args(["build", "datadog.gemspec"])
+            .current_dir(&build));
+        ok(Command::new("gem")
+            .args(["install", "--local", "--no-document", "--install-dir"])
+            .arg(package.join("gems"))
+            .arg(build.join("datadog-0.0.1.gem")));
+        ok(Command::new("chmod")
+            .args(["-R", "go-w,a+rX"])
+            .arg(&package));
     }
     p
 }
@@ -64,7 +75,8 @@ fn app_dir(p: &Packages, lock: &str) -> PathBuf {
     dir
 }
 
-const EMPTY_LOCK: &str = "GEM\n  specs:\n\nPLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n\nBUNDLED WITH\n   2.3.27\n";
+const EMPTY_LOCK: &str =
+    "GEM\n  specs:\n\nPLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n\nBUNDLED WITH\n   2.3.27\n";
 
 #[test]
 fn tracer_loads_without_bundler() {
@@ -74,9 +86,18 @@ fn tracer_loads_without_bundler() {
     std::fs::write(dir.join("app.rb"), APP).unwrap();
     let before = snapshot(&dir);
     let out = run(p.command("ruby").arg("app.rb").current_dir(&dir));
-    assert_eq!(stdout(&out), "app ran, tracer: \"constant\"\n", "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "app ran, tracer: \"constant\"\n",
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(stderr(&out), "fixture datadog tracer loaded\n");
-    assert_eq!(snapshot(&dir), before, "nothing written in the application's directory");
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "nothing written in the application's directory"
+    );
 }
 
 #[test]
@@ -84,10 +105,22 @@ fn tracer_loads_under_bundle_exec_and_the_bundle_is_untouched() {
     let p = packages(true);
     let dir = app_dir(&p, EMPTY_LOCK);
     let before = snapshot(&dir);
-    let out = run(p.command("bundle3.1").args(["exec", "ruby", "app.rb"]).current_dir(&dir));
+    let out = run(p
+        .command("bundle3.1")
+        .args(["exec", "ruby", "app.rb"])
+        .current_dir(&dir));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "app ran, tracer: \"constant\"\n", "{}", stderr(&out));
-    assert_eq!(snapshot(&dir), before, "Gemfile and lockfile untouched, no file added");
+    assert_eq!(
+        stdout(&out),
+        "app ran, tracer: \"constant\"\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "Gemfile and lockfile untouched, no file added"
+    );
 }
 
 #[test]
@@ -95,9 +128,19 @@ fn app_bundling_its_own_tracer_keeps_it() {
     let p = packages(true);
     let lock = EMPTY_LOCK.replace("  specs:\n", "  specs:\n    datadog (2.3.0)\n");
     let dir = app_dir(&p, &lock);
-    let out = run(p.command("ruby").arg("app.rb").current_dir(&dir).env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    let out = run(p
+        .command("ruby")
+        .arg("app.rb")
+        .current_dir(&dir)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
     assert_eq!(stdout(&out), "app ran, tracer: nil\n");
-    assert!(stderr(&out).contains("datadog host_inject: not instrumented: the application bundles its own tracer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "datadog host_inject: not instrumented: the application bundles its own tracer"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -105,8 +148,20 @@ fn missing_tracer_gems_leave_the_app_running_and_say_why() {
     let p = packages(false);
     let dir = app_dir(&p, EMPTY_LOCK);
     let out = run(p.command("ruby").arg("app.rb").current_dir(&dir));
-    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("app ran, tracer: nil\n", ""), "silent without debug");
-    let out = run(p.command("ruby").arg("app.rb").current_dir(&dir).env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("app ran, tracer: nil\n", ""),
+        "silent without debug"
+    );
+    let out = run(p
+        .command("ruby")
+        .arg("app.rb")
+        .current_dir(&dir)
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
     assert_eq!(stdout(&out), "app ran, tracer: nil\n");
-    assert!(stderr(&out).contains("not instrumented: no tracer gems in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not instrumented: no tracer gems in"),
+        "{}",
+        stderr(&out)
+    );
 }
