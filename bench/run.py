@@ -24,6 +24,8 @@ COMMANDS = [
     ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"], 40),
     ("node -e 0", ["node", "-e", "0"], 20),
     ("java -version", ["java", "-version"], 10),
+    ("ruby -e 0", ["ruby", "-e", "0"], 20),
+    ("php -r ''", ["php", "-r", ""], 20),
 ]
 TRUE_TARGET = 3000  # instructions over the empty library on /bin/true
 DECISION_TARGET = 0.01  # share of `python3 -c pass`'s own instructions
@@ -39,7 +41,8 @@ def setup():
     subprocess.run(["gcc", "-shared", "-fPIC", "-nostartfiles", "-O2", "-o", empty, empty_c], check=True)
     root = os.path.join(WORK, "opt/datadog-packages")
     shutil.copytree(os.path.join(DIST, "datadog-apm-inject"), os.path.join(root, "datadog-apm-inject"), symlinks=True)
-    for lang, rel in [("python", "sitecustomize.py"), ("js", "node_modules/dd-trace/init.js"), ("java", "dd-java-agent.jar")]:
+    for lang, rel in [("python", "sitecustomize.py"), ("js", "node_modules/dd-trace/init.js"),
+                      ("java", "dd-java-agent.jar"), ("ruby", "host_inject.rb"), ("php", "linux-gnu/loader/x.ini")]:
         path = os.path.join(root, f"datadog-apm-library-{lang}/1.0.0", rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "w").close()

@@ -69,13 +69,18 @@ impl Packages {
     }
 }
 
+/// `N` distinct ports that were free a moment ago on 127.0.0.1 (bound together, so the kernel
+/// cannot hand the same one out twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
 }
 
 /// `GET path` on 127.0.0.1:`port` (HTTP/1.0: no chunked replies): status and body, or `None`
@@ -142,10 +147,15 @@ impl Background {
 
     /// Waits until something listens on `port`; panics if the process exits first.
     pub fn wait_until_listening(&mut self, port: u16) {
+        assert!(self.listening(port), "server exited:\n{}", self.output());
+    }
+
+    /// Waits until something listens on `port` (`true`) or the process exits (`false`).
+    pub fn listening(&mut self, port: u16) -> bool {
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited ({status}):\n{}", self.output());
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
             assert!(
                 start.elapsed() < PATIENCE,
@@ -154,6 +164,7 @@ impl Background {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        true
     }
 }
 
@@ -172,20 +183,25 @@ pub struct TestAgent {
 }
 
 impl TestAgent {
-    /// Starts an agent and waits until it answers.
+    /// Starts an agent and waits until it answers (on fresh ports again should another
+    /// process take one of them between choosing and binding).
     pub fn start() -> TestAgent {
-        let port = free_port();
-        let mut cmd = Command::new(tool("agent-venv/bin/ddapm-test-agent"));
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .arg("--otlp-http-port")
-            .arg(free_port().to_string())
-            .arg("--otlp-grpc-port")
-            .arg(free_port().to_string())
-            .env_remove("LD_PRELOAD");
-        let mut process = Background::start(&mut cmd);
-        process.wait_until_listening(port);
-        TestAgent { process, port }
+        for _ in 0..5 {
+            let [port, otlp_http, otlp_grpc] = free_ports::<3>();
+            let mut cmd = Command::new(tool("agent-venv/bin/ddapm-test-agent"));
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--otlp-http-port")
+                .arg(otlp_http.to_string())
+                .arg("--otlp-grpc-port")
+                .arg(otlp_grpc.to_string())
+                .env_remove("LD_PRELOAD");
+            let mut process = Background::start(&mut cmd);
+            if process.listening(port) {
+                return TestAgent { process, port };
+            }
+        }
+        panic!("the test agent would not start on five sets of free ports");
     }
 
     /// `http://127.0.0.1:<port>`, for `DD_TRACE_AGENT_URL`.
