@@ -125,7 +125,7 @@ impl Language for Dotnet {
             .collect();
         if process
             .var(TRACER_HOME)
-            .is_some_and(|v| in_library(&[v, b"/"].concat(), Runtime::Dotnet))
+            .is_some_and(|v| in_library(v, Runtime::Dotnet))
         {
             edits.push(Edit::Unset { name: TRACER_HOME });
         }
