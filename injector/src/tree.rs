@@ -44,8 +44,9 @@ pub fn walk(dir: &Path) -> Result<Vec<Entry>, String> {
 }
 
 /// Copies directory `source` to `target`, which must not exist: directories 0755, files 0644
-/// (0755 if anyone may execute the source), symbolic links as they are, everything owned by
-/// root, whatever the umask. Other file types (FIFOs, devices, sockets) are refused.
+/// (0755 if anyone may execute the source) with their modification times (Python's
+/// timestamp byte-code stays valid, so no interpreter rewrites it), symbolic links as they
+/// are, everything owned by root, whatever the umask. Other file types (FIFOs, devices, sockets) are refused.
 pub fn copy(source: &Path, target: &Path) -> Result<(), String> {
     fs::create_dir(target).map_err(errors::io("create", target))?;
     settle(target, EXECUTABLE)?;
@@ -61,6 +62,7 @@ pub fn copy(source: &Path, target: &Path) -> Result<(), String> {
             settle(&to, EXECUTABLE)?;
         } else if kind.is_file() {
             fs::copy(&entry.path, &to).map_err(errors::io("copy to", &to))?;
+            keep_time(&entry.meta, &to)?;
             let executable = entry.meta.mode() & 0o111 != 0;
             settle(&to, if executable { EXECUTABLE } else { READABLE })?;
         } else if kind.is_symlink() {
@@ -75,6 +77,18 @@ pub fn copy(source: &Path, target: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Gives the copy `to` the modification time of the original, whose metadata is `from`.
+fn keep_time(from: &Metadata, to: &Path) -> Result<(), String> {
+    let time = from
+        .modified()
+        .map_err(errors::io("read the time of", to))?;
+    fs::File::options()
+        .write(true)
+        .open(to)
+        .and_then(|f| f.set_modified(time))
+        .map_err(errors::io("set the time of", to))
 }
 
 /// Gives `path` (not a symbolic link) its mode and root as owner.

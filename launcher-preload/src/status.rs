@@ -15,6 +15,18 @@
 //! set=PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable
 //! unset=JAVA_TOOL_OPTIONS
 //! ```
+//!
+//! The page's last 1,024 bytes are not the library's: the tracer's entry point (the
+//! Python package's `sitecustomize.py`, the Node.js package's bootstrap) writes its own outcome
+//! there once it knows it, through `/proc/self/mem` at the mapping's address plus
+//! [`TRACER_OFFSET`], in the same `key=value` text:
+//! ```text
+//! apm-inject-tracer 1
+//! outcome=abort
+//! reason=incompatible_runtime
+//! tracer_version=4.16.0
+//! ```
+//! The library never writes there (a fresh memfd reads as zeros), so the two never race.
 
 use crate::sys::{self, CPath};
 use alloc::vec::Vec;
@@ -24,10 +36,13 @@ use analyzer::{Decision, Edit};
 const NAME: &[u8] = b"apm-inject-status\0";
 /// The record's size: one page.
 const SIZE: usize = 4096;
+/// Where the tracer's area starts (it runs to the end of the page); the library's text ends
+/// before it.
+const TRACER_OFFSET: usize = 3072;
 
 /// Maps the record of `decision` for `exe` (best effort: a failure leaves no trace).
 pub fn record(exe: &[u8], decision: &Decision) {
-    let mut text = Vec::with_capacity(SIZE);
+    let mut text = Vec::with_capacity(TRACER_OFFSET);
     text.extend_from_slice(b"apm-inject-status 1\n");
     line(&mut text, b"exe", &[exe]);
     line(
@@ -48,15 +63,15 @@ pub fn record(exe: &[u8], decision: &Decision) {
         }
     }
     if let Ok(page) = sys::map_named(CPath(NAME), SIZE) {
-        let len = text.len().min(SIZE);
+        let len = text.len().min(TRACER_OFFSET);
         page[..len].copy_from_slice(&text[..len]);
     }
 }
 
-/// Appends `key=parts...\n` unless it would not fit the page.
+/// Appends `key=parts...\n` unless it would not fit before the tracer's area.
 fn line(text: &mut Vec<u8>, key: &[u8], parts: &[&[u8]]) {
     let len = key.len() + 2 + parts.iter().map(|p| p.len()).sum::<usize>();
-    if text.len() + len > SIZE {
+    if text.len() + len > TRACER_OFFSET {
         return;
     }
     text.extend_from_slice(key);
