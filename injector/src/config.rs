@@ -21,9 +21,8 @@
 //! reported as `file:line:column: message`; `apply` never replaces a good compiled file with a
 //! bad one, and writes atomically.
 
-use analyzer::config::{self, Source};
-use analyzer::Runtime;
-use rule_yaml::model;
+use contract::config::{self, Source};
+use contract::runtime::Runtime;
 use rule_yaml::tree::{self, Error, Node, Pos};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,7 +122,8 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             })?);
         }
     }
-    source.rules = model::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
+    source.rules =
+        contract::rules::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
     Ok(source)
 }
 

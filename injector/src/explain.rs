@@ -5,6 +5,7 @@ use crate::{command, config, packages};
 use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
 use analyzer::{Decision, Edit, Process, Reason};
+use contract::config::COMPILED_FILE;
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -114,7 +115,7 @@ fn rule_source(d: &Decision) -> Option<&str> {
 
 impl Context<'_> {
     fn config_file(&self) -> PathBuf {
-        self.config_dir.join(analyzer::config::COMPILED_FILE)
+        self.config_dir.join(COMPILED_FILE)
     }
 
     fn json(&self, d: &Decision) -> serde_json::Value {

@@ -10,7 +10,7 @@
 //! 5. write `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
 //! 6. remove the versions `stable` named before, now that nothing refers to them.
 
-use crate::layout::{self, Root, Source, INJECT};
+use crate::layout::{self, Root, Source, INJECT_PACKAGE};
 use crate::package::{Package, Staged};
 use crate::{loadcheck, preload_file, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
@@ -46,7 +46,7 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         staged.push((label, package.stage(&dir, &version)?));
     }
     let inject = Package {
-        dir: packages.join(INJECT),
+        dir: packages.join(INJECT_PACKAGE),
     };
     let inject_staged = inject.stage(&source.inject_dir(), &source.version)?;
     tree::sync_filesystem(&packages)?;
@@ -57,7 +57,7 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
     println!("launcher checked: {proof}");
 
     staged.push((
-        format!("{INJECT} {}", source.version.to_string_lossy()),
+        format!("{INJECT_PACKAGE} {}", source.version.to_string_lossy()),
         inject_staged,
     ));
     let mut unused = Vec::new();
