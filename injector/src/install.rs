@@ -87,7 +87,9 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         println!("removed {}", dir.display());
     }
     if container {
-        println!("ENV LD_PRELOAD={}", entry.display());
+        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
+        let value = entry.display().to_string().replace('$', "\\$");
+        println!("ENV LD_PRELOAD={value}");
     }
     Ok(())
 }
