@@ -2,6 +2,7 @@
 //! each keeps in memory (see `launcher-preload/src/status.rs`): nothing is read from disk but
 //! `/proc`.
 
+use crate::output::say;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -148,17 +149,21 @@ pub fn report() -> serde_json::Value {
 /// Prints the records and a summary line per outcome and reason.
 pub fn run(json_output: bool) -> Result<(), String> {
     if json_output {
-        println!("{:#}", report());
+        say!("{:#}", report());
         return Ok(());
     }
     let (records, unreadable) = scan();
     let summary = summarize(&records);
-    println!(
+    say!(
         "{:>7}  {:<8} {:<9} {:<28} {:<20} EXECUTABLE",
-        "PID", "RUNTIME", "OUTCOME", "REASON", "SERVICE"
+        "PID",
+        "RUNTIME",
+        "OUTCOME",
+        "REASON",
+        "SERVICE"
     );
     for r in &records {
-        println!(
+        say!(
             "{:>7}  {:<8} {:<9} {:<28} {:<20} {}",
             r.pid,
             r.get("runtime"),
@@ -168,20 +173,20 @@ pub fn run(json_output: bool) -> Result<(), String> {
             r.get("exe")
         );
         for change in r.changes() {
-            println!("{:>9}{change}", "");
+            say!("{:>9}{change}", "");
         }
     }
-    println!();
+    say!();
     for ((outcome, reason), count) in &summary {
         let reason = if reason.is_empty() {
             String::new()
         } else {
             format!(" ({reason})")
         };
-        println!("{count} {outcome}{reason}");
+        say!("{count} {outcome}{reason}");
     }
     if unreadable > 0 {
-        println!("{unreadable} processes could not be read (run as root to see all)");
+        say!("{unreadable} processes could not be read (run as root to see all)");
     }
     Ok(())
 }
