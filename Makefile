@@ -26,6 +26,7 @@ dist: build
 	rm -rf $(PACKAGES)/datadog-apm-inject
 	install -d -m 0755 $(INJECT_DIR)
 	install -m 0644 target/release/liblauncher_preload.so $(INJECT_DIR)/launcher.preload.so
+	/usr/bin/python3 scripts/noop_preload.py $(INJECT_DIR)
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable

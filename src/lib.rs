@@ -45,14 +45,23 @@ pub fn built_library() -> PathBuf {
     release_artifact("liblauncher_preload.so")
 }
 
+/// Lays out the `$LIB` directories of `inject` (which holds `launcher.preload.so`) with
+/// `make dist`'s own script.
+pub fn lay_out_lib_directories(inject: &Path) {
+    let out = run(Command::new("/usr/bin/python3")
+        .arg(workspace().join("scripts/noop_preload.py"))
+        .arg(inject));
+    assert!(out.status.success(), "noop_preload.py: {}", stderr(&out));
+}
+
 /// The built `apm-inject` CLI.
 pub fn cli() -> PathBuf {
     release_artifact("apm-inject")
 }
 
 /// A package tree in a temporary directory:
-/// `<dir>/opt/datadog-packages/datadog-apm-inject/<VERSION>/inject/launcher.preload.so` with a
-/// `stable` link, plus whichever library packages a test installs. Everything is world-readable
+/// `<dir>/opt/datadog-packages/datadog-apm-inject/<VERSION>/inject/launcher.preload.so` (and its
+/// `$LIB` directories with the no-op objects, as `make dist` lays them out) with a `stable` link, plus whichever library packages a test installs. Everything is world-readable
 /// so that tests may run programs as an unprivileged user.
 pub struct Packages {
     /// Keeps the directory alive.
@@ -82,6 +91,7 @@ impl Packages {
         let inject = root.join("datadog-apm-inject").join(version).join("inject");
         std::fs::create_dir_all(&inject).unwrap();
         std::fs::copy(built_library(), inject.join("launcher.preload.so")).unwrap();
+        lay_out_lib_directories(&inject);
         std::os::unix::fs::symlink(version, root.join("datadog-apm-inject/stable")).unwrap();
         let launcher = root.join("datadog-apm-inject/stable/inject/launcher.preload.so");
         let packages = Packages {

@@ -5,20 +5,26 @@
 //! <root>/datadog-apm-library-<lang>/stable -> <version>
 //! ```
 //! The root is found from the library's own path (three directories above `inject/`), so a
-//! relocated tree works as well as `/opt/datadog-packages`.
+//! relocated tree works as well as `/opt/datadog-packages`. The loader names the library by the
+//! path it was given with `$LIB` expanded, e.g. `…/inject/lib/x86_64-linux-gnu/launcher.preload.so`.
 
-use crate::process::parent;
+use crate::process::{file_name, parent};
 use crate::runtime::Runtime;
 use alloc::vec::Vec;
 
-/// The packages root for a file in `<root>/datadog-apm-inject/<version>/inject/`, e.g.
-/// `/opt/datadog-packages` for `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
+/// The packages root for a file in `<root>/datadog-apm-inject/<version>/inject/` or in one of
+/// its `$LIB` directories (up to two levels below), e.g. `/opt/datadog-packages` for
+/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/lib/x86_64-linux-gnu/launcher.preload.so`.
 /// `None` for a relative path or one too short to have a root.
 pub fn packages_root(inject_file: &[u8]) -> Option<&[u8]> {
     if !inject_file.starts_with(b"/") {
         return None;
     }
-    let inject_dir = parent(inject_file)?;
+    let dir = parent(inject_file)?;
+    let inject_dir = core::iter::successors(Some(dir), |d| parent(d))
+        .take(3)
+        .find(|d| file_name(d) == b"inject")
+        .unwrap_or(dir);
     parent(parent(parent(inject_dir)?)?)
 }
 
@@ -66,6 +72,11 @@ mod tests {
             Some(&b"/x"[..])
         );
         assert_eq!(packages_root(b"/a/b/launcher.preload.so"), None);
+        for lib in ["$LIB", "lib64", "lib/x86_64-linux-gnu"] {
+            let so =
+                alloc::format!("/o/datadog-apm-inject/stable/inject/{lib}/launcher.preload.so");
+            assert_eq!(packages_root(so.as_bytes()), Some(&b"/o"[..]));
+        }
         assert_eq!(packages_root(b"rel/datadog-apm-inject/1/inject/l.so"), None);
     }
 

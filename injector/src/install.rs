@@ -100,7 +100,9 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         say!("removed {}", dir.display());
     }
     if container {
-        say!("ENV LD_PRELOAD={}", entry.display());
+        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
+        let value = entry.display().to_string().replace('$', "\\$");
+        say!("ENV LD_PRELOAD={value}");
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! <root>/etc/ld.so.preload
 //! <root>/opt/datadog-packages/datadog-apm-inject/<version>/inject/{launcher.preload.so,apm-inject}
+//! <root>/opt/datadog-packages/datadog-apm-inject/<version>/inject/$LIB/launcher.preload.so (per loader)
 //! <root>/opt/datadog-packages/datadog-apm-inject/stable -> <version>
 //! <root>/opt/datadog-packages/datadog-apm-library-<lang>/<version>/, stable -> <version>
 //! ```
@@ -23,15 +24,22 @@ pub const STABLE: &str = "stable";
 pub const CLI: &str = "apm-inject";
 
 /// The launcher as `/etc/ld.so.preload` lists it, through `stable`:
-/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
+/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
 pub fn stable_launcher() -> PathBuf {
     launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT).join(STABLE))
 }
 
-/// The launcher inside an injector version directory, e.g. `<dir>/inject/launcher.preload.so`.
+/// The launcher inside an injector version directory, as preload lists name it:
+/// `<dir>/inject/$LIB/launcher.preload.so`. glibc's loader expands `$LIB` to its own library
+/// directory (`lib/x86_64-linux-gnu`, `lib64`, `lib32`, `lib/aarch64-linux-gnu`, …), where the
+/// package has the real launcher or a no-op object of that class and machine
+/// (`scripts/noop_preload.py`); musl opens the literal `$LIB/`, which holds the real launcher.
 pub fn launcher_in(version_dir: &Path) -> PathBuf {
-    version_dir.join("inject").join(LAUNCHER)
+    version_dir.join("inject").join(LIB_TOKEN).join(LAUNCHER)
 }
+
+/// The loader's token for its library directory, written literally in preload entries.
+pub const LIB_TOKEN: &str = "$LIB";
 
 /// Whether `name` is a single plain file name (no `/`, not `.` or `..`), e.g. a version.
 pub fn is_plain_name(name: &Path) -> bool {
@@ -203,7 +211,9 @@ mod tests {
         assert_eq!(root.path(Path::new("/opt/x")), Path::new("/img/opt/x"));
         assert_eq!(
             stable_launcher(),
-            Path::new("/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so")
+            Path::new(
+                "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so"
+            )
         );
     }
 
