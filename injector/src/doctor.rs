@@ -5,6 +5,7 @@
 //! checks and list it in `CHECKS`.
 
 use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
+use crate::output::say;
 use crate::package::Package;
 use crate::{loadcheck, logs, preload_file, system_file, tree};
 use serde_json::json;
@@ -127,9 +128,9 @@ pub fn report(root: &Path) -> Result<Vec<Check>, String> {
 pub fn run(root: &Path, json: bool) -> Result<(), String> {
     let checks = report(root)?;
     if json {
-        println!("{:#}", to_json(&checks));
+        say!("{:#}", to_json(&checks));
     } else {
-        print!("{}", to_text(&checks));
+        crate::output::stdout(format_args!("{}", to_text(&checks)));
     }
     match checks.iter().filter(|c| c.status == Status::Fail).count() {
         0 => Ok(()),

@@ -1,5 +1,6 @@
 //! `apm-inject explain`: the launcher's decision for a command, without running it.
 
+use crate::output::say;
 use crate::std_host::StdHost;
 use crate::{command, config, packages};
 use analyzer::config::Status;
@@ -73,9 +74,9 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         config: status,
     };
     if json {
-        println!("{:#}", context.json(&decision));
+        say!("{:#}", context.json(&decision));
     } else {
-        print!("{}", context.text(&decision));
+        crate::output::stdout(format_args!("{}", context.text(&decision)));
     }
     Ok(())
 }

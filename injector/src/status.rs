@@ -1,6 +1,7 @@
 //! `apm-inject status`: the running processes the launcher decided on, read from the record
 //! each keeps in memory (format: `contract::status`): nothing is read from disk but `/proc`.
 
+use crate::output::say;
 use contract::status::{self, key};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -143,17 +144,21 @@ pub fn report() -> serde_json::Value {
 /// Prints the records and a summary line per outcome and reason.
 pub fn run(json_output: bool) -> Result<(), String> {
     if json_output {
-        println!("{:#}", report());
+        say!("{:#}", report());
         return Ok(());
     }
     let (records, unreadable) = scan();
     let summary = summarize(&records);
-    println!(
+    say!(
         "{:>7}  {:<8} {:<9} {:<28} {:<20} EXECUTABLE",
-        "PID", "RUNTIME", "OUTCOME", "REASON", "SERVICE"
+        "PID",
+        "RUNTIME",
+        "OUTCOME",
+        "REASON",
+        "SERVICE"
     );
     for r in &records {
-        println!(
+        say!(
             "{:>7}  {:<8} {:<9} {:<28} {:<20} {}",
             r.pid,
             r.get(key::RUNTIME),
@@ -163,20 +168,20 @@ pub fn run(json_output: bool) -> Result<(), String> {
             r.get(key::EXE)
         );
         for change in r.changes() {
-            println!("{:>9}{change}", "");
+            say!("{:>9}{change}", "");
         }
     }
-    println!();
+    say!();
     for ((outcome, reason), count) in &summary {
         let reason = if reason.is_empty() {
             String::new()
         } else {
             format!(" ({reason})")
         };
-        println!("{count} {outcome}{reason}");
+        say!("{count} {outcome}{reason}");
     }
     if unreadable > 0 {
-        println!("{unreadable} processes could not be read (run as root to see all)");
+        say!("{unreadable} processes could not be read (run as root to see all)");
     }
     Ok(())
 }
