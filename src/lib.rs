@@ -476,3 +476,56 @@ pub fn spawn_retrying(cmd: &mut Command) -> std::process::Child {
         }
     }
 }
+
+/// Everything under `dir`, one line per entry in path order: kind, mode, owner, size, a hash
+/// of the content (files) or the target (links), e.g.
+/// `f 644 0:0 12 9f3a… opt/datadog-packages/x`. Two equal snapshots are the same tree.
+pub fn snapshot(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let relative = path.strip_prefix(base).unwrap().display().to_string();
+            let (kind, content) = if meta.is_dir() {
+                ('d', Vec::new())
+            } else if meta.file_type().is_symlink() {
+                (
+                    'l',
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_vec(),
+                )
+            } else {
+                ('f', std::fs::read(&path).unwrap())
+            };
+            out.push(format!(
+                "{kind} {:o} {}:{} {} {:016x} {relative}",
+                meta.mode() & 0o7777,
+                meta.uid(),
+                meta.gid(),
+                content.len(),
+                fnv1a(&content)
+            ));
+            if meta.is_dir() {
+                walk(base, &path, out);
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    let mut lines = Vec::new();
+    walk(dir, dir, &mut lines);
+    lines.join("\n")
+}
+
+/// A 64-bit FNV-1a hash: enough to tell contents apart in [`snapshot`].
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
