@@ -28,7 +28,9 @@ root=dist/opt/datadog-packages
 # (every version of these machines lives under /root/.pyenv/versions), else the system's.
 python_for() {
     local version=$1 found
-    found=$(ls -d /root/.pyenv/versions/"$version".*/bin/python"$version" 2>/dev/null | sort -V | tail -n1)
+    for found in /root/.pyenv/versions/"$version".*/bin/python"$version" ""; do
+        [ -x "$found" ] && break
+    done
     [ -n "$found" ] || found=$(command -v "/usr/bin/python$version" || true)
     if [ -z "$found" ]; then
         echo "libraries: no python$version to compile byte-code with (pyenv or /usr/bin)" >&2

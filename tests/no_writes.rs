@@ -257,7 +257,11 @@ fn instrumented_runtimes_never_write_into_the_packages() {
             false => pythons(),
         };
         for (python, supported) in pythons {
-            let work = if supported { PYTHON_WORK } else { PYTHON_2_WORK };
+            let work = if supported {
+                PYTHON_WORK
+            } else {
+                PYTHON_2_WORK
+            };
             let mut cmd = host.command(umask, &python, &["-c", work]);
             if !supported {
                 cmd.env("DD_INJECT_FORCE", "1");

@@ -11,7 +11,9 @@
 //! JSON (`--json`, also in the flare) is stable, described in the README, and carries
 //! [`SCHEMA_VERSION`]: fields are only ever added.
 
+use crate::output::say;
 use analyzer::runtime;
+use contract::status::{self, key, tracer_key};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,16 +22,8 @@ use std::path::Path;
 
 /// Version of the `--json` schema.
 pub const SCHEMA_VERSION: u32 = 1;
-/// The mapping that holds a process's record, as `/proc/<pid>/maps` names it.
-const MAPPING: &str = "/memfd:apm-inject-status";
 /// What a process that loaded the launcher maps (the library stays mapped).
 const LAUNCHER_FILE: &str = "/launcher.preload.so";
-/// First line of the launcher's part of a record.
-const HEADER: &str = "apm-inject-status 1";
-/// First line of the tracer's part.
-const TRACER_HEADER: &str = "apm-inject-tracer 1";
-/// Where the tracer's part starts in the page.
-const TRACER_OFFSET: usize = 3072;
 /// The file whose entry of ours marks the install time.
 const LD_SO_PRELOAD: &str = "/etc/ld.so.preload";
 
@@ -77,19 +71,13 @@ fn get<'a>(fields: &'a Fields, key: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// Parses the `key=value` text at the start of `bytes` (up to the first NUL) if its first line
-/// is `header`.
-fn parse_part(bytes: &[u8], header: &str) -> Option<Fields> {
-    let text = String::from_utf8_lossy(bytes.split(|&c| c == 0).next()?);
-    let mut lines = text.lines();
-    if lines.next()? != header {
-        return None;
-    }
-    let fields = lines
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Some(fields)
+/// Decoded fields as text.
+fn text_fields(fields: Vec<(&[u8], &[u8])>) -> Fields {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    fields
+        .into_iter()
+        .map(|(k, v)| (text(k), text(v)))
+        .collect()
 }
 
 /// One runtime process.
@@ -112,23 +100,21 @@ pub struct Process {
 }
 
 impl Process {
-    /// A process from its record page (launcher part first, tracer part at
-    /// [`TRACER_OFFSET`]); `None` if the page is not a record.
+    /// A process from its record page (`contract::status`: the launcher's part, then the
+    /// tracer's area); `None` if the page is not a record.
     pub fn from_record(pid: u32, page: &[u8]) -> Option<Process> {
-        let launcher = parse_part(&page[..page.len().min(TRACER_OFFSET)], HEADER)?;
-        let tracer = page
-            .get(TRACER_OFFSET..)
-            .and_then(|area| parse_part(area, TRACER_HEADER));
+        let launcher = text_fields(status::decode(page)?);
+        let tracer = status::decode_tracer(page).map(text_fields);
         let set_service = launcher.iter().find_map(|(k, v)| {
-            (k == "set")
+            (k == key::SET)
                 .then(|| v.strip_prefix("DD_SERVICE="))
                 .flatten()
                 .map(str::to_owned)
         });
         Some(Process {
             pid,
-            exe: get(&launcher, "exe").to_owned(),
-            runtime: get(&launcher, "runtime").to_owned(),
+            exe: get(&launcher, key::EXE).to_owned(),
+            runtime: get(&launcher, key::RUNTIME).to_owned(),
             service: set_service
                 .or_else(|| initial_variable(pid, "DD_SERVICE"))
                 .unwrap_or_default(),
@@ -146,8 +132,8 @@ impl Process {
                 "started_before_install".to_owned(),
             );
         }
-        let reason = get(&self.launcher, "reason").to_owned();
-        match get(&self.launcher, "outcome") {
+        let reason = get(&self.launcher, key::REASON).to_owned();
+        match get(&self.launcher, key::OUTCOME) {
             "injected" => {}
             "failed" => return (State::Failed, reason),
             _ => return (State::Skipped, reason),
@@ -155,8 +141,8 @@ impl Process {
         let Some(tracer) = &self.tracer else {
             return (State::Injected, String::new());
         };
-        let reason = get(tracer, "reason").to_owned();
-        match get(tracer, "outcome") {
+        let reason = get(tracer, tracer_key::REASON).to_owned();
+        match get(tracer, tracer_key::OUTCOME) {
             "complete" => (State::Traced, String::new()),
             "abort" => (State::Aborted, reason),
             _ => (State::Error, reason),
@@ -168,8 +154,8 @@ impl Process {
         self.launcher
             .iter()
             .filter_map(|(k, v)| match k.as_str() {
-                "set" => Some(v.clone()),
-                "unset" => Some(format!("-{v}")),
+                key::SET => Some(v.clone()),
+                key::UNSET => Some(format!("-{v}")),
                 _ => None,
             })
             .collect()
@@ -181,16 +167,16 @@ impl Process {
         let optional = |v: &str| (!v.is_empty()).then(|| v.to_owned());
         let launcher = (!self.launcher.is_empty()).then(|| {
             json!({
-                "outcome": get(&self.launcher, "outcome"),
-                "reason": optional(get(&self.launcher, "reason")),
+                "outcome": get(&self.launcher, key::OUTCOME),
+                "reason": optional(get(&self.launcher, key::REASON)),
                 "changes": self.changes(),
             })
         });
         let tracer = self.tracer.as_ref().map(|t| {
             json!({
-                "outcome": get(t, "outcome"),
-                "reason": optional(get(t, "reason")),
-                "version": optional(get(t, "tracer_version")),
+                "outcome": get(t, tracer_key::OUTCOME),
+                "reason": optional(get(t, tracer_key::REASON)),
+                "version": optional(get(t, tracer_key::TRACER_VERSION)),
             })
         });
         json!({
@@ -274,7 +260,8 @@ enum Found {
 /// Reads what process `pid` has for us; `installed` is the install time, if known.
 fn examine(pid: u32, installed: Option<f64>) -> Result<Found, std::io::Error> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let Some(line) = maps.lines().find(|l| l.contains(MAPPING)) else {
+    let mapping = format!("/memfd:{}", status::NAME.to_string_lossy());
+    let Some(line) = maps.lines().find(|l| l.contains(&mapping)) else {
         if maps.contains(LAUNCHER_FILE) {
             return Ok(Found::Nothing);
         }
@@ -423,9 +410,9 @@ fn text(processes: &[Process], unreadable: usize) -> String {
 pub fn run(json_output: bool) -> Result<(), String> {
     let (processes, unreadable) = scan();
     if json_output {
-        println!("{:#}", document(&processes, unreadable));
+        say!("{:#}", document(&processes, unreadable));
     } else {
-        print!("{}", text(&processes, unreadable));
+        crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
     }
     Ok(())
 }
@@ -438,7 +425,8 @@ mod tests {
     fn page(launcher: &str, tracer: &str) -> Vec<u8> {
         let mut page = vec![0u8; 4096];
         page[..launcher.len()].copy_from_slice(launcher.as_bytes());
-        page[TRACER_OFFSET..TRACER_OFFSET + tracer.len()].copy_from_slice(tracer.as_bytes());
+        let at = status::TRACER_OFFSET;
+        page[at..at + tracer.len()].copy_from_slice(tracer.as_bytes());
         page
     }
 

@@ -51,6 +51,9 @@ pub enum Reason {
     PythonIgnoresEnvironment,
     /// Python runs with `-S`: it imports no `site`, hence no `sitecustomize`.
     PythonNoSite,
+    /// Node.js runs with its permission model or a policy manifest, which would refuse to load
+    /// the tracer's files (`ERR_ACCESS_DENIED`, `ERR_MANIFEST_ASSERT_INTEGRITY`).
+    NodePermissionModel,
     /// The library package's entry point cannot be read by the process, or is broken (e.g. a
     /// truncated jar).
     LibraryUnusable,
@@ -85,6 +88,7 @@ impl Reason {
             Reason::UnsupportedLibraryPath => "unsupported_library_path",
             Reason::PythonIgnoresEnvironment => "python_ignores_environment",
             Reason::PythonNoSite => "python_no_site",
+            Reason::NodePermissionModel => "node_permission_model",
             Reason::PackagesRootUnknown => "packages_root_unknown",
             Reason::ProcessUnreadable => "process_unreadable",
             Reason::SetenvFailed => "setenv_failed",
@@ -120,6 +124,9 @@ impl Reason {
             Reason::UnsupportedLibraryPath => "the library path contains whitespace, quotes or ':'",
             Reason::PythonIgnoresEnvironment => "python runs with -E or -I and ignores PYTHONPATH",
             Reason::PythonNoSite => "python runs with -S and loads no sitecustomize",
+            Reason::NodePermissionModel => {
+                "node runs with --permission, --experimental-permission or --experimental-policy, which would refuse the tracer's files"
+            }
             Reason::PackagesRootUnknown => "the launcher could not tell where its packages are",
             Reason::ProcessUnreadable => "/proc/self could not be read",
             Reason::SetenvFailed => "setenv failed",
