@@ -103,6 +103,11 @@ reasons! {
     /// Python runs with `-S`: it imports no `site`, hence no `sitecustomize`.
     PythonNoSite => "python_no_site",
         "python runs with -S and loads no sitecustomize";
+    /// Node.js runs with its permission model or a policy manifest, which would refuse to load
+    /// the tracer's files (`ERR_ACCESS_DENIED`, `ERR_MANIFEST_ASSERT_INTEGRITY`).
+    NodePermissionModel => "node_permission_model",
+        "node runs with --permission, --experimental-permission or --experimental-policy, \
+         which would refuse the tracer's files";
     /// The library could not tell where it was loaded from.
     PackagesRootUnknown => "packages_root_unknown",
         "the launcher could not tell where its packages are";
