@@ -86,10 +86,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         let runtime = lang.runtime();
         let invocation = lang.parse(&process.args);
         let skip = |reason| Decision::skip(Some(runtime), reason, removals(&lang, process));
-        let fail = |reason: Reason| Decision {
-            outcome: Outcome::Failed(reason.clone()),
-            ..skip(reason)
-        };
+        let fail = |reason| Decision::fail(Some(runtime), reason, removals(&lang, process));
         let forced = process.flag(FORCE);
 
         if process.var(OPT_OUT).is_some_and(is_false) {
