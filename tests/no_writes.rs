@@ -12,7 +12,9 @@
 //! do not set it, and it hides byte-code writes.
 
 use apm_inject_tests::tracers::{dist_library, free_port, node22};
-use apm_inject_tests::{as_nobody, cli, run, source_fixture, stderr, workspace};
+use apm_inject_tests::{
+    as_nobody, cli, lay_out_lib_directories, run, source_fixture, stderr, workspace,
+};
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -61,6 +63,7 @@ impl Host {
         )
         .unwrap();
         std::fs::hard_link(cli(), inject.join("apm-inject")).unwrap();
+        lay_out_lib_directories(&inject);
         std::os::unix::fs::symlink("1.0.0", shipped.join("datadog-apm-inject/stable")).unwrap();
         for lang in ["python", "js"] {
             let ok = Command::new("cp")
