@@ -31,6 +31,7 @@ have aarch64-linux-gnu-as || need+=(binutils-aarch64-linux-gnu)
 have arm-linux-gnueabihf-as || need+=(binutils-arm-linux-gnueabihf)
 [ -e /usr/arm-linux-gnueabihf/lib/libc.so ] || need+=(libc6-dev-armhf-cross)
 have gdb || need+=(gdb) # an embedded Python interpreter (tests/python_bootstrap.rs)
+have shellcheck || need+=(shellcheck) # make lint: the scripts
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

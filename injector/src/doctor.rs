@@ -4,7 +4,7 @@
 //! To add a check, write a function from `Context` (what the checks look at, read once) to
 //! checks and list it in `CHECKS`.
 
-use crate::layout::{self, Root, INJECT, LIBRARY_PREFIX};
+use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
 use crate::output::say;
 use crate::package::{self, Package};
 use crate::{loadcheck, lock, logs, preload_file, system_file, transaction, tree};
@@ -298,7 +298,7 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
 
 fn inject_package(cx: &Context) -> Vec<Check> {
     let package = Package {
-        dir: cx.root.packages().join(INJECT),
+        dir: cx.root.packages().join(INJECT_PACKAGE),
     };
     let shown = package.dir.display();
     vec![match package.stable_version() {
@@ -490,8 +490,8 @@ fn interrupted_change(cx: &Context) -> Vec<Check> {
 /// The host configuration: valid, and compiled into the form the library reads, current.
 fn config(cx: &Context) -> Vec<Check> {
     let dir = cx.root.path(&crate::config::dir());
-    let source = dir.join(analyzer::config::SOURCE_FILE);
-    let compiled = dir.join(analyzer::config::COMPILED_FILE);
+    let source = dir.join(contract::config::SOURCE_FILE);
+    let compiled = dir.join(contract::config::COMPILED_FILE);
     let apply = format!(
         "fix the errors, then run `apm-inject config apply {}`",
         source.display()

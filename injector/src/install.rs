@@ -15,7 +15,7 @@
 //!
 //! An error or a terminating signal before the commit rolls everything back.
 
-use crate::layout::{self, Root, Source, INJECT};
+use crate::layout::{self, Root, Source, INJECT_PACKAGE};
 use crate::manifest::{Kind, Manifest};
 use crate::output::say;
 use crate::package::{self, Package};
@@ -101,7 +101,7 @@ fn items(root: &Root, source: &Source) -> Result<Vec<Item>, String> {
     }
     items.push(Item {
         package: Package {
-            dir: packages.join(INJECT),
+            dir: packages.join(INJECT_PACKAGE),
         },
         source: source.inject_dir(),
         version: version_name(&source.version)?,

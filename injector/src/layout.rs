@@ -10,23 +10,14 @@
 //! ```
 
 use crate::errors;
-use crate::packages::{DEFAULT_ROOT, LAUNCHER};
+pub use contract::layout::{CLI, DEFAULT_ROOT, INJECT_PACKAGE, LAUNCHER, LIBRARY_PREFIX, STABLE};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
-
-/// The package holding the launcher and this CLI.
-pub const INJECT: &str = "datadog-apm-inject";
-/// Name prefix of library packages, e.g. `datadog-apm-library-java`.
-pub const LIBRARY_PREFIX: &str = "datadog-apm-library-";
-/// The link to the active version in every package.
-pub const STABLE: &str = "stable";
-/// The CLI's file name.
-pub const CLI: &str = "apm-inject";
 
 /// The launcher as `/etc/ld.so.preload` lists it, through `stable`:
 /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
 pub fn stable_launcher() -> PathBuf {
-    launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT).join(STABLE))
+    launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT_PACKAGE).join(STABLE))
 }
 
 /// The launcher inside an injector version directory, as preload lists name it:
@@ -103,7 +94,7 @@ impl Root {
             let entry = entry.map_err(errors::io("read", &packages))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == INJECT || name.starts_with(LIBRARY_PREFIX) {
+            if name == INJECT_PACKAGE || name.starts_with(LIBRARY_PREFIX) {
                 ours.push(entry.path());
             }
         }
@@ -127,7 +118,7 @@ impl Source {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find apm-inject: {e}"))?;
         Source::around(&exe).ok_or_else(|| {
             format!(
-                "{} is not in a package tree (…/{INJECT}/<version>/inject/{CLI}): run the apm-inject \
+                "{} is not in a package tree (…/{INJECT_PACKAGE}/<version>/inject/{CLI}): run the apm-inject \
                  shipped in the package tree to install",
                 exe.display()
             )
@@ -139,7 +130,7 @@ impl Source {
         let inject = exe.parent()?;
         let version = inject.parent()?;
         let package = version.parent()?;
-        if inject.file_name()? != "inject" || package.file_name()? != INJECT {
+        if inject.file_name()? != "inject" || package.file_name()? != INJECT_PACKAGE {
             return None;
         }
         Some(Source {
@@ -150,7 +141,7 @@ impl Source {
 
     /// The injector version directory, `<packages>/datadog-apm-inject/<version>`.
     pub fn inject_dir(&self) -> PathBuf {
-        self.packages.join(INJECT).join(&self.version)
+        self.packages.join(INJECT_PACKAGE).join(&self.version)
     }
 
     /// Library packages shipped beside the injector: (package name, version, version directory),

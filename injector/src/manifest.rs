@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 /// The manifest's file name inside a version directory.
 pub const FILE_NAME: &str = ".apm-inject-manifest";
@@ -136,12 +136,18 @@ impl Manifest {
         Ok(Some(manifest))
     }
 
-    /// Writes the manifest into `dir` (mode 0644).
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    /// Writes the manifest into `dir` (mode 0644); returns its path.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, String> {
+        use std::os::unix::fs::PermissionsExt;
         let path = dir.join(FILE_NAME);
         let mut text = serde_json::to_vec_pretty(self).expect("serialisable");
         text.push(b'\n');
-        tree::write_file(&path, &text)
+        std::fs::write(&path, text)
+            .and_then(|()| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            })
+            .map_err(errors::io("write", &path))?;
+        Ok(path)
     }
 
     /// Checks what a manifest from elsewhere may not do: name paths outside its directory,

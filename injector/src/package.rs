@@ -52,7 +52,7 @@ impl Package {
                 differences.join("; ")
             ));
         }
-        manifest.write(&staged)?;
+        tree::settle_file(&manifest.write(&staged)?)?;
         let meta = fs::symlink_metadata(&staged).map_err(errors::io("inspect", &staged))?;
         Ok(meta.ino())
     }

@@ -147,9 +147,8 @@ impl std::io::Read for Tee<'_> {
     }
 }
 
-/// Writes new content to file `path` (replacing it), mode 0644, owned by root.
-pub fn write_file(path: &Path, content: &[u8]) -> Result<(), String> {
-    fs::write(path, content).map_err(errors::io("write", path))?;
+/// Gives installed file `path` mode 0644 and root as owner.
+pub fn settle_file(path: &Path) -> Result<(), String> {
     settle(path, READABLE)
 }
 
