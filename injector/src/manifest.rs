@@ -143,9 +143,7 @@ impl Manifest {
         let mut text = serde_json::to_vec_pretty(self).expect("serialisable");
         text.push(b'\n');
         std::fs::write(&path, text)
-            .and_then(|()| {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
-            })
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
             .map_err(errors::io("write", &path))?;
         Ok(path)
     }
