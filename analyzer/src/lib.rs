@@ -19,8 +19,8 @@ pub mod host;
 pub mod invocation;
 pub mod java;
 pub mod json;
+pub mod language;
 pub mod node;
-pub mod options;
 pub mod php;
 pub mod process;
 pub mod python;
@@ -29,6 +29,7 @@ pub mod ruby;
 pub mod runtime;
 pub mod service;
 pub mod trust;
+pub mod variable;
 
 pub use contract::config::Config;
 pub use contract::{decision, layout};
