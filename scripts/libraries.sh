@@ -8,11 +8,14 @@
 #     version                        the ddtrace version
 #   dist/opt/datadog-packages/datadog-apm-library-js/<dd-trace version>/      + stable link
 #     node_modules/dd-trace/         dd-trace from npm
+#   each version directory also gets .apm-inject-manifest (its files, sizes and SHA-256), which
+#   `apm-inject install` checks every copied byte against
 #
 # ddtrace has compiled extensions, so it is installed once per CPython ABI (glibc, x86_64); the
 # bootstrap loads the directory matching the running interpreter and leaves others alone.
 # A version already built is kept (delete its directory to rebuild); the bootstrap is always
-# refreshed. Needs pip for /usr/bin/python3 and npm (scripts/install-deps.sh).
+# refreshed. Needs pip for /usr/bin/python3 and npm (scripts/install-deps.sh), and the CLI built
+# (`make build`) to write the manifests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,3 +68,6 @@ js_package() {
 python_package
 js_package
 chmod -R a+rX "$root"
+for package in "$root"/datadog-apm-library-*; do
+    target/release/apm-inject manifest "$package/$(readlink "$package/stable")"
+done
