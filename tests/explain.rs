@@ -256,6 +256,9 @@ fn variables_explained(
     vars
 }
 
+/// A runtime (an environment probe under its name), its arguments and the environment.
+type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, String)>);
+
 #[test]
 fn explain_shows_the_edits_the_library_makes() {
     let p = Packages::with_libraries();
@@ -273,7 +276,7 @@ fn explain_shows_the_edits_the_library_makes() {
     let cwd = tempfile::tempdir().unwrap();
     let lib = |lang: &str| p.library(lang).to_str().unwrap().to_string();
     let agent = format!("-javaagent:{}/dd-java-agent.jar", lib("java"));
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "java",
             vec!["-jar", "shop.jar"],
