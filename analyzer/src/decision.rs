@@ -29,11 +29,17 @@ pub enum Reason {
     /// A library package, `requirements.json` or configuration file is writable by others
     /// (or, for a root process, not owned by root).
     UntrustedFile,
-    /// The runtime's version is older than the tracer supports.
-    IncompatibleRuntime,
+    /// The library package has no tracer for the runtime's version (its
+    /// `supported_runtimes.json`).
+    RuntimeVersionUnsupported {
+        /// The version and the package's ranges, e.g. `version 3.8; the package supports 3.9
+        /// to 3.13 (ddtrace 4.16.0)`.
+        description: String,
+    },
     /// The process's C library (flavour, version or architecture) is not supported.
     IncompatibleLibc,
-    /// The library package's `requirements.json` cannot be read or parsed.
+    /// The library package's `requirements.json` or `supported_runtimes.json` cannot be read
+    /// or parsed.
     InvalidRequirements,
     /// The decision took longer than its time budget.
     TimeBudgetExceeded,
@@ -73,7 +79,7 @@ impl Reason {
             Reason::Rule { id, .. } => id,
             Reason::LanguageDisabled => "language_disabled",
             Reason::UntrustedFile => "untrusted_file",
-            Reason::IncompatibleRuntime => "incompatible_runtime",
+            Reason::RuntimeVersionUnsupported { .. } => "runtime_version_unsupported",
             Reason::IncompatibleLibc => "incompatible_libc",
             Reason::InvalidRequirements => "invalid_requirements",
             Reason::TimeBudgetExceeded => "time_budget_exceeded",
@@ -102,11 +108,11 @@ impl Reason {
             Reason::UntrustedFile => {
                 "a library or configuration file is writable by others or not owned by root"
             }
-            Reason::IncompatibleRuntime => {
-                "the runtime's version is older than the tracer supports"
-            }
+            Reason::RuntimeVersionUnsupported { description } => description,
             Reason::IncompatibleLibc => "the process's C library is not supported by the tracer",
-            Reason::InvalidRequirements => "the library package's requirements.json cannot be read",
+            Reason::InvalidRequirements => {
+                "the library package's requirements.json or supported_runtimes.json cannot be read"
+            }
             Reason::TimeBudgetExceeded => "the decision exceeded its time budget",
             Reason::JdkTool => "a JDK tool, not an application",
             Reason::AlreadyInstrumented => "another tracer or agent is already configured",
