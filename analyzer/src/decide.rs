@@ -3,13 +3,12 @@
 //! runtime's version per `supported_runtimes.json`, present), guardrails (`requirements.json`,
 //! runtime version supported by the package), then the runtime's variable edits.
 
-use crate::config::{self, Config};
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
 use crate::host::{Host, ReadError};
 use crate::invocation::{Invocation, Language};
 use crate::java::Java;
-use crate::layout::{join, library_dir};
+use crate::layout::{self, join, library_dir};
 use crate::node::Node;
 use crate::php::Php;
 use crate::process::{file_name, is_false, parent, Process};
@@ -23,8 +22,9 @@ use crate::trust;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use deny_list::model::Action;
-use deny_list::{RuleRef, Subject};
+use contract::config::{self, Config};
+use contract::rules::{Action, RuleRef};
+use deny_list::Subject;
 
 /// Set in every instrumented process; the tracers report it.
 const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
@@ -34,8 +34,6 @@ const SERVICE_MARK: &[u8] = b"service_name";
 const SERVICE: &str = "DD_SERVICE";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
-/// The telemetry forwarder (a link to the `apm-inject` CLI), relative to the packages root.
-const FORWARDER: &str = "datadog-apm-inject/stable/inject/telemetry-forward";
 /// Per-process opt-out: `false` disables instrumentation.
 const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// `true` or `1` bypasses guardrails (deny list, `requirements.json`, runtime version).
@@ -110,7 +108,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             cwd: process.cwd,
             subcommand: invocation.subcommand,
         };
-        let allowed_by = match self.config.rules.first_match(&subject) {
+        let allowed_by = match deny_list::first_match(&self.config.rules, &subject) {
             Some(rule) if rule.action == Action::Deny => {
                 return skip(rule_reason(&rule, config::SOURCE_FILE))
             }
@@ -121,7 +119,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return skip(reason);
         }
         if allowed_by.is_none() && !forced {
-            if let Some(rule) = deny_list::default_rules().first_match(&subject) {
+            if let Some(rule) = deny_list::first_match(&deny_list::default_rules(), &subject) {
                 return skip(rule_reason(&rule, DEFAULT_DENY_LIST));
             }
         }
@@ -132,8 +130,8 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return fail(Reason::PackagesRootUnknown);
         };
         let lib = library_dir(root, runtime);
-        let manifest = join(&lib, supported::FILE);
-        let requirements = join(&lib, requirements::FILE);
+        let manifest = join(&lib, layout::SUPPORTED_RUNTIMES);
+        let requirements = join(&lib, layout::REQUIREMENTS);
         let package = parent(&lib).unwrap_or_default();
         if !trust::all_trusted(
             self.host,
@@ -235,7 +233,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 value: enabled,
             });
         }
-        let forwarder = join(root, FORWARDER);
+        let forwarder = layout::forwarder(root);
         if process.var(FORWARDER_VARIABLE).is_none() && self.host.is_file(&forwarder) {
             edits.push(Edit::Set {
                 name: FORWARDER_VARIABLE,

@@ -24,8 +24,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// The file name inside a library package.
-pub const FILE: &str = "supported_runtimes.json";
 /// Largest file read.
 pub const LIMIT: usize = 64 << 10;
 

@@ -21,9 +21,9 @@
 //! reported as `file:line:column: message`; `apply` never replaces a good compiled file with a
 //! bad one, and writes atomically.
 
-use analyzer::config::{self, Source};
-use analyzer::Runtime;
-use rule_yaml::model;
+use crate::output::say;
+use contract::config::{self, Source};
+use contract::runtime::Runtime;
 use rule_yaml::tree::{self, Error, Node, Pos};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,8 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             })?);
         }
     }
-    source.rules = model::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
+    source.rules =
+        contract::rules::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
     Ok(source)
 }
 
@@ -148,7 +149,7 @@ fn runtime(key: &Node) -> Result<Runtime, Error> {
 pub fn check(file: Option<PathBuf>) -> Result<(), String> {
     let path = file.unwrap_or_else(|| dir().join(config::SOURCE_FILE));
     compile(&path)?;
-    println!("{}: ok", path.display());
+    say!("{}: ok", path.display());
     Ok(())
 }
 
@@ -159,7 +160,7 @@ pub fn apply(file: Option<PathBuf>) -> Result<(), String> {
     let compiled = compile(&path)?;
     let target = dir.join(config::COMPILED_FILE);
     write_atomically(&target, &compiled).map_err(|e| format!("{}: {e}", target.display()))?;
-    println!("{} compiled into {}", path.display(), target.display());
+    say!("{} compiled into {}", path.display(), target.display());
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! `apm-inject explain`: the launcher's decision for a command, without running it.
 
+use crate::output::say;
 use crate::std_host::StdHost;
 use crate::{command, config, packages};
 use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
 use analyzer::{Decision, Edit, Process, Reason};
+use contract::config::COMPILED_FILE;
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -72,9 +74,9 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         config: status,
     };
     if json {
-        println!("{:#}", context.json(&decision));
+        say!("{:#}", context.json(&decision));
     } else {
-        print!("{}", context.text(&decision));
+        crate::output::stdout(format_args!("{}", context.text(&decision)));
     }
     Ok(())
 }
@@ -114,7 +116,7 @@ fn rule_source(d: &Decision) -> Option<&str> {
 
 impl Context<'_> {
     fn config_file(&self) -> PathBuf {
-        self.config_dir.join(analyzer::config::COMPILED_FILE)
+        self.config_dir.join(COMPILED_FILE)
     }
 
     fn json(&self, d: &Decision) -> serde_json::Value {

@@ -15,7 +15,6 @@
 extern crate alloc;
 
 mod arena;
-mod auxv;
 mod guard;
 mod host;
 mod libc;
@@ -26,7 +25,8 @@ mod status;
 mod sys;
 
 use alloc::vec::Vec;
-use analyzer::{config, Decision, Edit, Outcome, Process, Reason};
+use analyzer::{auxv, config, Decision, Edit, Outcome, Process, Reason};
+use contract::config::{DEFAULT_DIR, DEFAULT_TIME_BUDGET_MS, DIR_VARIABLE};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use sys::CPath;
@@ -117,7 +117,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     let exe = run.exe;
     let mut host = host::SysHost {
         started_ns: sys::monotonic_ns(),
-        budget_ms: config::DEFAULT_TIME_BUDGET_MS,
+        budget_ms: DEFAULT_TIME_BUDGET_MS,
     };
     let Some(auxv) = host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
         .ok()
@@ -143,9 +143,9 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         libc: libc.info,
     };
     let dir = process
-        .var(config::DIR_VARIABLE)
+        .var(DIR_VARIABLE)
         .filter(|d| !d.is_empty())
-        .unwrap_or(config::DEFAULT_DIR.as_bytes());
+        .unwrap_or(DEFAULT_DIR.as_bytes());
     let mut storage = Vec::new();
     let (config, status) = config::load(&host, dir, process.euid, &mut storage);
     host.budget_ms = config.time_budget_ms;
@@ -159,7 +159,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         Ok(bytes) => {
             process.args = analyzer::process::split_cmdline(bytes);
             let root = loaded.self_path.map(absolute);
-            let root = root.as_deref().and_then(analyzer::layout::packages_root);
+            let root = root.as_deref().and_then(contract::layout::packages_root);
             let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, decision)
         }

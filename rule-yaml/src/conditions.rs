@@ -2,8 +2,8 @@
 //! language: `exe`, `program`, `no_program`, `module`, `options`, `subcommand`, `args`, `env`,
 //! `cwd`, and `when` for alternatives).
 
-use crate::model::{Action, Clause, Rule};
 use crate::tree::{Error, Fields, Node};
+use contract::rules::{Action, Clause, Rule};
 
 /// Keys that are conditions; the same keys make up one item of `when`.
 pub const CONDITION_KEYS: &[&str] = &[
