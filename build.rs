@@ -79,7 +79,8 @@ fn main() {
         .args(["--release", "8", "-d"])
         .arg(&classes)
         .arg(src.join("FixtureAgent.java"))
-        .arg(src.join("Hello.java"));
+        .arg(src.join("Hello.java"))
+        .arg(src.join("PrintEnv.java"));
     run(javac, "javac");
     jar(
         &out,
@@ -94,6 +95,13 @@ fn main() {
         "hello.jar",
         "Main-Class: Hello\n",
         "Hello.class",
+    );
+    jar(
+        &out,
+        &classes,
+        "printenv.jar",
+        "Main-Class: PrintEnv\n",
+        "PrintEnv.class",
     );
     println!("cargo:rustc-env=APM_FIXTURES={}", out.display());
 }

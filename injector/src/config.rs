@@ -115,12 +115,14 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             .filter(|ms| (1..=60_000).contains(ms))
             .ok_or_else(|| Error::at(n.pos, "time_budget_ms: must be between 1 and 60000"))?;
     }
-    let mut rules = Vec::new();
+    let mut rules: Vec<contract::rules::Rule> = Vec::new();
     if let Some(n) = fields.get("rules") {
         for item in n.items("rules")? {
-            rules.push(rule_yaml::conditions::rule(item, &[], || {
+            let rule = rule_yaml::conditions::rule(item, &[], || {
                 format!("{file_name}:{}", item.pos.line)
-            })?);
+            })?;
+            check_id(item, &rule.id, &rules)?;
+            rules.push(rule);
         }
     }
     source.rules =
@@ -128,21 +130,43 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
     Ok(source)
 }
 
+/// Refuses a rule id that would be ambiguous in `explain` and `status`: one of the default deny
+/// list's (built-in reason ids are refused by `rule_yaml`) or one an earlier rule has.
+fn check_id(item: &Node, id: &str, earlier: &[contract::rules::Rule]) -> Result<(), Error> {
+    let pos = item
+        .entries("rule")?
+        .iter()
+        .find(|(k, _)| k.text() == Some("id"))
+        .map_or(item.pos, |(_, v)| v.pos);
+    if deny_list::default_rules()
+        .rules()
+        .any(|r| r.id == id.as_bytes())
+    {
+        return Err(Error::at(
+            pos,
+            format!("id: \"{id}\" is reserved (a rule of the default deny list)"),
+        ));
+    }
+    if earlier.iter().any(|r| r.id == id) {
+        return Err(Error::at(
+            pos,
+            format!("id: \"{id}\" is used by an earlier rule"),
+        ));
+    }
+    Ok(())
+}
+
+/// The runtime a `languages` key names: its name (`java`, `node`, …) or a common alias.
 fn runtime(key: &Node) -> Result<Runtime, Error> {
-    Ok(match key.string("languages")?.as_str() {
-        "java" | "jvm" => Runtime::Java,
-        "node" | "nodejs" | "js" => Runtime::Node,
-        "python" => Runtime::Python,
-        "ruby" => Runtime::Ruby,
-        "php" => Runtime::Php,
-        "dotnet" | ".net" => Runtime::Dotnet,
-        other => {
-            return Err(Error::at(
-                key.pos,
-                format!("languages: unknown language \"{other}\""),
-            ))
-        }
-    })
+    let name = key.string("languages")?;
+    let canonical = match name.as_str() {
+        "jvm" => "java",
+        "nodejs" | "js" => "node",
+        ".net" => "dotnet",
+        other => other,
+    };
+    Runtime::from_name(canonical)
+        .ok_or_else(|| Error::at(key.pos, format!("languages: unknown language \"{name}\"")))
 }
 
 /// `config check [FILE]`: validates, printing errors; exit status 2 if invalid.
@@ -190,4 +214,28 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> String {
+        let root = tree::parse(yaml).unwrap().unwrap();
+        parse(&root, "host_config.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rule_ids_must_not_be_reason_or_default_rule_ids_or_repeat() {
+        assert!(errors("rules: [{id: opted_out, runtime: java}]")
+            .contains("reserved (a built-in reason id)"));
+        assert!(errors("rules: [{id: jdk_tool, runtime: java}]")
+            .contains("reserved (a built-in reason id)"));
+        assert!(errors("rules: [{id: java_version, runtime: java}]")
+            .contains("reserved (a rule of the default deny list)"));
+        assert_eq!(
+            errors("rules:\n  - {id: a, runtime: java}\n  - {id: a, runtime: node}\n"),
+            "3:10: id: \"a\" is used by an earlier rule"
+        );
+    }
 }

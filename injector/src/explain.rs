@@ -7,6 +7,7 @@ use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
 use analyzer::{Decision, Edit, Process, Reason};
 use contract::config::COMPILED_FILE;
+use contract::render;
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -153,17 +154,9 @@ impl Context<'_> {
         }
         out += &format!("executable: {}\n", self.exec.exe.display());
         out += &format!("runtime:    {}\n", d.runtime.map_or("none", |r| r.name()));
-        out += &format!(
-            "outcome:    {}{}\n",
-            d.outcome.kind(),
-            if d.forced {
-                " (forced: DD_INJECT_FORCE)"
-            } else {
-                ""
-            }
-        );
+        out += &format!("outcome:    {}\n", text(&render::outcome(d)));
         if let Some(reason) = d.outcome.reason() {
-            out += &format!("reason:     {} ({})\n", reason.id(), reason.describe());
+            out += &format!("reason:     {}\n", text(&render::reason(reason)));
         }
         if let Some(source) = rule_source(d) {
             out += &format!(

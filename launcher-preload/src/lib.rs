@@ -27,6 +27,7 @@ mod sys;
 use alloc::vec::Vec;
 use analyzer::{auxv, config, Decision, Edit, Outcome, Process, Reason};
 use contract::config::{DEFAULT_DIR, DEFAULT_TIME_BUDGET_MS, DIR_VARIABLE};
+use contract::render;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use sys::CPath;
@@ -70,11 +71,8 @@ extern "C" fn start() {
     if !guard::run(decide_and_apply, &mut run) {
         // A panic abandoned the decision before anything was applied: say so if logging.
         if let Some(mut log) = run.log.take() {
-            log.line(&[
-                b"failed: internal_error (",
-                Reason::InternalError.describe().as_bytes(),
-                b")",
-            ]);
+            let failure = Decision::fail(None, Reason::InternalError, Vec::new());
+            log.line(&[&render::summary(&failure)]);
             log.flush();
         }
         if let Some((libc, errno)) = run.errno {
@@ -163,16 +161,15 @@ extern "C" fn decide_and_apply(run: *mut u8) {
             let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, decision)
         }
-        Err(_) => Decision {
-            outcome: Outcome::Failed(Reason::ProcessUnreadable),
-            ..Decision::skip(
-                analyzer::runtime::detect(analyzer::process::file_name(exe)),
-                Reason::ProcessUnreadable,
-                Vec::new(),
-            )
-        },
+        Err(_) => Decision::fail(
+            analyzer::runtime::detect(analyzer::process::file_name(exe)),
+            Reason::ProcessUnreadable,
+            Vec::new(),
+        ),
     };
-    log_decision(log, &decision);
+    if log.enabled() {
+        log.line(&[&render::summary(&decision)]);
+    }
     if let Some(log) = run.log.take() {
         log.flush();
     }
@@ -214,52 +211,5 @@ fn absolute(path: &[u8]) -> Vec<u8> {
             [&cwd[..], b"/", path].concat()
         }
         Err(_) => Vec::new(),
-    }
-}
-
-/// One line naming the outcome and its reason, e.g. `injected java` or
-/// `skipped: java_version`, followed by the variables changed.
-fn log_decision(log: &mut log::Log, decision: &Decision) {
-    let runtime = decision.runtime.map_or("", |r| r.name()).as_bytes();
-    let mut changed: Vec<u8> = Vec::new();
-    for edit in &decision.edits {
-        changed.extend_from_slice(if changed.is_empty() { b" - " } else { b", " });
-        changed.extend_from_slice(match edit {
-            Edit::Set { .. } => b"set ",
-            Edit::Unset { .. } => b"unset ",
-        });
-        changed.extend_from_slice(edit.name().as_bytes());
-    }
-    let forced: &[u8] = if decision.forced {
-        b" (forced: DD_INJECT_FORCE)"
-    } else {
-        b""
-    };
-    let allowed = decision.allowed_by.as_deref().unwrap_or("");
-    let allowed_note: &[u8] = if allowed.is_empty() {
-        b""
-    } else {
-        b" (allowed by rule "
-    };
-    let allowed_end: &[u8] = if allowed.is_empty() { b"" } else { b")" };
-    match &decision.outcome {
-        Outcome::Injected => log.line(&[
-            b"injected ",
-            runtime,
-            forced,
-            allowed_note,
-            allowed.as_bytes(),
-            allowed_end,
-            &changed,
-        ]),
-        Outcome::Skipped(reason) | Outcome::Failed(reason) => log.line(&[
-            decision.outcome.kind().as_bytes(),
-            b": ",
-            reason.id().as_bytes(),
-            b" (",
-            reason.describe().as_bytes(),
-            b")",
-            &changed,
-        ]),
     }
 }
