@@ -267,7 +267,7 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
                 missing.join(", ")
             ),
             format!(
-                "set LD_PRELOAD={} or unset it",
+                "set LD_PRELOAD='{}' or unset it",
                 layout::stable_launcher().display()
             ),
         )
