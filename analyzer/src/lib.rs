@@ -19,8 +19,8 @@ pub mod host;
 pub mod invocation;
 pub mod java;
 pub mod json;
+pub mod language;
 pub mod node;
-pub mod options;
 pub mod php;
 pub mod process;
 pub mod python;
@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod service;
 pub mod supported;
 pub mod trust;
+pub mod variable;
 
 pub use contract::config::Config;
 pub use contract::{decision, layout};
