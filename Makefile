@@ -35,8 +35,9 @@ dist: build
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
+	target/release/apm-inject manifest $(PACKAGES)/datadog-apm-inject/$(VERSION)
 
-libraries: deps
+libraries: deps build
 	./scripts/libraries.sh
 
 tools: deps

@@ -15,13 +15,15 @@
 # Each package also gets supported_runtimes.json (scripts/supported_runtimes.py): which tracer
 # serves which runtime versions, taken from the tracers' own metadata; the launcher reads it.
 # dd-java-agent publishes no requirements.json on Maven Central (its guardrails ship inside
-# the jar), so the Java package has none.
+# the jar), so the Java package has none. Each version directory finally gets
+# .apm-inject-manifest (its files, sizes and SHA-256), which `apm-inject install` checks every
+# copied byte against.
 #
 # ddtrace has compiled extensions, so it is installed once per CPython ABI (glibc, x86_64); the
 # bootstrap loads the directory matching the running interpreter and leaves others alone.
 # A version already built is kept (delete its directory to rebuild); the bootstrap is always
-# refreshed. Needs pip for /usr/bin/python3, npm and Maven (scripts/install-deps.sh); Maven's
-# downloads are cached in target/m2.
+# refreshed. Needs pip for /usr/bin/python3, npm and Maven (scripts/install-deps.sh; Maven's
+# downloads are cached in target/m2), and the CLI built (`make build`) to write the manifests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,3 +106,6 @@ python_package
 js_package
 java_package
 chmod -R a+rX,go-w "$root"
+for package in "$root"/datadog-apm-library-*; do
+    target/release/apm-inject manifest "$package/$(readlink "$package/stable")"
+done
