@@ -164,7 +164,8 @@ fn explain_and_the_library_agree_with_the_packages_supported_versions() {
         let exe = exe.to_str().unwrap();
         let inline = if exe.contains("python") { "-c" } else { "-e" };
         let args = [exe, inline, "0"];
-        assert_eq!(library_outcome(&p, &args), expected, "{exe}");
+        let logged = library_outcome(&p, &args);
+        assert!(logged.starts_with(expected), "{exe}: {logged}");
         let v = json(&mut explain(&p, &args));
         let explained = match v["outcome"].as_str().unwrap() {
             "injected" => format!("injected {}", v["runtime"].as_str().unwrap()),
