@@ -5,13 +5,13 @@
 //! The real packages of `make dist libraries` (ddtrace for CPython 3.9 to 3.13, dd-trace) and
 //! the Ruby bootstrap with the fixture gem are installed with `apm-inject install --root`, as
 //! on a host; then instrumented Pythons of every version on this machine (supported ones, and
-//! unsupported ones forced with `DD_INJECT_FORCE`), Node.js 20 and 22 and Ruby run as root
+//! unsupported ones forced with `DD_INJECT_FORCE`), Node.js 18, 20 and 22 and Ruby run as root
 //! with umask 000 and 002 and as `nobody`, importing modules that make the tracers load more
 //! of themselves; and the package tree must be byte-identical, with the same modes, owners
 //! and times. `PYTHONDONTWRITEBYTECODE`, which these machines export, is removed: real hosts
 //! do not set it, and it hides byte-code writes.
 
-use apm_inject_tests::tracers::{dist_library, free_port, node22};
+use apm_inject_tests::tracers::{dist_library, free_port, npm_node};
 use apm_inject_tests::{
     as_nobody, cli, lay_out_lib_directories, run, source_fixture, stderr, workspace,
 };
@@ -275,7 +275,7 @@ fn instrumented_runtimes_never_write_into_the_packages() {
                 &format!("{} as {who}, umask {umask}", python.display()),
             );
         }
-        for node in [node20.clone(), node22()] {
+        for node in [node20.clone(), npm_node(18), npm_node(22)] {
             let cmd = host.command(umask, &node, &["-e", NODE_WORK]);
             run_app(
                 cmd,

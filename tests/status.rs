@@ -4,9 +4,9 @@
 //! are not listed.
 
 use apm_inject_tests::tracers::{free_port, wait_for};
-use apm_inject_tests::{cli, private_host, run, stdout, Packages};
+use apm_inject_tests::{cli, private_host, pyenv, run, stdout, Packages};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 struct Running(Child);
@@ -54,17 +54,6 @@ fn count(status: &Value, state: &str, reason: Option<&str>) -> u64 {
         .find(|s| s["state"] == state && s["reason"].as_str() == reason)
         .cloned();
     entry.map_or(0, |s| s["count"].as_u64().unwrap())
-}
-
-/// pyenv's `python<version>`, e.g. `/root/.pyenv/versions/3.8.18/bin/python3.8`.
-fn pyenv(version: &str) -> PathBuf {
-    let versions = Path::new("/root/.pyenv/versions");
-    std::fs::read_dir(versions)
-        .unwrap_or_else(|e| panic!("{}: {e}", versions.display()))
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path().join("bin").join(format!("python{version}")))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("no python{version} under {}", versions.display()))
 }
 
 const SLEEP: &str = "import time; time.sleep(60)";
