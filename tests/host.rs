@@ -198,21 +198,12 @@ fn doctor_checks_the_agent_where_the_tracers_look() {
 #[test]
 fn doctor_says_which_tracer_supports_which_runtime_here() {
     let source = Packages::with_libraries();
-    // The Python package has a ddtrace build for this host's interpreter; dd-trace asks for a
-    // Node.js newer than this host's.
-    let abi = run(std::process::Command::new("/usr/bin/python3").args([
-        "-c",
-        "import sysconfig; print(sysconfig.get_config_var('SOABI'))",
-    ]));
-    let abi = stdout(&abi).trim().to_string();
-    let python = source.root.join("datadog-apm-library-python/1.0.0");
-    std::fs::create_dir_all(python.join("ddtrace_pkgs").join(&abi)).unwrap();
-    std::fs::create_dir_all(python.join("ddtrace_pkgs/cpython-39-x86_64-linux-gnu")).unwrap();
+    // The JavaScript package's only tracer asks for a Node.js newer than this host's.
     std::fs::write(
         source
             .root
-            .join("datadog-apm-library-js/1.0.0/node_modules/dd-trace/package.json"),
-        r#"{"name": "dd-trace", "engines": {"node": ">=99"}}"#,
+            .join("datadog-apm-library-js/1.0.0/supported_runtimes.json"),
+        r#"{"version": 1, "tracers": [{"tracer": "dd-trace 99", "dir": ".", "min": "99"}]}"#,
     )
     .unwrap();
     let closed = format!(
@@ -232,7 +223,10 @@ fn doctor_says_which_tracer_supports_which_runtime_here() {
     let node = check(&report, "runtime_node");
     assert_eq!(node["status"], "warn", "{node}");
     assert!(
-        node["detail"].as_str().unwrap().contains("needs node >=99"),
+        node["detail"]
+            .as_str()
+            .unwrap()
+            .contains("runtime_version_unsupported"),
         "{node}"
     );
     assert_eq!(check(&report, "runtime_java")["status"], "pass");

@@ -1,9 +1,9 @@
 //! Which installed tracer supports which runtime on this host, for `doctor`: each runtime
 //! found on the host (the first `java`, `node`, `python3`, `ruby`, `php`, `dotnet` executable
 //! in `PATH`, then `/usr/local/bin` and `/usr/bin`; scripts such as pyenv's shims are passed
-//! over), the launcher's own decision for a typical application command, and what the
-//! library package itself requires where that is known: a ddtrace build for the Python ABI,
-//! the Node.js versions in dd-trace's `engines`.
+//! over) and the launcher's own decision for a typical application command, which weighs the
+//! runtime's version against the package's `supported_runtimes.json` (the tracer per version),
+//! its `requirements.json` and the host configuration.
 
 use crate::explain;
 use crate::layout::Root;
@@ -12,11 +12,6 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long a runtime may take to say its version.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Where runtimes are looked for after `PATH`.
 const FALLBACK_PATH: &str = "/usr/local/bin:/usr/bin";
 
@@ -65,10 +60,7 @@ fn support(root: &Root, runtime: Runtime) -> Support {
         .map(|v| v.display().to_string())
         .unwrap_or_default();
     match &decision.outcome {
-        Outcome::Injected => match requirement_unmet(runtime, &exe, &library) {
-            Some(why) => Support::NotTraced(format!("{shown}: {package} {version} {why}")),
-            None => Support::Traced(format!("{shown}: traced by {package} {version}")),
-        },
+        Outcome::Injected => Support::Traced(format!("{shown}: traced by {package} {version}")),
         Outcome::Skipped(Reason::LibraryMissing) => {
             Support::NotApplicable(format!("{shown}: not traced, no {package} installed"))
         }
@@ -114,90 +106,4 @@ fn is_script(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| &head == b"#!")
-}
-
-/// What the library package needs that this runtime lacks, if known, e.g. `needs node >=22
-/// (dd-trace's engines), this is v20.19.2: its tracer will not start`.
-fn requirement_unmet(runtime: Runtime, exe: &Path, library: &Path) -> Option<String> {
-    match runtime {
-        Runtime::Python => {
-            let builds = library.join("ddtrace_pkgs");
-            if !builds.is_dir() {
-                return None;
-            }
-            let abi = probe(
-                exe,
-                &[
-                    "-c",
-                    "import sysconfig; print(sysconfig.get_config_var('SOABI') or '')",
-                ],
-            )?;
-            (!builds.join(&abi).is_dir()).then(|| {
-                format!(
-                    "has no ddtrace build for {abi}: the bootstrap leaves this interpreter alone"
-                )
-            })
-        }
-        Runtime::Node => {
-            let manifest = library.join("node_modules/dd-trace/package.json");
-            let text = std::fs::read(manifest).ok()?;
-            let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
-            let engines = json["engines"]["node"].as_str()?;
-            let minimum: u32 = engines
-                .strip_prefix(">=")?
-                .trim()
-                .split('.')
-                .next()?
-                .parse()
-                .ok()?;
-            let version = probe(exe, &["--version"])?;
-            let major: u32 = version
-                .trim_start_matches('v')
-                .split('.')
-                .next()?
-                .parse()
-                .ok()?;
-            (major < minimum).then(|| {
-                format!("needs node {engines} (dd-trace's engines), this is {version}: its tracer will not start")
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The first line `exe args…` prints, run with a minimal environment, the launcher told to
-/// stand down and no byte-code written.
-fn probe(exe: &Path, args: &[&str]) -> Option<String> {
-    let mut child = Command::new(exe)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("DD_INSTRUMENT_SERVICE_WITH_APM", "false")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(None) if started.elapsed() < PROBE_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-    let mut out = String::new();
-    child.stdout.take()?.read_to_string(&mut out).ok()?;
-    out.lines()
-        .next()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
 }
