@@ -401,7 +401,12 @@ fn text(processes: &[Process], unreadable: usize) -> String {
         out += &format!("{count} {}{why}\n", state.id());
     }
     if unreadable > 0 {
-        out += &format!("{unreadable} processes could not be read (run as root to see all)\n");
+        // SAFETY: geteuid cannot fail.
+        let hint = match unsafe { libc::geteuid() } {
+            0 => "even as root: reading another process needs CAP_SYS_PTRACE, which this one lacks, or they ended meanwhile",
+            _ => "run as root to see all",
+        };
+        out += &format!("{unreadable} processes could not be read ({hint})\n");
     }
     out
 }

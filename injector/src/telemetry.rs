@@ -49,7 +49,7 @@ const MAX_INPUT: u64 = 64 * 1024;
 const MAX_REPLY: usize = 64 * 1024;
 
 /// The agent's default Unix socket, used by the tracers when nothing else is configured.
-const DEFAULT_SOCKET: &str = "/var/run/datadog/apm.socket";
+pub(crate) const DEFAULT_SOCKET: &str = "/var/run/datadog/apm.socket";
 
 /// Whether this process was started through a file named [`FORWARDER_NAME`], e.g.
 /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/telemetry-forward`.
@@ -220,7 +220,7 @@ fn runtime_id() -> String {
 
 /// The agent as the tracers find it (module docs); `socket_exists` tells whether the default
 /// socket is there. `None` for a URL this forwarder cannot use (e.g. `https://`).
-fn agent(env: &dyn Fn(&str) -> Option<String>, socket_exists: bool) -> Option<Endpoint> {
+pub(crate) fn agent(env: &dyn Fn(&str) -> Option<String>, socket_exists: bool) -> Option<Endpoint> {
     if let Some(url) = env("DD_TRACE_AGENT_URL") {
         return agent_url(&url);
     }
