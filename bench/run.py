@@ -41,7 +41,7 @@ def setup():
     subprocess.run(["gcc", "-shared", "-fPIC", "-nostartfiles", "-O2", "-o", empty, empty_c], check=True)
     root = os.path.join(WORK, "opt/datadog-packages")
     shutil.copytree(os.path.join(DIST, "datadog-apm-inject"), os.path.join(root, "datadog-apm-inject"), symlinks=True)
-    for lang, rel in [("python", "sitecustomize.py"), ("js", "node_modules/dd-trace/init.js"),
+    for lang, rel in [("python", "sitecustomize.py"), ("js", "bootstrap.cjs"),
                       ("java", "dd-java-agent.jar"), ("ruby", "host_inject.rb"), ("php", "linux-gnu/loader/x.ini")]:
         path = os.path.join(root, f"datadog-apm-library-{lang}/1.0.0", rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)

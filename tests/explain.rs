@@ -173,7 +173,7 @@ fn explain_and_the_library_agree_with_the_packages_supported_versions() {
         };
         assert_eq!(explained, expected, "{exe}");
         if let Some(tracer) = tracer {
-            let require = format!("--require={}/node_modules/dd-trace/init", tracer.display());
+            let require = format!("--require={}/bootstrap.cjs", tracer.display());
             assert_eq!(v["changes"][0]["value"], require, "{exe}");
         }
     }

@@ -2,7 +2,7 @@
 //! status and output it has without the library (an empty preload library at a path of the
 //! same length). Where the library may instrument the process, the only differences allowed
 //! are the instrumentation's own marks: the fixture tracer's line on standard error, and for
-//! Java the agent in `JAVA_TOOL_OPTIONS`.
+//! Java the agent and its startup logs option in `JAVA_TOOL_OPTIONS`.
 
 use apm_inject_tests::{
     as_nobody, cli, fixture, install_as, run, stderr, stdout, with_sigchld_ignored,
@@ -39,7 +39,7 @@ impl Runtime {
                 None => (out, err, false),
             },
             Runtime::Java => {
-                let agent = " -javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar";
+                let agent = " -javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar -Ddd.trace.startup.logs=false";
                 let marked = err.contains(agent);
                 let err = err
                     .replace(agent, "")
@@ -618,7 +618,7 @@ fn broken_package_file(lang: &str, file: &str, how: Breakage) {
 
 const ENTRY_POINTS: [(&str, &str); 3] = [
     ("python", "sitecustomize.py"),
-    ("js", "node_modules/dd-trace/init.js"),
+    ("js", "bootstrap.cjs"),
     ("java", "dd-java-agent.jar"),
 ];
 
@@ -639,6 +639,7 @@ fn directory_shaped_library_files_leave_runtimes_running() {
 #[test]
 fn zero_length_python_and_node_entry_points_leave_them_running() {
     broken_package_file("python", "sitecustomize.py", Breakage::ZeroLength);
+    broken_package_file("js", "bootstrap.cjs", Breakage::ZeroLength);
     broken_package_file("js", "node_modules/dd-trace/init.js", Breakage::ZeroLength);
 }
 
@@ -658,7 +659,8 @@ fn unreadable_sitecustomize_leaves_python_running() {
 }
 
 #[test]
-fn unreadable_node_tracer_leaves_node_running() {
+fn unreadable_node_bootstrap_or_tracer_leaves_node_running() {
+    broken_package_file("js", "bootstrap.cjs", Breakage::Unreadable);
     broken_package_file("js", "node_modules/dd-trace/init.js", Breakage::Unreadable);
 }
 

@@ -16,10 +16,7 @@ fn baseline_fds(probe: &Path) -> String {
 }
 
 fn node_require(p: &Packages) -> String {
-    format!(
-        "--require={}/node_modules/dd-trace/init",
-        p.library("js").display()
-    )
+    format!("--require={}/bootstrap.cjs", p.library("js").display())
 }
 
 #[test]

@@ -14,11 +14,14 @@ fn java_agent(p: &Packages) -> String {
     )
 }
 
+/// What the library puts into `JAVA_TOOL_OPTIONS`: the agent, and the option that keeps its
+/// configuration banner off (the user has not configured startup logs here).
+fn java_additions(p: &Packages) -> String {
+    format!("{} -Ddd.trace.startup.logs=false", java_agent(p))
+}
+
 fn node_require(p: &Packages) -> String {
-    format!(
-        "--require={}/node_modules/dd-trace/init",
-        p.library("js").display()
-    )
+    format!("--require={}/bootstrap.cjs", p.library("js").display())
 }
 
 #[test]
@@ -68,7 +71,10 @@ fn java_application_is_instrumented() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        format!("hello from java, JAVA_TOOL_OPTIONS={}\n", java_agent(&p))
+        format!(
+            "hello from java, JAVA_TOOL_OPTIONS={}\n",
+            java_additions(&p)
+        )
     );
     assert!(
         stderr(&out).contains("fixture java agent loaded"),
@@ -97,7 +103,7 @@ fn inherited_agent_is_removed_from_denied_child() {
     let out = run(p
         .command("java")
         .arg("-version")
-        .env("JAVA_TOOL_OPTIONS", format!(" {}", java_agent(&p)))
+        .env("JAVA_TOOL_OPTIONS", format!(" {}", java_additions(&p)))
         .env("DD_INJECTION_ENABLED", "tracer"));
     assert!(out.status.success());
     let err = stderr(&out);
@@ -109,10 +115,10 @@ fn inherited_agent_is_removed_from_denied_child() {
 #[test]
 fn inherited_agent_removal_keeps_the_users_options() {
     let p = Packages::with_libraries();
-    let out = run(p
-        .command("java")
-        .arg("-version")
-        .env("JAVA_TOOL_OPTIONS", format!("-Dfoo=bar {}", java_agent(&p))));
+    let out = run(p.command("java").arg("-version").env(
+        "JAVA_TOOL_OPTIONS",
+        format!("-Dfoo=bar {}", java_additions(&p)),
+    ));
     let err = stderr(&out);
     assert!(
         err.contains("Picked up JAVA_TOOL_OPTIONS: -Dfoo=bar\n"),
@@ -129,10 +135,13 @@ fn instrumented_parent_does_not_instrument_twice() {
         .command("java")
         .arg("-jar")
         .arg(fixture("hello.jar"))
-        .env("JAVA_TOOL_OPTIONS", java_agent(&p)));
+        .env("JAVA_TOOL_OPTIONS", java_additions(&p)));
     assert_eq!(
         stdout(&out),
-        format!("hello from java, JAVA_TOOL_OPTIONS={}\n", java_agent(&p))
+        format!(
+            "hello from java, JAVA_TOOL_OPTIONS={}\n",
+            java_additions(&p)
+        )
     );
     assert_eq!(
         stderr(&out).matches("fixture java agent loaded").count(),
@@ -538,7 +547,7 @@ fn es_module_apps_also_get_the_esm_hook() {
     let out = run(p.command("node").arg(app.join("server.js")));
     assert!(out.status.success(), "{}", stderr(&out));
     let expected = format!(
-        "--require={0}/node_modules/dd-trace/init --import={0}/node_modules/dd-trace/initialize.mjs esm-shop\n",
+        "--require={0}/bootstrap.cjs --import={0}/bootstrap.mjs esm-shop\n",
         lib.display()
     );
     assert_eq!(stdout(&out), expected);
@@ -550,7 +559,7 @@ fn es_module_apps_also_get_the_esm_hook() {
     let out = run(p.command("node").arg(app.join("legacy.cjs")));
     assert_eq!(
         stdout(&out),
-        format!("--require={}/node_modules/dd-trace/init\n", lib.display()),
+        format!("--require={}/bootstrap.cjs\n", lib.display()),
         "CommonJS: --require only"
     );
 }

@@ -3,7 +3,9 @@
 //! memory; runtimes started before the install are listed as needing a restart; other programs
 //! are not listed.
 
-use apm_inject_tests::tracers::{free_port, wait_for};
+use apm_inject_tests::tracers::{
+    free_port, node_of_unknown_version, npm_node, tools_tempdir, wait_for,
+};
 use apm_inject_tests::{cli, private_host, pyenv, run, stdout, Packages};
 use serde_json::Value;
 use std::path::Path;
@@ -187,6 +189,55 @@ fn traced_aborted_and_denied_processes_side_by_side() {
     assert!(row(&traced).contains(" traced "), "{text}");
     assert!(row(&aborted).contains(" aborted ") && row(&aborted).contains("incompatible_runtime"));
     assert!(row(&denied).contains(&format!("/usr/bin/python3 {}", pip.display())));
+}
+
+/// Node.js processes show their tracer's outcome as Python's do: the package's bootstrap writes
+/// it into the status record. Node.js 22 runs dd-trace 6, the machine's Node.js 20 dd-trace 5,
+/// and a Node.js 16 whose version the launcher cannot read gets dd-trace 5, which aborts.
+#[test]
+fn node_processes_show_their_tracers_outcome() {
+    let p = Packages::with_tracers();
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    let dir = tools_tempdir();
+    let node = |program: &Path| {
+        let mut cmd = p.command(program);
+        cmd.args(["-e", "setTimeout(() => {}, 60000)"])
+            .env_remove("NODE_OPTIONS")
+            .env_remove("DD_INJECT_FORCE")
+            .env("DD_TRACE_AGENT_URL", &agent);
+        start(&mut cmd)
+    };
+    let six = node(&npm_node(22));
+    let five = node(Path::new("/usr/bin/node"));
+    let aborted = node(&node_of_unknown_version(dir.path()));
+    let settled = |pid: u32| {
+        let v = status();
+        (process(&v, pid)?["state"] != "injected").then_some(())
+    };
+    wait_for("the Node.js tracers' outcomes", || {
+        settled(six.0.id())?;
+        settled(five.0.id())?;
+        settled(aborted.0.id())
+    });
+    let v = status();
+    let entry = |child: &Running| process(&v, child.0.id()).unwrap();
+    for (child, version) in [(&six, "6.21.0"), (&five, "5.132.0")] {
+        let e = entry(child);
+        assert_eq!(
+            (e["state"].as_str(), e["runtime"].as_str()),
+            (Some("traced"), Some("node")),
+            "{e:#}"
+        );
+        assert_eq!(e["tracer"]["outcome"], "complete");
+        assert_eq!(e["tracer"]["version"], version);
+    }
+    let a = entry(&aborted);
+    assert_eq!(
+        (a["state"].as_str(), a["reason"].as_str()),
+        (Some("aborted"), Some("incompatible_runtime")),
+        "{a:#}"
+    );
+    assert_eq!(a["tracer"]["version"], "5.132.0");
 }
 
 /// A Python that started before the launcher was listed in `/etc/ld.so.preload` (in a private

@@ -3,9 +3,10 @@
 //! reporting to Datadog's test agent; JDK and build tools left untouched.
 
 use apm_inject_tests::tracers::{
-    app_python, flask_app, java_app, node_app, npm_node, wait_for, TestAgent, WebApp,
+    app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node, tools_tempdir,
+    wait_for, TestAgent, WebApp,
 };
-use apm_inject_tests::{cli, run, Packages};
+use apm_inject_tests::{cli, pyenv, run, Packages};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -44,8 +45,9 @@ fn wait_for_spans(agent: &TestAgent, name: &str, count: usize) -> Vec<Value> {
     })
 }
 
-/// Waits until `language`'s entry point has reported `metric` (Python's `complete` comes with
-/// ddtrace's own telemetry, the others through the forwarder).
+/// Waits until `language`'s entry point has reported `metric` (`complete` comes with the
+/// tracer's own telemetry for Python and Node.js, through the forwarder for Java; aborts and
+/// errors through the forwarder).
 fn wait_for_entrypoint_metric(agent: &TestAgent, language: &str, metric: &str) -> Value {
     wait_for(&format!("{metric} from {language}"), || {
         agent
@@ -183,15 +185,67 @@ fn entry_points_report_their_outcome() {
     }
 }
 
-/// Needs the library to set `DD_TELEMETRY_FORWARDER_PATH` to the tree's forwarder.
+/// Needs the library to set `DD_TELEMETRY_FORWARDER_PATH` to the tree's forwarder (unset in
+/// the environment here): an abort, with no tracer running to report it, goes through the
+/// forwarder. A Python 3.8 forced past the launcher's guardrails (no ddtrace for it), and a
+/// Node.js 16 whose version the launcher cannot read (dd-trace 5's guardrails abort).
 #[test]
 fn library_points_the_tracers_at_the_forwarder() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
-    let (_python, _dir) = python_app(&p, &agent, &[QUICK_TELEMETRY]);
-    let _node = node_app_with(&p, &agent, &npm_node(22), &[]);
+    let dir = tools_tempdir();
+    let env = |cmd: &mut Command| {
+        cmd.env("DD_TRACE_AGENT_URL", agent.url())
+            .env_remove("DD_TELEMETRY_FORWARDER_PATH")
+            .env_remove("DD_INJECT_FORCE")
+            .env_remove("NODE_OPTIONS")
+            .env_remove("PYTHONPATH");
+    };
+    let mut python = p.command(pyenv("3.8"));
+    env(python.args(["-c", "pass"]).env("DD_INJECT_FORCE", "1"));
+    let mut node = p.command(node_of_unknown_version(dir.path()));
+    env(node.args(["-e", "0"]));
+    for mut cmd in [python, node] {
+        assert!(run(&mut cmd).status.success(), "{cmd:?}");
+    }
     for language in ["python", "nodejs"] {
-        wait_for_entrypoint_metric(&agent, language, "library_entrypoint.complete");
+        let metric = wait_for_entrypoint_metric(&agent, language, "library_entrypoint.abort");
+        assert_eq!(
+            metric["tags"],
+            serde_json::json!(["reason:incompatible_runtime"]),
+            "{language}"
+        );
+    }
+}
+
+/// An ES module application (`.mjs`) gets the ES module bootstrap too (`--import`), which
+/// registers dd-trace's ES module hook; it is traced by dd-trace 6 on Node.js 22 and dd-trace 5
+/// on the machine's Node.js 20, and prints nothing of ours.
+#[test]
+fn es_module_node_app_is_traced() {
+    for (node, tracer_major) in [(npm_node(22), 6), (Path::new("/usr/bin/node").into(), 5)] {
+        let p = Packages::with_tracers();
+        let agent = TestAgent::start();
+        let script = p.dir.path().join("server.mjs");
+        std::fs::write(
+            &script,
+            "import http from 'node:http'\n\
+             http.createServer((req, res) => res.end('esm\\n'))\n\
+             .listen(Number(process.env.PORT), '127.0.0.1')\n",
+        )
+        .unwrap();
+        let app = WebApp::start(&p, &agent, &node, &[script.as_os_str()], &[]);
+        assert_eq!(app.get("/"), "esm\n");
+        let spans = wait_for_spans(&agent, "web.request", 1);
+        assert_eq!(spans[0]["service"], "server", "{:#}", spans[0]);
+        let senders = agent.trace_senders();
+        assert!(
+            senders
+                .iter()
+                .all(|(tracer, _)| tracer.starts_with(&format!("{tracer_major}."))),
+            "{senders:?}"
+        );
+        assert_eq!(app.output(), "", "{node:?}");
     }
 }
 
@@ -252,6 +306,18 @@ fn spring_boot_app_is_traced_by_the_java_tracer() {
                 .iter()
                 .all(|(tracer, _)| tracer.starts_with("1.68.1")),
         "{senders:?}"
+    );
+    // Nothing of the tracer's among the application's own output: no configuration banner, no
+    // log line; only the JVM's announcement of JAVA_TOOL_OPTIONS names it.
+    let output = app.output();
+    let tracer_lines: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("dd.trace") || l.contains("DATADOG") || l.contains("datadog"))
+        .collect();
+    assert_eq!(tracer_lines.len(), 1, "{output}");
+    assert!(
+        tracer_lines[0].starts_with("Picked up JAVA_TOOL_OPTIONS: -javaagent:"),
+        "{output}"
     );
 }
 

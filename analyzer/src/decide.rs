@@ -36,7 +36,7 @@ const SERVICE_MARK: &[u8] = b"service_name";
 const SERVICE: &str = "DD_SERVICE";
 /// Tracers print a configuration banner at start when this is on (dd-trace 6 and the Java
 /// tracer by default): an instrumented process must print what it prints without the launcher.
-const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
+pub(crate) const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
 /// Per-process opt-out: `false` disables instrumentation.

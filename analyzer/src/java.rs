@@ -4,18 +4,28 @@
 //! `JAVA_TOOL_OPTIONS`, which every JVM reads. The JVM ignores the variable past 1024
 //! characters, so a longer result is not injected. Only the launcher options before the main
 //! class, `-jar` or `-m` belong to the JVM; everything after belongs to the application.
+//!
+//! dd-java-agent (1.68) prints its `DATADOG TRACER CONFIGURATION` banner on standard error even
+//! with `DD_TRACE_STARTUP_LOGS=false` in the environment: it sets its log level at start from
+//! the system property, which only `-Ddd.trace.startup.logs=false` sets in time (as an agent
+//! argument it comes too late as well). So the agent is followed by that option where the user
+//! has not configured startup logs (the variable set to anything but false, or the option on the
+//! command line or in a JVM options variable). The option right after our agent is ours: it
+//! goes with it from a child that is not instrumented.
 
+use crate::decide::STARTUP_LOGS;
 use crate::decision::Reason;
 use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Word};
 use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::process::{file_name, major_minor, parent, Process};
+use crate::process::{file_name, is_false, major_minor, parent, Process};
 use crate::runtime::{is_jdk_tool, Runtime};
 use crate::service;
 use crate::variable::{words, Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// The agent in the library package.
 const AGENT_JAR: &str = "dd-java-agent.jar";
@@ -25,6 +35,10 @@ const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 pub const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
+/// The system property that turns the agent's configuration banner on or off.
+const STARTUP_LOGS_PROPERTY: &[u8] = b"-Ddd.trace.startup.logs=";
+/// The option that turns it off, added after the agent.
+const STARTUP_LOGS_OFF: &[u8] = b"-Ddd.trace.startup.logs=false";
 
 /// Launcher options whose value is the next argument.
 fn takes_value(option: &[u8]) -> bool {
@@ -161,14 +175,30 @@ impl Language for Java {
         Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
     }
 
+    /// The agent, then `-Ddd.trace.startup.logs=false` unless the user configured startup logs.
     fn additions<H: Host + ?Sized>(
         &self,
-        _: &Process,
-        _: &Invocation,
+        process: &Process,
+        invocation: &Invocation,
         lib: &[u8],
         _: &H,
     ) -> Vec<Vec<u8>> {
-        vec![[&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat()]
+        let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
+        if startup_logs_configured(process, invocation) {
+            vec![agent]
+        } else {
+            vec![agent, STARTUP_LOGS_OFF.to_vec()]
+        }
+    }
+
+    /// Our agent, and the startup logs option right after it.
+    fn ours_in_order(&self) -> impl Fn(&[u8]) -> bool + '_ {
+        let after_ours = Cell::new(false);
+        move |word| {
+            let agent = self.is_ours(word);
+            let follows = after_ours.replace(agent);
+            agent || (follows && word == STARTUP_LOGS_OFF)
+        }
     }
 
     /// The JVM ignores (or truncates) `JAVA_TOOL_OPTIONS` past 1024 characters.
@@ -178,6 +208,19 @@ impl Language for Java {
         }
         Ok(())
     }
+}
+
+/// Whether the user configured the agent's startup logs: `DD_TRACE_STARTUP_LOGS` set to
+/// anything but false (false is what the option says too), or the option given on the command
+/// line or in a JVM options variable.
+fn startup_logs_configured(process: &Process, invocation: &Invocation) -> bool {
+    let option = |w: &[u8]| w.starts_with(STARTUP_LOGS_PROPERTY);
+    process.var(STARTUP_LOGS).is_some_and(|v| !is_false(v))
+        || OPTION_VARIABLES
+            .iter()
+            .filter_map(|v| process.var(v))
+            .any(|value| words(value).any(option))
+        || invocation.options.iter().any(|w| option(w))
 }
 
 #[cfg(test)]
@@ -205,5 +248,89 @@ mod tests {
             parse("java -jar app.jar serve").subcommand,
             Some(&b"serve"[..])
         );
+    }
+
+    const AGENT: &[u8] =
+        b"-javaagent:/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar";
+
+    fn process<'a>(env: &[&'a [u8]], args: &[&'a [u8]]) -> Process<'a> {
+        Process {
+            env: env.to_vec(),
+            args: args.to_vec(),
+            ..Process::default()
+        }
+    }
+
+    /// The additions for `java -jar app.jar` (after `options`) in environment `env`.
+    fn additions(env: &[&[u8]], options: &[&[u8]]) -> Vec<Vec<u8>> {
+        let args: Vec<&[u8]> = [&[&b"java"[..]][..], options, &[b"-jar", b"app.jar"]].concat();
+        let p = process(env, &args);
+        let invocation = Java.parse(&p.args);
+        let lib = b"/opt/datadog-packages/datadog-apm-library-java/stable";
+        Java.additions(&p, &invocation, lib, &NoFiles)
+    }
+
+    /// A host without files (Java's additions read none).
+    struct NoFiles;
+
+    impl Host for NoFiles {
+        fn stat(&self, _: &[u8]) -> Option<crate::host::FileInfo> {
+            None
+        }
+        fn read_file(&self, _: &[u8], _: usize) -> Result<Vec<u8>, crate::host::ReadError> {
+            Err(crate::host::ReadError::Missing)
+        }
+        fn peek(
+            &self,
+            _: &[u8],
+            _: usize,
+            _: usize,
+        ) -> Result<(Vec<u8>, Vec<u8>), crate::host::ReadError> {
+            Err(crate::host::ReadError::Missing)
+        }
+        fn out_of_time(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn startup_logs_are_turned_off_unless_the_user_configured_them() {
+        let off = vec![AGENT.to_vec(), STARTUP_LOGS_OFF.to_vec()];
+        assert_eq!(additions(&[], &[]), off);
+        assert_eq!(additions(&[b"DD_TRACE_STARTUP_LOGS=false"], &[]), off);
+        let agent_only = vec![AGENT.to_vec()];
+        assert_eq!(additions(&[b"DD_TRACE_STARTUP_LOGS=true"], &[]), agent_only);
+        assert_eq!(
+            additions(&[b"JDK_JAVA_OPTIONS=-Ddd.trace.startup.logs=true"], &[]),
+            agent_only
+        );
+        assert_eq!(
+            additions(&[], &[b"-Ddd.trace.startup.logs=false"]),
+            agent_only
+        );
+    }
+
+    /// The removal test of a child that is not instrumented, over `value`.
+    fn without_ours(value: &[u8]) -> Vec<u8> {
+        let entry = [&b"JAVA_TOOL_OPTIONS="[..], value].concat();
+        let p = process(&[&entry], &[]);
+        match Java.remove_inherited(&p).pop() {
+            Some(crate::decision::Edit::Set { value, .. }) => value,
+            Some(crate::decision::Edit::Unset { .. }) => b"<unset>".to_vec(),
+            None => value.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_startup_logs_option_after_our_agent_goes_with_it() {
+        let ours = [AGENT, b" ", STARTUP_LOGS_OFF].concat();
+        assert_eq!(without_ours(&ours), b"<unset>");
+        let mixed = [b"-Xmx1g ", &ours[..], b" -Dx=1"].concat();
+        assert_eq!(without_ours(&mixed), b"-Xmx1g -Dx=1");
+        // The user's own option, anywhere else, stays.
+        let users = [b"-Ddd.trace.startup.logs=false ", AGENT].concat();
+        assert_eq!(without_ours(&users), b"-Ddd.trace.startup.logs=false");
+        let foreign = b"-javaagent:/my/agent.jar -Ddd.trace.startup.logs=false";
+        assert_eq!(without_ours(foreign), foreign);
     }
 }

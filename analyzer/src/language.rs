@@ -41,6 +41,12 @@ pub trait Language {
     fn is_ours(&self, item: &[u8]) -> bool {
         in_library(item, self.runtime())
     }
+    /// The test that tells the library's own items in the variable's value, asked about each
+    /// item once, in order: [`Language::is_ours`], unless an addition is ours only by its place
+    /// (Java's startup logs option, right after its agent).
+    fn ours_in_order(&self) -> impl Fn(&[u8]) -> bool + '_ {
+        move |item| self.is_ours(item)
+    }
     /// What the library package must contain (relative to its directory) for this process.
     fn entry_point(&self, process: &Process) -> (&'static str, FileKind);
     /// Whether the entry point at `path` can be used: readable by this process (the runtime
@@ -88,7 +94,7 @@ pub trait Language {
     /// keeping the user's value.
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
         Self::VARIABLE
-            .remove(process, |item| self.is_ours(item))
+            .remove(process, self.ours_in_order())
             .into_iter()
             .collect()
     }
@@ -107,7 +113,7 @@ pub trait Language {
         }
         let additions = self.additions(process, invocation, lib, host);
         let ours: Vec<&[u8]> = additions.iter().map(Vec::as_slice).collect();
-        let edit = variable.add(process, &ours, |item| self.is_ours(item));
+        let edit = variable.add(process, &ours, self.ours_in_order());
         if let Some(Edit::Set { value, .. }) = &edit {
             self.accepts(value)?;
         }

@@ -1,12 +1,13 @@
 //! Node.js: `NODE_OPTIONS`.
 //!
-//! The tracer is loaded with ` --require=<lib>/node_modules/dd-trace/init` appended to
-//! `NODE_OPTIONS`. Node's own options come before the script; the script's arguments after it
-//! belong to the application.
+//! The tracer is loaded by the package's bootstrap, ` --require=<lib>/bootstrap.cjs` appended to
+//! `NODE_OPTIONS` (`libraries/js/bootstrap.cjs`: it loads dd-trace's `init` only in a process
+//! the launcher decided on, and reports the tracer's outcome). Node's own options come before
+//! the script; the script's arguments after it belong to the application.
 //!
 //! ES module applications (`.mjs`, or `"type": "module"` in their `package.json`) also get
-//! ` --import=<lib>/node_modules/dd-trace/initialize.mjs` when node supports it; CommonJS
-//! applications keep `--require` only.
+//! ` --import=<lib>/bootstrap.mjs` (which registers dd-trace's ES module hook) when node
+//! supports it; CommonJS applications keep `--require` only.
 //!
 //! Node's permission model (`--permission`, `--experimental-permission`) and policy manifests
 //! (`--experimental-policy`, `--policy-integrity`) refuse files the application did not allow,
@@ -140,7 +141,7 @@ impl Language for Node {
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
-        ("node_modules/dd-trace/init.js", FileKind::File)
+        (BOOTSTRAP, FileKind::File)
     }
 
     /// From `include/node/node_version.h` beside node's `bin/` (Node.js binary distributions,
@@ -168,9 +169,9 @@ impl Language for Node {
         name.or_else(|| Some(service::stem(&script).to_vec()))
     }
 
-    /// `--require` of the tracer's CommonJS entry point; ES module applications (`.mjs`, or
-    /// `"type": "module"` in their `package.json`) also get `--import` of its ESM initializer
-    /// when this node supports `--import` (20.6+, 18.19+) and the package has it.
+    /// `--require` of the package's bootstrap; ES module applications (`.mjs`, or
+    /// `"type": "module"` in their `package.json`) also get `--import` of its ES module
+    /// bootstrap when this node supports `--import` (20.6+, 18.19+) and the package has it.
     fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
@@ -178,12 +179,12 @@ impl Language for Node {
         lib: &[u8],
         host: &H,
     ) -> Vec<Vec<u8>> {
-        let require = [&b"--require="[..], &join(lib, "node_modules/dd-trace/init")].concat();
-        let initializer = join(lib, ESM_INITIALIZER);
-        let import = [&b"--import="[..], &initializer].concat();
+        let require = [&b"--require="[..], &join(lib, BOOTSTRAP)].concat();
+        let esm_bootstrap = join(lib, ESM_BOOTSTRAP);
+        let import = [&b"--import="[..], &esm_bootstrap].concat();
         let esm = entry_script(process, invocation).is_some_and(|s| is_module(&s, host))
             && supports_import(process, host)
-            && host.is_file(&initializer);
+            && host.is_file(&esm_bootstrap);
         if esm {
             vec![require, import]
         } else {
@@ -192,8 +193,10 @@ impl Language for Node {
     }
 }
 
-/// The tracer's ESM initializer inside the library package.
-const ESM_INITIALIZER: &str = "node_modules/dd-trace/initialize.mjs";
+/// The package's bootstrap (CommonJS), in each tracer directory.
+const BOOTSTRAP: &str = "bootstrap.cjs";
+/// The package's ES module bootstrap, in each tracer directory.
+const ESM_BOOTSTRAP: &str = "bootstrap.mjs";
 
 /// The absolute path of the script node runs (none for `-e`, `-p` or stdin).
 fn entry_script(process: &Process, invocation: &Invocation) -> Option<Vec<u8>> {

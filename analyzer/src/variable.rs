@@ -57,7 +57,8 @@ impl Variable {
     }
 
     /// The edit that takes the items for which `is_ours` holds out of the process's value
-    /// (unset when nothing is left); `None` if there are none.
+    /// (unset when nothing is left); `None` if there are none. `is_ours` is asked about each
+    /// item once, in order.
     pub fn remove(&self, process: &Process, is_ours: impl Fn(&[u8]) -> bool) -> Option<Edit> {
         let rest = self.without(process.var(self.name)?, is_ours)?;
         Some(if rest.is_empty() {
@@ -71,7 +72,8 @@ impl Variable {
     }
 
     /// The edit that adds `ours` to the process's value, keeping the user's items and taking
-    /// out other items of ours (`is_ours`); `None` when `ours` are already where they belong.
+    /// out other items of ours (`is_ours`, asked about each item once, in order); `None` when
+    /// `ours` are already where they belong.
     pub fn add(
         &self,
         process: &Process,

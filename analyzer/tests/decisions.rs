@@ -330,7 +330,7 @@ fn service_names_are_derived_when_unset() {
     for f in [
         "java/stable/dd-java-agent.jar",
         "python/stable/sitecustomize.py",
-        "js/stable/node_modules/dd-trace/init.js",
+        "js/stable/bootstrap.cjs",
     ] {
         m.files.insert(
             format!("/opt/datadog-packages/datadog-apm-library-{f}"),
@@ -454,11 +454,7 @@ fn user_service_is_kept_and_derived_one_is_not_inherited() {
 fn node_machine(major: u32, minor: u32) -> Machine {
     let mut m = Machine::default();
     let lib = "/opt/datadog-packages/datadog-apm-library-js/stable";
-    for f in [
-        "node_modules/dd-trace/init.js",
-        "dd-trace-5/",
-        "dd-trace-5/node_modules/dd-trace/init.js",
-    ] {
+    for f in ["bootstrap.cjs", "dd-trace-5/", "dd-trace-5/bootstrap.cjs"] {
         m.files.insert(format!("{lib}/{f}"), String::new());
     }
     m.files.insert(
@@ -495,7 +491,7 @@ fn node_gets_the_tracer_its_version_supports() {
         assert_eq!(d.outcome, Outcome::Injected, "node {major}");
         assert_eq!(
             set(&d, "NODE_OPTIONS"),
-            Some(format!("--require={tracer}/node_modules/dd-trace/init")),
+            Some(format!("--require={tracer}/bootstrap.cjs")),
             "node {major}"
         );
     }

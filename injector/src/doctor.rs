@@ -351,7 +351,7 @@ fn inject_package(cx: &Context) -> Vec<Check> {
 }
 
 /// The library packages the launcher uses: (package language, entry point for glibc
-/// processes), e.g. `("js", "node_modules/dd-trace/init.js")`.
+/// processes), e.g. `("js", "bootstrap.cjs")`.
 fn languages() -> Vec<(&'static str, &'static str)> {
     use analyzer::Runtime::*;
     [Java, Node, Python, Ruby, Php, Dotnet]
