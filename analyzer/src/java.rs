@@ -25,63 +25,86 @@ pub const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
 
+/// Longest JDK tool name (`appletviewer`, `native2ascii`).
+const TOOL_NAME_MAX: usize = 12;
+
+/// JDK tool launchers: each starts a JVM but is never an application. NUL-padded rows, so that
+/// the table holds no pointers (which the loader would relocate in every process) and the test
+/// runs in every process in a few hundred instructions of compact code (`runtime::detect`).
+static JDK_TOOLS: [[u8; TOOL_NAME_MAX]; 52] = [
+    pad(b"appletviewer"),
+    pad(b"extcheck"),
+    pad(b"idlj"),
+    pad(b"jaotc"),
+    pad(b"jar"),
+    pad(b"jarsigner"),
+    pad(b"javac"),
+    pad(b"javadoc"),
+    pad(b"javah"),
+    pad(b"javap"),
+    pad(b"javaws"),
+    pad(b"jcmd"),
+    pad(b"jconsole"),
+    pad(b"jdb"),
+    pad(b"jdeprscan"),
+    pad(b"jdeps"),
+    pad(b"jfr"),
+    pad(b"jhat"),
+    pad(b"jhsdb"),
+    pad(b"jimage"),
+    pad(b"jinfo"),
+    pad(b"jjs"),
+    pad(b"jlink"),
+    pad(b"jmap"),
+    pad(b"jmc"),
+    pad(b"jmod"),
+    pad(b"jpackage"),
+    pad(b"jps"),
+    pad(b"jrunscript"),
+    pad(b"jsadebugd"),
+    pad(b"jshell"),
+    pad(b"jstack"),
+    pad(b"jstat"),
+    pad(b"jstatd"),
+    pad(b"jvisualvm"),
+    pad(b"jwebserver"),
+    pad(b"keytool"),
+    pad(b"native2ascii"),
+    pad(b"orbd"),
+    pad(b"pack200"),
+    pad(b"policytool"),
+    pad(b"rmic"),
+    pad(b"rmid"),
+    pad(b"rmiregistry"),
+    pad(b"schemagen"),
+    pad(b"serialver"),
+    pad(b"servertool"),
+    pad(b"tnameserv"),
+    pad(b"unpack200"),
+    pad(b"wsgen"),
+    pad(b"wsimport"),
+    pad(b"xjc"),
+];
+
+/// `name` NUL-padded to a row of [`JDK_TOOLS`].
+const fn pad(name: &[u8]) -> [u8; TOOL_NAME_MAX] {
+    let mut row = [0; TOOL_NAME_MAX];
+    let mut i = 0;
+    while i < name.len() {
+        row[i] = name[i];
+        i += 1;
+    }
+    row
+}
+
 /// Whether `name` is a JDK tool launcher (a JVM, but never an application), e.g. `keytool`.
 pub fn is_jdk_tool(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"appletviewer"
-            | b"extcheck"
-            | b"idlj"
-            | b"jaotc"
-            | b"jar"
-            | b"jarsigner"
-            | b"javac"
-            | b"javadoc"
-            | b"javah"
-            | b"javap"
-            | b"javaws"
-            | b"jcmd"
-            | b"jconsole"
-            | b"jdb"
-            | b"jdeprscan"
-            | b"jdeps"
-            | b"jfr"
-            | b"jhat"
-            | b"jhsdb"
-            | b"jimage"
-            | b"jinfo"
-            | b"jjs"
-            | b"jlink"
-            | b"jmap"
-            | b"jmc"
-            | b"jmod"
-            | b"jpackage"
-            | b"jps"
-            | b"jrunscript"
-            | b"jsadebugd"
-            | b"jshell"
-            | b"jstack"
-            | b"jstat"
-            | b"jstatd"
-            | b"jvisualvm"
-            | b"jwebserver"
-            | b"keytool"
-            | b"native2ascii"
-            | b"orbd"
-            | b"pack200"
-            | b"policytool"
-            | b"rmic"
-            | b"rmid"
-            | b"rmiregistry"
-            | b"schemagen"
-            | b"serialver"
-            | b"servertool"
-            | b"tnameserv"
-            | b"unpack200"
-            | b"wsgen"
-            | b"wsimport"
-            | b"xjc"
-    )
+    if name.is_empty() || name.len() > TOOL_NAME_MAX || name.contains(&0) {
+        return false;
+    }
+    let mut row = [0; TOOL_NAME_MAX];
+    row[..name.len()].copy_from_slice(name);
+    JDK_TOOLS.contains(&row)
 }
 
 /// Launcher options whose value is the next argument.
@@ -266,6 +289,34 @@ impl Language for Java {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jdk_tools_are_known_by_their_exact_name() {
+        for tool in [
+            "appletviewer",
+            "jar",
+            "javac",
+            "jshell",
+            "keytool",
+            "native2ascii",
+            "xjc",
+        ] {
+            assert!(is_jdk_tool(tool.as_bytes()), "{tool}");
+        }
+        for other in [
+            "",
+            "ja",
+            "jars",
+            "javacc",
+            "keytool\0",
+            "appletviewers",
+            "java",
+            "xj",
+        ] {
+            assert!(!is_jdk_tool(other.as_bytes()), "{other:?}");
+        }
+        assert_eq!(JDK_TOOLS.len(), 52);
+    }
 
     fn parse(line: &str) -> Invocation<'_> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
