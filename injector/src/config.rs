@@ -38,7 +38,6 @@ const KEYS: &[&str] = &[
     "version",
     "time_budget_ms",
     "rules",
-    "config_sources",
 ];
 
 /// The configuration directory: `DD_APM_INSTRUMENTATION_CONFIG_DIR`, else the default.
@@ -223,6 +222,15 @@ mod tests {
     fn errors(yaml: &str) -> String {
         let root = tree::parse(yaml).unwrap().unwrap();
         parse(&root, "host_config.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_key_is_read_or_refused() {
+        assert_eq!(
+            errors("config_sources: BASIC\n"),
+            "1:1: host configuration: unknown key \"config_sources\" (expected one of: \
+             log_level, output_paths, languages, env, version, time_budget_ms, rules)"
+        );
     }
 
     #[test]
