@@ -1,6 +1,7 @@
 //! `apm-inject explain` shows the library's own decision, without running the command.
 
-use apm_inject_tests::{cli, fixture, install_as, run, stderr, stdout, Packages};
+use apm_inject_tests::tracers::npm_node;
+use apm_inject_tests::{cli, fixture, install_as, pyenv, run, stderr, stdout, Packages};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -144,6 +145,43 @@ fn explain_agrees_with_the_library() {
         }
         assert_eq!(library_outcome(&p, args), expected, "{args:?}");
     }
+}
+
+#[test]
+fn explain_and_the_library_agree_with_the_packages_supported_versions() {
+    let p = Packages::with_tracers();
+    let js = p.library("js");
+    let (python38, python313) = (pyenv("3.8"), pyenv("3.13"));
+    let (node16, node18, node22) = (npm_node(16), npm_node(18), npm_node(22));
+    let cases: [(&Path, &str, Option<std::path::PathBuf>); 5] = [
+        (&python38, "skipped: runtime_version_unsupported", None),
+        (&python313, "injected python", None),
+        (&node16, "skipped: runtime_version_unsupported", None),
+        (&node18, "injected node", Some(js.join("dd-trace-5"))),
+        (&node22, "injected node", Some(js.clone())),
+    ];
+    for (exe, expected, tracer) in cases {
+        let exe = exe.to_str().unwrap();
+        let inline = if exe.contains("python") { "-c" } else { "-e" };
+        let args = [exe, inline, "0"];
+        let logged = library_outcome(&p, &args);
+        assert!(logged.starts_with(expected), "{exe}: {logged}");
+        let v = json(&mut explain(&p, &args));
+        let explained = match v["outcome"].as_str().unwrap() {
+            "injected" => format!("injected {}", v["runtime"].as_str().unwrap()),
+            kind => format!("{kind}: {}", v["reason"]["id"].as_str().unwrap()),
+        };
+        assert_eq!(explained, expected, "{exe}");
+        if let Some(tracer) = tracer {
+            let require = format!("--require={}/node_modules/dd-trace/init", tracer.display());
+            assert_eq!(v["changes"][0]["value"], require, "{exe}");
+        }
+    }
+    let v = json(&mut explain(&p, &[python38.to_str().unwrap(), "app.py"]));
+    assert_eq!(
+        v["reason"]["description"],
+        "version 3.8; the package supports 3.9 to 3.13 (ddtrace 4.16.0)"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The decision, in order: runtime, opt-out, disabled runtimes, user rules, runtime-specific
-//! checks, default deny list, other tracers, library package (present, trusted), guardrails
-//! (`requirements.json`, runtime version), then the runtime's variable edits.
+//! checks, default deny list, other tracers, library package (trusted, the tracer for the
+//! runtime's version per `supported_runtimes.json`, present), guardrails (`requirements.json`,
+//! runtime version supported by the package), then the runtime's variable edits.
 
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
@@ -18,6 +19,7 @@ use crate::requirements;
 use crate::ruby::Ruby;
 use crate::runtime::{self, Runtime};
 use crate::service;
+use crate::supported;
 use crate::trust;
 use alloc::string::String;
 use alloc::vec;
@@ -157,18 +159,39 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return fail(Reason::PackagesRootUnknown);
         };
         let lib = library_dir(root, runtime);
-        let (entry, kind) = lang.entry_point(process);
-        let entry = join(&lib, entry);
-        if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
-            return skip(Reason::LibraryMissing);
-        }
+        let manifest = join(&lib, layout::SUPPORTED_RUNTIMES);
         let requirements = join(&lib, layout::REQUIREMENTS);
         let package = parent(&lib).unwrap_or_default();
         if !trust::all_trusted(
             self.host,
             process.euid,
-            &[package, &lib, &entry, &requirements],
+            &[package, &lib, &manifest, &requirements],
         ) {
+            return skip(Reason::UntrustedFile);
+        }
+        let choice = match self.host.read_file(&manifest, supported::LIMIT) {
+            Ok(text) => {
+                let version = lang.version(process, &invocation, self.host);
+                supported::choose(&text, version)
+            }
+            Err(ReadError::Missing) => Ok(supported::Choice::whole_package()),
+            Err(_) => Err(Reason::InvalidRequirements),
+        };
+        let choice = match choice {
+            Ok(choice) => choice,
+            Err(reason) => return skip(reason),
+        };
+        let tracer = if choice.dir.is_empty() {
+            lib.clone()
+        } else {
+            [&lib[..], b"/", &choice.dir].concat()
+        };
+        let (entry, kind) = lang.entry_point(process);
+        let entry = join(&tracer, entry);
+        if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
+            return skip(Reason::LibraryMissing);
+        }
+        if !trust::all_trusted(self.host, process.euid, &[&tracer, &entry]) {
             return skip(Reason::UntrustedFile);
         }
         if !lang.usable(&entry, self.host) {
@@ -186,17 +209,14 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             if let Err(reason) = guardrails {
                 return skip(reason);
             }
-            if lang
-                .version(process, &invocation, self.host)
-                .is_some_and(|v| v < lang.min_version())
-            {
-                return skip(Reason::IncompatibleRuntime);
+            if let Some(description) = choice.unsupported {
+                return skip(Reason::RuntimeVersionUnsupported { description });
             }
             if self.host.out_of_time() {
                 return fail(Reason::TimeBudgetExceeded);
             }
         }
-        match lang.inject(process, &invocation, &lib, self.host) {
+        match lang.inject(process, &invocation, &tracer, self.host) {
             Ok(mut edits) => {
                 let service = self.service_name(&lang, &invocation);
                 edits.extend(self.common_edits(root, service));

@@ -173,10 +173,6 @@ impl Language for Dotnet {
             .min()
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (3, 1)
-    }
-
     /// The assembly's name (`dotnet Shop.Api.dll` → `Shop.Api`) or the apphost's.
     fn service<H: Host + ?Sized>(
         &self,

@@ -143,10 +143,6 @@ impl Language for Java {
         }
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (8, 0)
-    }
-
     /// The jar or war (`-jar payment-service.jar` → `payment-service`), the module, or the
     /// main class's simple name.
     fn service<H: Host + ?Sized>(

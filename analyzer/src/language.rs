@@ -49,7 +49,8 @@ pub trait Language {
     fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
         host.peek(path, 0, 0).is_ok()
     }
-    /// The runtime's version, if it can be found cheaply (no child process).
+    /// The runtime's version, if it can be found cheaply (no child process). Which versions
+    /// are supported is the library package's word (`supported_runtimes.json`), not the code's.
     fn version<H: Host + ?Sized>(
         &self,
         _process: &Process,
@@ -57,10 +58,6 @@ pub trait Language {
         _host: &H,
     ) -> Option<(u32, u32)> {
         None
-    }
-    /// The oldest version the tracer supports.
-    fn min_version(&self) -> (u32, u32) {
-        (0, 0)
     }
     /// A service name for the process, before normalisation (see `service`), if one can be
     /// derived from how it was started.

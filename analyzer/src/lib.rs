@@ -28,6 +28,7 @@ pub mod requirements;
 pub mod ruby;
 pub mod runtime;
 pub mod service;
+pub mod supported;
 pub mod trust;
 pub mod variable;
 

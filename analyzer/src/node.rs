@@ -143,6 +143,17 @@ impl Language for Node {
         ("node_modules/dd-trace/init.js", FileKind::File)
     }
 
+    /// From `include/node/node_version.h` beside node's `bin/` (Node.js binary distributions,
+    /// nvm, Docker's images, Debian with `libnode-dev`).
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        host: &H,
+    ) -> Option<(u32, u32)> {
+        node_version(process, host)
+    }
+
     /// The `name` of the nearest `package.json` above the entry script, else the script's
     /// name.
     fn service<H: Host + ?Sized>(
@@ -215,30 +226,32 @@ fn is_module<H: Host + ?Sized>(script: &[u8], host: &H) -> bool {
     }
 }
 
-/// Whether this node accepts `--import` in `NODE_OPTIONS`, from `include/node/node_version.h`
-/// beside its `bin/` (unknown: no).
+/// Whether this node accepts `--import` in `NODE_OPTIONS` (unknown: no).
 fn supports_import<H: Host + ?Sized>(process: &Process, host: &H) -> bool {
-    let Some(prefix) = parent(process.exe).and_then(parent) else {
-        return false;
-    };
-    let Ok(header) = host.read_file(&join(prefix, "include/node/node_version.h"), 64 << 10) else {
-        return false;
-    };
+    match node_version(process, host) {
+        Some((major, minor)) => {
+            major > 20 || (major == 20 && minor >= 6) || (major == 18 && minor >= 19)
+        }
+        None => false,
+    }
+}
+
+/// Node's version from `include/node/node_version.h` beside its `bin/`, e.g. `(20, 20)`.
+fn node_version<H: Host + ?Sized>(process: &Process, host: &H) -> Option<(u32, u32)> {
+    let prefix = parent(parent(process.exe)?)?;
+    let header = host
+        .read_file(&join(prefix, "include/node/node_version.h"), 64 << 10)
+        .ok()?;
     let number = |name: &[u8]| -> Option<u32> {
         let line = header
             .split(|&c| c == b'\n')
             .find_map(|l| l.strip_prefix(name))?;
         core::str::from_utf8(line).ok()?.trim().parse().ok()
     };
-    match (
-        number(b"#define NODE_MAJOR_VERSION "),
-        number(b"#define NODE_MINOR_VERSION "),
-    ) {
-        (Some(major), Some(minor)) => {
-            major > 20 || (major == 20 && minor >= 6) || (major == 18 && minor >= 19)
-        }
-        _ => false,
-    }
+    Some((
+        number(b"#define NODE_MAJOR_VERSION ")?,
+        number(b"#define NODE_MINOR_VERSION ")?,
+    ))
 }
 
 #[cfg(test)]

@@ -74,10 +74,6 @@ impl Language for Php {
         major_minor(digits)
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (7, 0)
-    }
-
     /// The application directory (`/var/www/shop/public/index.php` → `shop`).
     fn service<H: Host + ?Sized>(
         &self,

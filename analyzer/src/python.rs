@@ -124,10 +124,6 @@ impl Language for Python {
             .flatten()
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (3, 8)
-    }
-
     /// The app module of a WSGI/ASGI server (`gunicorn shop.wsgi:app` → `shop`), the `-m`
     /// module, or the script's name (`/srv/orders.py` → `orders`).
     fn service<H: Host + ?Sized>(
