@@ -87,3 +87,17 @@ fn the_record_costs_no_open_descriptor() {
     ]));
     assert_eq!(stdout(&out), stdout(&baseline));
 }
+
+#[test]
+fn as_root_it_never_asks_to_run_as_root() {
+    // A process of another user, which root cannot read without CAP_SYS_PTRACE.
+    let _other = start(apm_inject_tests::as_nobody(&mut Command::new("sleep")).arg("60"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = run(Command::new("setpriv")
+        .args(["--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"])
+        .arg(cli())
+        .arg("status"));
+    let text = stdout(&out);
+    assert!(text.contains("could not be read (even as root"), "{text}");
+    assert!(!text.contains("run as root"), "{text}");
+}

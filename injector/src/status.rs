@@ -181,7 +181,12 @@ pub fn run(json_output: bool) -> Result<(), String> {
         say!("{count} {outcome}{reason}");
     }
     if unreadable > 0 {
-        say!("{unreadable} processes could not be read (run as root to see all)");
+        // SAFETY: geteuid cannot fail.
+        let hint = match unsafe { libc::geteuid() } {
+            0 => "even as root: reading another process needs CAP_SYS_PTRACE, which this one lacks, or they ended meanwhile",
+            _ => "run as root to see all",
+        };
+        say!("{unreadable} processes could not be read ({hint})");
     }
     Ok(())
 }

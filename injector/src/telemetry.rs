@@ -47,7 +47,7 @@ const NAMESPACE: &str = "tracers";
 const MAX_INPUT: u64 = 64 * 1024;
 
 /// The agent's default Unix socket, used by the tracers when nothing else is configured.
-const DEFAULT_SOCKET: &str = "/var/run/datadog/apm.socket";
+pub(crate) const DEFAULT_SOCKET: &str = "/var/run/datadog/apm.socket";
 
 /// Whether this process was started through a file named [`FORWARDER_NAME`], e.g.
 /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/telemetry-forward`.
@@ -218,7 +218,7 @@ fn runtime_id() -> String {
 
 /// Where the agent listens.
 #[derive(Debug, PartialEq)]
-enum Endpoint {
+pub(crate) enum Endpoint {
     /// `host` (name or address, IPv6 without brackets) and port.
     Tcp(String, u16),
     /// A Unix socket path.
@@ -228,7 +228,10 @@ enum Endpoint {
 impl Endpoint {
     /// The agent as the tracers find it (module docs); `socket_exists` tells whether the
     /// default socket is there. `None` for a URL this forwarder cannot use (e.g. `https://`).
-    fn from_env(env: &dyn Fn(&str) -> Option<String>, socket_exists: bool) -> Option<Endpoint> {
+    pub(crate) fn from_env(
+        env: &dyn Fn(&str) -> Option<String>,
+        socket_exists: bool,
+    ) -> Option<Endpoint> {
         if let Some(url) = env("DD_TRACE_AGENT_URL") {
             return Endpoint::from_url(&url);
         }
