@@ -14,6 +14,7 @@ mod doctor;
 mod errors;
 mod explain;
 mod flare;
+mod http_client;
 mod install;
 mod layout;
 mod loadcheck;
