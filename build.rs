@@ -54,6 +54,12 @@ fn main() {
         "constructor_window.c",
         "window-end.so",
     );
+    c(
+        "gcc",
+        &["-shared", "-fPIC"],
+        "failing_setenv.c",
+        "failing-setenv.so",
+    );
 
     c("gcc", &["-m32"], "hello.c", "hello-i386");
     foreign(

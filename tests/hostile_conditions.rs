@@ -148,7 +148,7 @@ fn in_private_mount_namespace(script: &str) -> Command {
 
 /// Python's view of its arguments and environment, less what instrumentation adds:
 /// `argc argv-bytes variables` (PATH, LC_ALL and LD_PRELOAD, plus those a test adds).
-const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED')]))";
+const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS')]))";
 
 // ---- /proc ----
 
@@ -703,4 +703,34 @@ fn broken_configuration_file_leaves_python_running() {
         });
         assert_eq!(stdout(&out), "42\n", "{how:?}");
     }
+}
+
+#[test]
+fn a_failed_setenv_undoes_the_edits_already_made() {
+    // A setenv that fails for DD_INJECTION_ENABLED, which comes after PYTHONPATH: the library
+    // must put PYTHONPATH back, so that the process runs as it would without the library.
+    let p = Packages::with_libraries();
+    let preload = format!(
+        "{} {}",
+        p.launcher.display(),
+        fixture("failing-setenv.so").display()
+    );
+    let out = run(Command::new(PYTHON)
+        .args([
+            "-c",
+            "import os; print([os.environ.get(v) for v in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS')])",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("PYTHONPATH", "/srv/app")
+        .env_remove("DD_INJECTION_ENABLED")
+        .env_remove("DD_TRACE_STARTUP_LOGS")
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "['/srv/app', None, None]\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("]: failed: setenv_failed (setenv failed)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("fixture sitecustomize loaded"), "{err}");
 }

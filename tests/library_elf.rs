@@ -140,7 +140,7 @@ fn start_up_code_fits_one_page() {
         for wanted in [
             "launcher_preload5start",
             "analyzer7runtime6detect",
-            "analyzer4java11is_jdk_tool",
+            "analyzer7runtime11is_jdk_tool",
             "memcpy",
             "strlen",
         ] {

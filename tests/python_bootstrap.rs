@@ -1,9 +1,10 @@
 //! The Python library package's `sitecustomize.py` (libraries/python): ddtrace for the
 //! interpreters it was built for, silence for the others, the user's own `sitecustomize`
-//! kept, and the outcome reported through the telemetry forwarder.
+//! kept, and the outcome reported (through ddtrace's own telemetry when it loaded, else
+//! through the telemetry forwarder).
 
-use apm_inject_tests::tracers::{free_port, wait_for};
-use apm_inject_tests::{run, stderr, stdout, workspace, Packages};
+use apm_inject_tests::tracers::{free_port, wait_for, TestAgent};
+use apm_inject_tests::{pyenv, run, stderr, stdout, workspace, Packages};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,17 +12,6 @@ use std::process::{Command, Output};
 
 const PYTHON: &str = "/usr/bin/python3";
 const DDTRACE_LOADED: &str = "import sys; print('ddtrace' in sys.modules)";
-
-/// pyenv's `python<version>`, e.g. `/root/.pyenv/versions/3.12.1/bin/python3.12`.
-fn pyenv(version: &str) -> PathBuf {
-    let versions = Path::new("/root/.pyenv/versions");
-    let found = std::fs::read_dir(versions)
-        .unwrap_or_else(|e| panic!("{}: {e}", versions.display()))
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path().join("bin").join(format!("python{version}")))
-        .find(|path| path.exists());
-    found.unwrap_or_else(|| panic!("no python{version} under {}", versions.display()))
-}
 
 /// `python -c program` under the library, reporting to no agent, with `env` added.
 fn python(p: &Packages, python: &Path, program: &str, env: &[(&str, &str)]) -> Output {
@@ -97,8 +87,8 @@ fn ddtrace_loads_in_every_packaged_python() {
     }
 }
 
-/// The library skips Pythons older than 3.8 itself; `DD_INJECT_FORCE` makes it go on, so that
-/// the bootstrap is what decides.
+/// The library skips Pythons the package does not support (its `supported_runtimes.json`);
+/// `DD_INJECT_FORCE` makes it go on, so that the bootstrap is what decides.
 const FORCE: (&str, &str) = ("DD_INJECT_FORCE", "true");
 
 #[test]
@@ -120,33 +110,39 @@ fn other_pythons_run_unchanged_and_silently() {
     }
 }
 
+/// The `complete` count travels with ddtrace's own telemetry: no forwarder process is run.
 #[test]
-fn loaded_tracer_is_reported_as_complete() {
+fn loaded_tracer_reports_complete_without_a_process() {
     let p = Packages::with_tracers();
+    let agent = TestAgent::start();
     let forwarder = FakeForwarder::new(&p);
-    let out = python(&p, Path::new(PYTHON), DDTRACE_LOADED, &forwarder.env());
+    let program = "import sys, time; print('ddtrace' in sys.modules); time.sleep(3)";
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", program])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_TELEMETRY_HEARTBEAT_INTERVAL", "1")
+        .envs(forwarder.env()));
     assert_eq!(stdout(&out), "True\n", "{}", stderr(&out));
-    let payload = forwarder.payload();
-    assert_eq!(
-        payload["points"],
-        json!([{"name": "library_entrypoint.complete", "tags": ["injection_forced:false"]}])
-    );
-    let meta = &payload["metadata"];
-    assert_eq!(meta["language_name"], "python");
-    assert_eq!(meta["runtime_name"], "cpython");
-    assert_eq!(meta["tracer_version"], "4.16.0");
-    assert!(meta["language_version"]
-        .as_str()
-        .unwrap()
-        .starts_with("3.11."));
-    assert!(meta["pid"].as_u64().unwrap() > 1);
+    let metric = wait_for("library_entrypoint.complete from ddtrace", || {
+        agent.metrics("library_entrypoint.complete").pop()
+    });
+    assert_eq!(metric["tags"], json!(["injection_forced:false"]));
+    assert_eq!(metric["type"], "count");
+    assert_eq!(metric["namespace"], "tracers");
+    let app = &metric["application"];
+    assert_eq!(app["language_name"], "python");
+    assert_eq!(app["tracer_version"], "4.16.0");
+    assert!(!forwarder.output.exists(), "the forwarder ran");
 }
 
 #[test]
 fn unsupported_python_is_reported_as_an_abort() {
     let p = Packages::with_tracers();
     let forwarder = FakeForwarder::new(&p);
-    let out = python(&p, &pyenv("3.8"), DDTRACE_LOADED, &forwarder.env());
+    let env = [forwarder.env().as_slice(), &[FORCE]].concat();
+    let out = python(&p, &pyenv("3.8"), DDTRACE_LOADED, &env);
     assert_eq!(stdout(&out), "False\n", "{}", stderr(&out));
     assert_eq!(
         forwarder.payload()["points"],
@@ -158,20 +154,23 @@ fn unsupported_python_is_reported_as_an_abort() {
 }
 
 #[test]
-fn no_report_without_injection_enabled() {
-    // The package put on PYTHONPATH by hand, not by the library: ddtrace loads, no report.
+fn pythonpath_without_the_launcher_loads_nothing_and_reports_nothing() {
+    // The package put on PYTHONPATH by hand, or inherited by a Python the launcher never saw
+    // (started with LD_PRELOAD removed): only a process the launcher decided on loads ddtrace.
     let p = Packages::with_tracers();
     let forwarder = FakeForwarder::new(&p);
     let out = run(Command::new(PYTHON)
         .args(["-c", DDTRACE_LOADED])
+        .env_remove("LD_PRELOAD")
         .env("PYTHONPATH", p.library("python"))
-        .env_remove("DD_INJECTION_ENABLED")
+        .env("DD_INJECTION_ENABLED", "tracer")
         .env("DD_TELEMETRY_FORWARDER_PATH", &forwarder.path)
         .env(
             "DD_TRACE_AGENT_URL",
             format!("http://127.0.0.1:{}", free_port()),
         ));
-    assert_eq!(stdout(&out), "True\n", "{}", stderr(&out));
+    assert_eq!(stdout(&out), "False\n", "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(!forwarder.output.exists());
 }
@@ -279,4 +278,84 @@ fn broken_ddtrace_leaves_the_application_running() {
         json!([{"name": "library_entrypoint.error",
                 "tags": ["error_type:import_ddtrace_runtimeerror"]}])
     );
+}
+
+#[test]
+fn python_embedded_in_gdb_does_not_load_the_tracer() {
+    // gdb inherits PYTHONPATH from an instrumented Python; its embedded interpreter reads it,
+    // but the launcher never decided on gdb.
+    let p = Packages::with_tracers();
+    let program = r#"import subprocess, sys
+print('ddtrace' in sys.modules)
+gdb = subprocess.run(["gdb", "-nx", "-batch", "-ex",
+                      "python import os, sys; print('ddtrace' in sys.modules, os.environ.get('PYTHONPATH'))"],
+                     capture_output=True, text=True)
+print(gdb.stdout, end="")
+print(gdb.stderr, end="", file=sys.stderr)"#;
+    let out = python(&p, Path::new(PYTHON), program, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("True\nFalse {}\n", p.library("python").display())
+    );
+    assert_eq!(stderr(&out), "");
+}
+
+/// `python -c program` under the library with `limits` (shell `ulimit` options) applied.
+fn python_limited(p: &Packages, limits: &str, program: &str, env: &[(&str, &str)]) -> Output {
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    run(p
+        .command("/bin/sh")
+        .args([
+            "-c",
+            &format!("ulimit {limits} && exec {PYTHON} -c \"$0\""),
+            program,
+        ])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent)
+        .envs(env.iter().copied()))
+}
+
+#[test]
+fn low_address_space_limit_stands_down() {
+    let p = Packages::with_tracers();
+    for limits in ["-v 200000", "-v 500000", "-d 100000"] {
+        let out = python_limited(
+            &p,
+            limits,
+            "import sys; print(42, 'ddtrace' in sys.modules)",
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{limits}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "42 False\n", "{limits}");
+        assert_eq!(stderr(&out), "", "{limits}");
+    }
+    let debug = [("DD_APM_INSTRUMENTATION_DEBUG", "true")];
+    let out = python_limited(&p, "-v 200000", "print(42)", &debug);
+    assert!(
+        stderr(&out).contains("not instrumented: address_space_limit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn deleted_working_directory_stands_down_silently() {
+    let p = Packages::with_tracers();
+    let gone = tempfile::tempdir().unwrap();
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    let script = format!(
+        "cd '{}' && rmdir '{}' && exec {PYTHON} -c \"$0\"",
+        gone.path().display(),
+        gone.path().display()
+    );
+    let program = "import json, sys; print('ddtrace' in sys.modules); print(json.dumps([1]))";
+    let out = run(p
+        .command("/bin/sh")
+        .args(["-c", &script, program])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "False\n[1]\n");
+    assert_eq!(stderr(&out), "");
 }

@@ -5,14 +5,15 @@
 //! characters, so a longer result is not injected. Only the launcher options before the main
 //! class, `-jar` or `-m` belong to the JVM; everything after belongs to the application.
 
-use crate::decision::{Edit, Reason};
+use crate::decision::Reason;
 use crate::host::{FileKind, Host};
-use crate::invocation::{plain_path, Invocation, Language};
+use crate::invocation::{Invocation, Word};
+use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::{file_name, major_minor, parent, Process};
-use crate::runtime::Runtime;
+use crate::runtime::{is_jdk_tool, Runtime};
 use crate::service;
+use crate::variable::{words, Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -24,88 +25,6 @@ const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 pub const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
-
-/// Longest JDK tool name (`appletviewer`, `native2ascii`).
-const TOOL_NAME_MAX: usize = 12;
-
-/// JDK tool launchers: each starts a JVM but is never an application. NUL-padded rows, so that
-/// the table holds no pointers (which the loader would relocate in every process) and the test
-/// runs in every process in a few hundred instructions of compact code (`runtime::detect`).
-static JDK_TOOLS: [[u8; TOOL_NAME_MAX]; 52] = [
-    pad(b"appletviewer"),
-    pad(b"extcheck"),
-    pad(b"idlj"),
-    pad(b"jaotc"),
-    pad(b"jar"),
-    pad(b"jarsigner"),
-    pad(b"javac"),
-    pad(b"javadoc"),
-    pad(b"javah"),
-    pad(b"javap"),
-    pad(b"javaws"),
-    pad(b"jcmd"),
-    pad(b"jconsole"),
-    pad(b"jdb"),
-    pad(b"jdeprscan"),
-    pad(b"jdeps"),
-    pad(b"jfr"),
-    pad(b"jhat"),
-    pad(b"jhsdb"),
-    pad(b"jimage"),
-    pad(b"jinfo"),
-    pad(b"jjs"),
-    pad(b"jlink"),
-    pad(b"jmap"),
-    pad(b"jmc"),
-    pad(b"jmod"),
-    pad(b"jpackage"),
-    pad(b"jps"),
-    pad(b"jrunscript"),
-    pad(b"jsadebugd"),
-    pad(b"jshell"),
-    pad(b"jstack"),
-    pad(b"jstat"),
-    pad(b"jstatd"),
-    pad(b"jvisualvm"),
-    pad(b"jwebserver"),
-    pad(b"keytool"),
-    pad(b"native2ascii"),
-    pad(b"orbd"),
-    pad(b"pack200"),
-    pad(b"policytool"),
-    pad(b"rmic"),
-    pad(b"rmid"),
-    pad(b"rmiregistry"),
-    pad(b"schemagen"),
-    pad(b"serialver"),
-    pad(b"servertool"),
-    pad(b"tnameserv"),
-    pad(b"unpack200"),
-    pad(b"wsgen"),
-    pad(b"wsimport"),
-    pad(b"xjc"),
-];
-
-/// `name` NUL-padded to a row of [`JDK_TOOLS`].
-const fn pad(name: &[u8]) -> [u8; TOOL_NAME_MAX] {
-    let mut row = [0; TOOL_NAME_MAX];
-    let mut i = 0;
-    while i < name.len() {
-        row[i] = name[i];
-        i += 1;
-    }
-    row
-}
-
-/// Whether `name` is a JDK tool launcher (a JVM, but never an application), e.g. `keytool`.
-pub fn is_jdk_tool(name: &[u8]) -> bool {
-    if name.is_empty() || name.len() > TOOL_NAME_MAX || name.contains(&0) {
-        return false;
-    }
-    let mut row = [0; TOOL_NAME_MAX];
-    row[..name.len()].copy_from_slice(name);
-    JDK_TOOLS.contains(&row)
-}
 
 /// Launcher options whose value is the next argument.
 fn takes_value(option: &[u8]) -> bool {
@@ -130,11 +49,6 @@ fn takes_value(option: &[u8]) -> bool {
     )
 }
 
-/// Whether a `-javaagent:` word is the library's own (any root, any version).
-fn is_ours(word: &[u8]) -> bool {
-    word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
-}
-
 /// The Java runtime.
 pub struct Java;
 
@@ -143,37 +57,25 @@ impl Language for Java {
         Runtime::Java
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        let mut inv = Invocation::default();
-        let mut rest = args.iter().skip(1);
-        while let Some(&arg) = rest.next() {
-            if arg == b"-jar" {
-                inv.options.push(arg);
-                inv.program = rest.next().copied();
-                break;
-            }
-            if arg == b"-m" || arg == b"--module" {
-                inv.module = rest.next().copied();
-                break;
-            }
-            if let Some(module) = arg.strip_prefix(b"--module=") {
-                inv.module = Some(module);
-                break;
-            }
-            // An argument file (`@file`) may name the main class: assume it does.
-            if arg.starts_with(b"@") || !arg.starts_with(b"-") {
-                inv.program = Some(arg);
-                break;
-            }
-            inv.options.push(arg);
-            if takes_value(arg) {
-                if let Some(&value) = rest.next() {
-                    inv.options.push(value);
-                }
-            }
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        match arg {
+            b"-jar" => Word::ProgramFollows { keep: true },
+            b"-m" | b"--module" => Word::Module {
+                attached: None,
+                keep: false,
+            },
+            _ => match arg.strip_prefix(b"--module=") {
+                Some(module) => Word::Module {
+                    attached: Some(module),
+                    keep: false,
+                },
+                // An argument file (`@file`) may name the main class: assume it does.
+                None if arg.starts_with(b"@") || !arg.starts_with(b"-") => Word::Program,
+                None => Word::Option {
+                    takes_value: takes_value(arg),
+                },
+            },
         }
-        inv.subcommand = rest.next().copied();
-        inv
     }
 
     fn builtin_skip(&self, process: &Process, _: &Invocation) -> Option<Reason> {
@@ -181,7 +83,7 @@ impl Language for Java {
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !is_ours(w);
+        let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !self.is_ours(w);
         OPTION_VARIABLES
             .iter()
             .filter_map(|v| process.var(v))
@@ -189,13 +91,14 @@ impl Language for Java {
             || invocation.options.iter().any(|w| foreign(w))
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process
-            .var(JAVA_TOOL_OPTIONS)
-            .and_then(|v| remove_words(v, is_ours));
-        rest.map(|rest| set_or_unset(JAVA_TOOL_OPTIONS, rest))
-            .into_iter()
-            .collect()
+    const VARIABLE: Variable = Variable {
+        name: JAVA_TOOL_OPTIONS,
+        shape: Shape::Words,
+    };
+
+    /// A `-javaagent:` of any version of the Java library package, under any root.
+    fn is_ours(&self, word: &[u8]) -> bool {
+        word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
@@ -240,10 +143,6 @@ impl Language for Java {
         }
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (8, 0)
-    }
-
     /// The jar or war (`-jar payment-service.jar` → `payment-service`), the module, or the
     /// main class's simple name.
     fn service<H: Host + ?Sized>(
@@ -262,61 +161,28 @@ impl Language for Java {
         Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
     }
 
-    fn inject<H: Host + ?Sized>(
+    fn additions<H: Host + ?Sized>(
         &self,
-        process: &Process,
+        _: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if !plain_path(lib) {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
-        let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
-        let Some(value) = with_words(process.var(JAVA_TOOL_OPTIONS), &[&agent], is_ours) else {
-            return Ok(vec![]);
-        };
+    ) -> Vec<Vec<u8>> {
+        vec![[&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat()]
+    }
+
+    /// The JVM ignores (or truncates) `JAVA_TOOL_OPTIONS` past 1024 characters.
+    fn accepts(&self, value: &[u8]) -> Result<(), Reason> {
         if value.len() > MAX_TOOL_OPTIONS {
             return Err(Reason::JavaToolOptionsTooLong);
         }
-        Ok(vec![Edit::Set {
-            name: JAVA_TOOL_OPTIONS,
-            value,
-        }])
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jdk_tools_are_known_by_their_exact_name() {
-        for tool in [
-            "appletviewer",
-            "jar",
-            "javac",
-            "jshell",
-            "keytool",
-            "native2ascii",
-            "xjc",
-        ] {
-            assert!(is_jdk_tool(tool.as_bytes()), "{tool}");
-        }
-        for other in [
-            "",
-            "ja",
-            "jars",
-            "javacc",
-            "keytool\0",
-            "appletviewers",
-            "java",
-            "xj",
-        ] {
-            assert!(!is_jdk_tool(other.as_bytes()), "{other:?}");
-        }
-        assert_eq!(JDK_TOOLS.len(), 52);
-    }
 
     fn parse(line: &str) -> Invocation<'_> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
@@ -339,5 +205,33 @@ mod tests {
             parse("java -jar app.jar serve").subcommand,
             Some(&b"serve"[..])
         );
+    }
+
+    #[test]
+    fn version_comes_from_the_jdk_release_file() {
+        use crate::host::memory::Files;
+        for (asset, version) in [
+            ("release-openjdk-17", (17, 0)),
+            ("release-temurin-25", (25, 0)),
+        ] {
+            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
+            let process = Process {
+                exe: b"/jdk/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&process, &Invocation::default(), &files),
+                Some(version)
+            );
+            let jre = Process {
+                exe: b"/jdk/jre/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&jre, &Invocation::default(), &files),
+                Some(version),
+                "Java 8 layout"
+            );
+        }
     }
 }

@@ -74,6 +74,16 @@ impl<'a> Process<'a> {
     pub fn flag(&self, name: &str) -> bool {
         self.var(name).is_some_and(is_true)
     }
+
+    /// `path` made absolute against the working directory (`None` if relative and the working
+    /// directory is unknown), e.g. `/srv/app/server.js` for `./server.js` in `/srv/app`.
+    pub fn absolute(&self, path: &[u8]) -> Option<Vec<u8>> {
+        if path.starts_with(b"/") {
+            return Some(path.to_vec());
+        }
+        let path = path.strip_prefix(b"./").unwrap_or(path);
+        self.cwd.map(|cwd| [cwd, b"/", path].concat())
+    }
 }
 
 /// Whether a configuration value means true: `true`, `1`, `yes` or `on`, in any case.
@@ -129,5 +139,24 @@ mod tests {
             alloc::vec![&b"a"[..], b"", b"b"]
         );
         assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn captured_command_lines_of_glibc_and_musl_processes() {
+        for name in ["cmdline-glibc", "cmdline-musl"] {
+            let file = [env!("CARGO_MANIFEST_DIR"), "/../test-assets/proc/", name].concat();
+            let bytes = std::fs::read(file).unwrap();
+            assert_eq!(
+                split_cmdline(&bytes),
+                alloc::vec![
+                    &b"/usr/bin/java"[..],
+                    b"cmdline",
+                    b"--port=8080",
+                    b"two words",
+                    b""
+                ],
+                "{name}"
+            );
+        }
     }
 }

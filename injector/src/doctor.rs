@@ -6,8 +6,9 @@
 
 use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
 use crate::output::say;
-use crate::package::Package;
-use crate::{loadcheck, logs, preload_file, system_file, tree};
+use crate::package::{self, Package};
+use crate::support::{self, Support};
+use crate::{agent, loadcheck, lock, logs, preload_file, system_file, transaction, tree};
 use serde_json::json;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -25,10 +26,14 @@ const CHECKS: &[fn(&Context) -> Vec<Check>] = &[
     ld_preload_variable,
     inject_package,
     libraries,
+    package_files,
+    interrupted_change,
     config,
     world_writable,
     disk_space,
     debug_logs,
+    agent,
+    runtimes,
 ];
 
 /// The outcome of one check.
@@ -38,6 +43,9 @@ pub enum Status {
     Pass,
     /// Something to fix.
     Fail,
+    /// Works, but not as one may expect (e.g. a runtime its tracer does not support); does
+    /// not change the exit status.
+    Warn,
     /// Does not apply here, e.g. no log file configured.
     NotApplicable,
 }
@@ -48,6 +56,7 @@ impl Status {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
+            Status::Warn => "warn",
             Status::NotApplicable => "n/a",
         }
     }
@@ -84,6 +93,15 @@ impl Check {
         }
     }
 
+    fn warn(id: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            id: id.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
     fn not_applicable(id: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             id: id.into(),
@@ -102,6 +120,15 @@ struct Context {
 }
 
 impl Context {
+    /// How to run `apm-inject <verb>` for this root, quoted, e.g.
+    /// `` `apm-inject install --root /img` ``.
+    fn command(&self, verb: &str) -> String {
+        match self.root.is_host() {
+            true => format!("`apm-inject {verb}`"),
+            false => format!("`apm-inject {verb} --root {}`", self.root.dir.display()),
+        }
+    }
+
     /// The launcher entry of ours in `/etc/ld.so.preload`, as seen inside the root.
     fn listed_launcher(&self) -> Option<PathBuf> {
         let content = self.preload.1.as_ref().ok()?.as_ref()?;
@@ -150,9 +177,10 @@ pub fn to_text(checks: &[Check]) -> String {
     }
     let count = |s| checks.iter().filter(|c| c.status == s).count();
     out += &format!(
-        "{} passed, {} failed, {} not applicable\n",
+        "{} passed, {} failed, {} warnings, {} not applicable\n",
         count(Status::Pass),
         count(Status::Fail),
+        count(Status::Warn),
         count(Status::NotApplicable)
     );
     out
@@ -170,7 +198,7 @@ pub fn to_json(checks: &[Check]) -> serde_json::Value {
 fn ld_so_preload(cx: &Context) -> Vec<Check> {
     let (path, content) = &cx.preload;
     let shown = path.display();
-    let install = "run `apm-inject install`";
+    let install = format!("run {}", cx.command("install"));
     let exists = match content {
         Err(e) => Check::fail(
             "ld_so_preload_exists",
@@ -180,7 +208,7 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
         Ok(None) => Check::fail(
             "ld_so_preload_exists",
             format!("{shown} is missing"),
-            install,
+            &install,
         ),
         Ok(Some(_)) => Check::pass("ld_so_preload_exists", format!("{shown} is a regular file")),
     };
@@ -205,7 +233,7 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
             ),
             format!("chown root:root {shown} && chmod 0644 {shown}"),
         ),
-        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), install),
+        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), &install),
     };
     let stable = layout::stable_launcher();
     let lists = match cx.listed_launcher() {
@@ -220,12 +248,12 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
                 entry.display(),
                 stable.display()
             ),
-            install,
+            &install,
         ),
         None => Check::fail(
             "ld_so_preload_lists_launcher",
             "the launcher is not listed",
-            install,
+            &install,
         ),
     };
     vec![exists, permissions, lists]
@@ -234,24 +262,37 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
 fn launcher_loads(cx: &Context) -> Vec<Check> {
     let launcher = cx.listed_launcher().unwrap_or_else(layout::stable_launcher);
     vec![match loadcheck::prove(&cx.root, &launcher) {
-        Ok(proof) => Check::pass("launcher_loads", format!("{} loads into {proof}", launcher.display())),
+        Ok(proof) => Check::pass(
+            "launcher_loads",
+            format!("{} loads into {proof}", launcher.display()),
+        ),
         Err(e) => Check::fail(
             "launcher_loads",
             e,
-            "run `apm-inject install` to reinstall it, or `apm-inject uninstall` to remove its entry",
+            format!(
+                "run {} to reinstall it, or {} to remove its entry",
+                cx.command("install"),
+                cx.command("uninstall")
+            ),
         ),
     }]
 }
 
+/// `LD_PRELOAD` in this environment: every entry must load (the loader's own verdict, with
+/// `$LIB` expanded and relative paths resolved as it does), and a launcher of ours must exist.
 fn ld_preload_variable(_: &Context) -> Vec<Check> {
     let id = "ld_preload_variable";
-    let Some(value) = std::env::var_os("LD_PRELOAD") else {
+    let Some(value) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) else {
         return vec![Check::pass(
             id,
             "not set in this environment (hosts rely on /etc/ld.so.preload)",
         )];
     };
     let shown = value.to_string_lossy();
+    let fix = format!(
+        "set LD_PRELOAD='{}' or unset it",
+        layout::stable_launcher().display()
+    );
     let entries = preload_file::entries(value.as_bytes());
     let missing: Vec<_> = entries
         .iter()
@@ -259,19 +300,24 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
         .filter(|p| preload_file::is_ours(p.as_os_str().as_bytes()) && !p.is_file())
         .map(|p| p.display().to_string())
         .collect();
-    vec![if !missing.is_empty() {
-        Check::fail(
+    if !missing.is_empty() {
+        return vec![Check::fail(
             id,
             format!(
                 "LD_PRELOAD={shown} names a missing launcher: {}",
                 missing.join(", ")
             ),
-            format!(
-                "set LD_PRELOAD={} or unset it",
-                layout::stable_launcher().display()
-            ),
-        )
-    } else if entries.iter().any(|e| preload_file::is_ours(e)) {
+            fix,
+        )];
+    }
+    if let Some(complaint) = loadcheck::loader_complaint(&value) {
+        return vec![Check::fail(
+            id,
+            format!("LD_PRELOAD={shown}: every program started with it prints {complaint:?}"),
+            fix,
+        )];
+    }
+    vec![if entries.iter().any(|e| preload_file::is_ours(e)) {
         Check::pass(id, format!("LD_PRELOAD={shown} names the launcher"))
     } else {
         Check::pass(id, format!("LD_PRELOAD={shown}, without the launcher"))
@@ -294,12 +340,12 @@ fn inject_package(cx: &Context) -> Vec<Check> {
                 "{shown}: stable -> {}, which has no launcher",
                 v.to_string_lossy()
             ),
-            "run `apm-inject install`",
+            format!("run {}", cx.command("install")),
         ),
         None => Check::fail(
             "inject_package",
             format!("{shown} has no stable version"),
-            "run `apm-inject install`",
+            format!("run {}", cx.command("install")),
         ),
     }]
 }
@@ -337,7 +383,10 @@ fn libraries(cx: &Context) -> Vec<Check> {
             ));
             continue;
         }
-        let reinstall = "run `apm-inject install` from a package tree that has it".to_string();
+        let reinstall = format!(
+            "run {} from a package tree that has it",
+            cx.command("install")
+        );
         checks.push(match package.stable_version() {
             Some(v) if package.dir.join(&v).join(entry_point).exists() => Check::pass(
                 id,
@@ -361,10 +410,109 @@ fn libraries(cx: &Context) -> Vec<Check> {
         checks.push(Check::fail(
             "libraries",
             "no tracing library is installed: no process is instrumented",
-            format!("ship {LIBRARY_PREFIX}<language> packages beside apm-inject and run `apm-inject install`"),
+            format!(
+                "ship {LIBRARY_PREFIX}<language> packages beside apm-inject and run {}",
+                cx.command("install")
+            ),
         ));
     }
     checks
+}
+
+/// Every installed version `stable` names matches its manifest, byte for byte.
+fn package_files(cx: &Context) -> Vec<Check> {
+    let id = "package_files";
+    let packages = match cx.root.our_packages() {
+        Ok(p) if p.is_empty() => return vec![Check::not_applicable(id, "no packages installed")],
+        Ok(p) => p,
+        Err(e) => return vec![Check::fail(id, e, "check the packages directory")],
+    };
+    let mut verified = Vec::new();
+    let mut problems = Vec::new();
+    for dir in packages {
+        let package = Package { dir };
+        let name = package
+            .dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(version) = package.stable_version() else {
+            continue;
+        };
+        let label = format!("{name} {}", version.to_string_lossy());
+        match package::verify(&package.dir.join(&version), MAX_LISTED) {
+            Ok(Some(differences)) if differences.is_empty() => verified.push(label),
+            Ok(Some(differences)) => problems.push(format!("{label}: {}", differences.join(", "))),
+            Ok(None) => problems.push(format!(
+                "{label}: no manifest (installed by an earlier apm-inject), cannot be verified"
+            )),
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    vec![if problems.is_empty() {
+        Check::pass(
+            id,
+            format!("match their manifests: {}", verified.join(", ")),
+        )
+    } else {
+        Check::fail(
+            id,
+            problems.join("; "),
+            format!(
+                "run {} to put the packages back as shipped",
+                cx.command("install")
+            ),
+        )
+    }]
+}
+
+/// No install or uninstall was interrupted: no journal, no leftovers.
+fn interrupted_change(cx: &Context) -> Vec<Check> {
+    let id = "interrupted_change";
+    if let Some(pid) = lock::holder(&cx.root) {
+        return vec![Check::not_applicable(
+            id,
+            format!(
+                "an install or uninstall is running (pid {pid}): these checks may see it half done"
+            ),
+        )];
+    }
+    let finish = format!(
+        "run {} (or {}): it finishes or rolls back the change first",
+        cx.command("install"),
+        cx.command("uninstall")
+    );
+    match transaction::interrupted(&cx.root) {
+        Ok(Some((operation, pid, state))) => {
+            let point = match state {
+                transaction::State::Planned => "before its commit point: it will be rolled back",
+                transaction::State::Committed => "after its commit point: it will be finished",
+            };
+            return vec![Check::fail(
+                id,
+                format!("an {operation} (pid {pid}) was interrupted {point}"),
+                finish,
+            )];
+        }
+        Ok(None) => {}
+        Err(e) => return vec![Check::fail(id, e, "move the journal away")],
+    }
+    let leftovers = transaction::leftovers(&cx.root);
+    vec![if leftovers.is_empty() {
+        Check::pass(id, "no interrupted install or uninstall")
+    } else {
+        let listed: Vec<_> = leftovers
+            .iter()
+            .take(MAX_LISTED)
+            .map(|p| p.display().to_string())
+            .collect();
+        Check::fail(
+            id,
+            format!("left by an interrupted run: {}", listed.join(" ")),
+            finish,
+        )
+    }]
 }
 
 /// The host configuration: valid, and compiled into the form the library reads, current.
@@ -372,10 +520,7 @@ fn config(cx: &Context) -> Vec<Check> {
     let dir = cx.root.path(&crate::config::dir());
     let source = dir.join(contract::config::SOURCE_FILE);
     let compiled = dir.join(contract::config::COMPILED_FILE);
-    let apply = format!(
-        "fix the errors, then run `apm-inject config apply {}`",
-        source.display()
-    );
+    let apply = format!("fix the errors, then run {}", cx.command("config apply"));
     if !source.exists() {
         return vec![match compiled.exists() {
             true => Check::fail(
@@ -411,6 +556,8 @@ fn config(cx: &Context) -> Vec<Check> {
     }]
 }
 
+/// Entries of our packages that the group or others may write (the check keeps its first
+/// name, `world_writable`): either is code execution as root for someone else.
 fn world_writable(cx: &Context) -> Vec<Check> {
     let id = "world_writable";
     let packages = match cx.root.our_packages() {
@@ -424,7 +571,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             Ok(entries) => writable.extend(
                 entries
                     .into_iter()
-                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o002 != 0)
+                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o022 != 0)
                     .map(|e| e.path.display().to_string()),
             ),
             Err(e) => return vec![Check::fail(id, e, "check the packages directory")],
@@ -434,7 +581,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
         Check::pass(
             id,
             format!(
-                "nothing world-writable under {}",
+                "nothing group- or world-writable under {}",
                 cx.root.packages().display()
             ),
         )
@@ -447,8 +594,11 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             .join(" ");
         Check::fail(
             id,
-            format!("{} world-writable: {listed}", writable.len()),
-            format!("chmod o-w {listed} (or run `apm-inject install` again)"),
+            format!("{} group- or world-writable: {listed}", writable.len()),
+            format!(
+                "chmod go-w {listed} (or run {} again)",
+                cx.command("install")
+            ),
         )
     }]
 }
@@ -486,34 +636,48 @@ fn disk_space(cx: &Context) -> Vec<Check> {
     }]
 }
 
-fn debug_logs(_: &Context) -> Vec<Check> {
+/// The launcher's debug log destinations (this environment's and the host configuration's):
+/// the files exist, and none is one the launcher would ignore (a relative path).
+fn debug_logs(cx: &Context) -> Vec<Check> {
     let id = "debug_logs";
-    let Some(files) = logs::from_env() else {
+    let configured = logs::configured(&cx.root, true, false);
+    if configured.is_empty() {
         return vec![Check::not_applicable(
             id,
-            format!("{} is not set", logs::OUTPUT_PATHS),
+            format!(
+                "{} is not set and the host configuration has no output_paths",
+                logs::OUTPUT_PATHS
+            ),
         )];
-    };
+    }
     let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for file in files {
-        match std::fs::metadata(&file) {
-            Ok(m) if m.is_file() => {
-                let age = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .map_or(0, |d| d.as_secs());
-                found.push(format!(
-                    "{}: {} bytes, last written {age} s ago",
-                    file.display(),
-                    m.len()
-                ));
+    let mut problems = Vec::new();
+    for destinations in &configured {
+        let origin = &destinations.origin;
+        for ignored in logs::ignored(&destinations.value) {
+            problems.push(format!(
+                "{ignored:?} ({origin}) is not an absolute path: the launcher ignores it"
+            ));
+        }
+        for file in destinations.files(&cx.root) {
+            match std::fs::metadata(&file) {
+                Ok(m) if m.is_file() => {
+                    let age = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .map_or(0, |d| d.as_secs());
+                    found.push(format!(
+                        "{}: {} bytes, last written {age} s ago",
+                        file.display(),
+                        m.len()
+                    ));
+                }
+                _ => problems.push(format!("no log file {} ({origin})", file.display())),
             }
-            _ => missing.push(file.display().to_string()),
         }
     }
-    vec![if missing.is_empty() {
+    vec![if problems.is_empty() {
         Check::pass(
             id,
             if found.is_empty() {
@@ -525,8 +689,50 @@ fn debug_logs(_: &Context) -> Vec<Check> {
     } else {
         Check::fail(
             id,
-            format!("no log file: {}", missing.join(", ")),
-            "run a runtime with DD_APM_INSTRUMENTATION_DEBUG=true and this variable set; check its directory is writable",
+            problems.join("; "),
+            "use stderr or absolute paths (file:///var/log/apm-inject.log); run a runtime with \
+             DD_APM_INSTRUMENTATION_DEBUG=true and check the file's directory is writable",
         )
     }]
+}
+
+/// The agent, where the tracers will look for it (this environment's variables and defaults).
+fn agent(cx: &Context) -> Vec<Check> {
+    let id = "agent";
+    if !cx.root.is_host() {
+        return vec![Check::not_applicable(
+            id,
+            "checked on the host that runs the applications",
+        )];
+    }
+    vec![match agent::probe() {
+        (at, Ok(())) => Check::pass(id, format!("the agent at {at} accepts connections")),
+        (at, Err(e)) => Check::fail(
+            id,
+            format!("nothing accepts connections at {at}, where the tracers will send: {e}"),
+            "start the Datadog agent (apm_config enabled), or point the tracers at it with \
+             DD_TRACE_AGENT_URL or DD_AGENT_HOST/DD_TRACE_AGENT_PORT",
+        ),
+    }]
+}
+
+/// Each runtime on this host and whether an installed tracer supports it.
+fn runtimes(cx: &Context) -> Vec<Check> {
+    if !cx.root.is_host() {
+        return vec![Check::not_applicable(
+            "runtimes",
+            "checked on the host that runs the applications",
+        )];
+    }
+    support::runtimes(&cx.root)
+        .into_iter()
+        .map(|(name, support)| {
+            let id = format!("runtime_{name}");
+            match support {
+                Support::Traced(detail) => Check::pass(id, detail),
+                Support::NotTraced(detail) => Check::warn(id, detail),
+                Support::NotApplicable(detail) => Check::not_applicable(id, detail),
+            }
+        })
+        .collect()
 }

@@ -69,7 +69,8 @@ pub fn prove(root: &Root, launcher: &Path) -> Result<String, String> {
     Ok(format!("{} ({whose})", ran.join(", ")))
 }
 
-/// Runs `argv` (in `chroot` if given) with a minimal environment and `preload` as
+/// Runs `argv` (in `chroot` if given) with a minimal environment (`PATH`, and
+/// `PYTHONDONTWRITEBYTECODE`: proving writes nothing in the packages) and `preload` as
 /// `LD_PRELOAD`; fails on a non-zero status, a time-out, or a loader message naming the
 /// launcher on standard error.
 fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(), String> {
@@ -80,6 +81,8 @@ fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
+        // Proving writes nothing: Python would otherwise cache byte-code in the packages.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -126,4 +129,23 @@ fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(
         return Err(format!("{status}, standard error: {:?}", stderr.trim_end()));
     }
     Ok(())
+}
+
+/// What the loader says when `/bin/true` starts with `LD_PRELOAD` set to `value` (e.g.
+/// `ERROR: ld.so: object 'x.so' from LD_PRELOAD cannot be preloaded …: ignored.`), if it says
+/// anything: the message every program started with that value would print.
+pub fn loader_complaint(value: &std::ffi::OsStr) -> Option<String> {
+    let out = Command::new("/bin/true")
+        .env_clear()
+        .env("LD_PRELOAD", value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find(|l| l.contains("ld.so") || l.contains("LD_PRELOAD"))
+        .map(str::to_owned)
 }

@@ -7,17 +7,20 @@
 //! validates and compiles the host configuration; `telemetry-forward` (also run as
 //! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent.
 
+mod agent;
 mod command;
 mod config;
 mod doctor;
 mod errors;
 mod explain;
 mod flare;
+mod http_client;
 mod install;
 mod layout;
 mod loadcheck;
 mod lock;
 mod logs;
+mod manifest;
 mod output;
 mod package;
 mod packages;
@@ -26,8 +29,10 @@ mod redact;
 mod signals;
 mod status;
 mod std_host;
+mod support;
 mod system_file;
 mod telemetry;
+mod transaction;
 mod tree;
 mod uninstall;
 
@@ -88,6 +93,9 @@ enum Command {
         /// Root of the system to uninstall from.
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// Also removes the configuration (/etc/datadog-agent/inject).
+        #[arg(long)]
+        purge: bool,
     },
     /// Checks the installation; exits non-zero if a check fails.
     Doctor {
@@ -108,6 +116,12 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Writes the manifest of a package version directory into it (what `make dist` ships).
+    #[command(hide = true)]
+    Manifest {
+        /// The version directory, e.g. dist/opt/datadog-packages/datadog-apm-inject/1.0.0.
+        dir: PathBuf,
+    },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
     /// silent, always succeeds, ends within a second.
     TelemetryForward {
@@ -121,11 +135,18 @@ enum Command {
 enum ConfigAction {
     /// Validates FILE (default: host_config.yaml in the configuration directory).
     Check {
+        /// Root of the system whose configuration directory is meant.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// The YAML file.
         file: Option<PathBuf>,
     },
-    /// Validates FILE and compiles it, atomically, into host_config.bin for the library.
+    /// Validates FILE and compiles it, atomically, into host_config.bin for the library
+    /// (creating the configuration directory if needed).
     Apply {
+        /// Root of the system whose configuration directory is meant.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// The YAML file.
         file: Option<PathBuf>,
     },
@@ -143,22 +164,27 @@ fn main() -> ExitCode {
             cmd,
         } => explain::run(&cmd, packages_root, json),
         Command::Config {
-            action: ConfigAction::Check { file },
-        } => config::check(file),
+            action: ConfigAction::Check { root, file },
+        } => config::check(&root, file),
         Command::Config {
-            action: ConfigAction::Apply { file },
-        } => config::apply(file),
+            action: ConfigAction::Apply { root, file },
+        } => config::apply(&root, file),
         Command::Status { json } => status::run(json),
         Command::Install { root, container } => install::run(&root, container),
-        Command::Uninstall { root } => uninstall::run(&root),
+        Command::Uninstall { root, purge } => uninstall::run(&root, purge),
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
+        Command::Manifest { dir } => manifest::run(&dir),
         Command::TelemetryForward { .. } => return telemetry::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             say_err!("apm-inject: {message}");
+            // A change stopped by a signal ends by that signal, once rolled back.
+            if let Some(signal) = signals::pending() {
+                signals::die_by(signal);
+            }
             ExitCode::from(2)
         }
     }
