@@ -130,7 +130,10 @@ mod tests {
         for name in ["auxv-glibc", "auxv-musl"] {
             let bytes = asset(name);
             let auxv = parse(&bytes).unwrap_or_else(|| panic!("{name}"));
-            assert!(!auxv.secure && auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0, "{name}");
+            assert!(
+                !auxv.secure && auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0,
+                "{name}"
+            );
             for cut in (0..bytes.len()).step_by(8) {
                 let end = bytes[..cut].chunks_exact(16).any(|p| p[..8] == [0; 8]);
                 assert_eq!(parse(&bytes[..cut]).is_some(), end, "{name} cut at {cut}");

@@ -177,10 +177,27 @@ mod tests {
 
     #[test]
     fn jdk_tools_are_known_by_their_exact_name() {
-        for tool in ["appletviewer", "jar", "javac", "jshell", "keytool", "native2ascii", "xjc"] {
+        for tool in [
+            "appletviewer",
+            "jar",
+            "javac",
+            "jshell",
+            "keytool",
+            "native2ascii",
+            "xjc",
+        ] {
             assert!(is_jdk_tool(tool.as_bytes()), "{tool}");
         }
-        for other in ["", "ja", "jars", "javacc", "keytool\0", "appletviewers", "java", "xj"] {
+        for other in [
+            "",
+            "ja",
+            "jars",
+            "javacc",
+            "keytool\0",
+            "appletviewers",
+            "java",
+            "xj",
+        ] {
             assert!(!is_jdk_tool(other.as_bytes()), "{other:?}");
         }
     }
