@@ -4,6 +4,7 @@
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
 #   make libraries  add the real Python (ddtrace) and Node.js (dd-trace) library packages to it
 #   make tools    the test agent, Flask and Node.js 22 that the end-to-end tests use (target/tools)
+#   make images   the Debian root filesystem the container tests import (target/images)
 #   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end,
 #                 safety corpus, hostile conditions, stress) and `make fuzz`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
@@ -15,7 +16,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test fuzz demo bench clean
+.PHONY: all build dist libraries tools images deps test fuzz demo bench clean
 
 all: build
 
@@ -28,6 +29,7 @@ dist: build
 	install -m 0644 target/release/liblauncher_preload.so $(INJECT_DIR)/launcher.preload.so
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
+	ln -sfn apm-inject $(INJECT_DIR)/auto_inject_runc
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
 
 libraries: deps
@@ -36,10 +38,13 @@ libraries: deps
 tools: deps
 	./scripts/test-tools.sh
 
+images: deps
+	./scripts/container-images.sh
+
 deps:
 	./scripts/install-deps.sh
 
-test: deps dist libraries tools
+test: deps dist libraries tools images
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace

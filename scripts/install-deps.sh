@@ -22,6 +22,13 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
 have unshare || need+=(util-linux) # private mount namespaces in the tests
+# The container tests: a private dockerd (with its containerd and runc), images made with
+# debootstrap, OCI bundles around busybox-static.
+have dockerd || need+=(docker.io)
+have runc || need+=(runc)
+have ctr || need+=(containerd)
+have debootstrap || need+=(debootstrap)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

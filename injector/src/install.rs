@@ -7,18 +7,70 @@
 //! 2. copy every package under a staging name and make it durable;
 //! 3. prove the staged launcher ([`loadcheck`]); on failure remove the copies and stop;
 //! 4. put each version in place and switch its `stable` link (libraries first);
-//! 5. write `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
-//! 6. remove the versions `stable` named before, now that nothing refers to them.
+//! 5. with Docker, make the shim Docker's default runtime and confirm it ([`docker_install`]:
+//!    `daemon.json` is checked in step 1);
+//! 6. write `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]), unless only
+//!    Docker is wanted; if this fails, Docker's change is taken back;
+//! 7. remove the versions `stable` named before, now that nothing refers to them.
 
 use crate::layout::{self, Root, Source, INJECT};
 use crate::package::{Package, Staged};
-use crate::{loadcheck, preload_file, system_file, tree};
+use crate::{docker_install, loadcheck, preload_file, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Installs into `root`; with `container`, also prints the `ENV LD_PRELOAD=…` line images need
-/// (musl never reads `/etc/ld.so.preload`).
-pub fn run(root: &Path, container: bool) -> Result<(), String> {
+/// What an install instruments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    /// Every process of the host, through `/etc/ld.so.preload`.
+    pub host: bool,
+    /// Every Docker container, through the runtime shim.
+    pub docker: bool,
+}
+
+/// The variable of Datadog's install script that chooses the targets: `host`, `docker`, `all`.
+pub const ENABLED_VARIABLE: &str = "DD_APM_INSTRUMENTATION_ENABLED";
+
+impl Targets {
+    /// The targets from `--host`/`--docker`, else [`ENABLED_VARIABLE`] (`enabled`), else the host
+    /// and Docker where `docker_present`.
+    pub fn choose(
+        host: bool,
+        docker: bool,
+        enabled: Option<&str>,
+        docker_present: bool,
+    ) -> Result<Targets, String> {
+        if host || docker {
+            return Ok(Targets { host, docker });
+        }
+        match enabled.map(str::trim).filter(|v| !v.is_empty()) {
+            Some("host") => Ok(Targets {
+                host: true,
+                docker: false,
+            }),
+            Some("docker") => Ok(Targets {
+                host: false,
+                docker: true,
+            }),
+            Some("all") => Ok(Targets {
+                host: true,
+                docker: true,
+            }),
+            Some(other) => Err(format!(
+                "{ENABLED_VARIABLE}={other}: expected host, docker or all"
+            )),
+            None => Ok(Targets {
+                host: true,
+                docker: docker_present,
+            }),
+        }
+    }
+}
+
+/// Installs into `root` for `targets` (`None`: chosen by [`Targets::choose`]); with
+/// `container`, also prints the `ENV LD_PRELOAD=…` line images need (musl never reads
+/// `/etc/ld.so.preload`).
+pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(), String> {
     let root = Root::new(root)?;
     let source = Source::of_this_cli()?;
     let preload_path = root.ld_so_preload();
@@ -31,6 +83,17 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         ));
     }
     let previous = system_file::read(&preload_path)?;
+    let enabled = std::env::var(ENABLED_VARIABLE).ok();
+    let targets = Targets::choose(
+        host,
+        docker,
+        enabled.as_deref(),
+        docker_install::present(&root),
+    )?;
+    let docker_plan = targets
+        .docker
+        .then(|| docker_install::plan(&root))
+        .transpose()?;
     let source_launcher = layout::launcher_in(&source.inject_dir());
     if !source_launcher.is_file() {
         return Err(format!("{} is missing", source_launcher.display()));
@@ -66,20 +129,12 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         println!("installed {label}");
     }
 
-    let entry = layout::stable_launcher();
-    let updated = preload_file::with_entry(
-        previous.as_deref().unwrap_or_default(),
-        entry.as_os_str().as_bytes(),
-    );
-    if previous.as_deref() == Some(&updated[..]) {
-        println!(
-            "{}: already lists {}",
-            preload_path.display(),
-            entry.display()
-        );
-    } else {
-        system_file::replace(&preload_path, previous.as_deref(), Some(&updated))?;
-        println!("{}: lists {}", preload_path.display(), entry.display());
+    let docker = docker_plan.map(docker_install::Plan::apply).transpose()?;
+    if targets.host {
+        if let Err(e) = list_launcher(&preload_path, previous.as_deref()) {
+            let restored = docker.map(docker_install::Applied::rollback);
+            return Err(format!("{e}\n{}", restored.unwrap_or_default()));
+        }
     }
 
     for dir in unused {
@@ -87,7 +142,67 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         println!("removed {}", dir.display());
     }
     if container {
-        println!("ENV LD_PRELOAD={}", entry.display());
+        println!("ENV LD_PRELOAD={}", layout::stable_launcher().display());
     }
     Ok(())
+}
+
+/// Makes `/etc/ld.so.preload` (at `preload_path`, content `previous`) list the launcher.
+fn list_launcher(preload_path: &Path, previous: Option<&[u8]>) -> Result<(), String> {
+    let entry = layout::stable_launcher();
+    let updated =
+        preload_file::with_entry(previous.unwrap_or_default(), entry.as_os_str().as_bytes());
+    if previous == Some(&updated[..]) {
+        println!(
+            "{}: already lists {}",
+            preload_path.display(),
+            entry.display()
+        );
+    } else {
+        system_file::replace(preload_path, previous, Some(&updated))?;
+        println!("{}: lists {}", preload_path.display(), entry.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(host: bool, docker: bool) -> Targets {
+        Targets { host, docker }
+    }
+
+    #[test]
+    fn flags_win_then_the_variable_then_presence() {
+        assert_eq!(
+            Targets::choose(false, true, Some("host"), false),
+            Ok(targets(false, true))
+        );
+        assert_eq!(
+            Targets::choose(true, false, None, true),
+            Ok(targets(true, false))
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("docker"), false),
+            Ok(targets(false, true))
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("all"), false),
+            Ok(targets(true, true))
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("host"), true),
+            Ok(targets(true, false))
+        );
+        assert_eq!(
+            Targets::choose(false, false, None, true),
+            Ok(targets(true, true))
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some(""), false),
+            Ok(targets(true, false))
+        );
+        assert!(Targets::choose(false, false, Some("kubernetes"), true).is_err());
+    }
 }

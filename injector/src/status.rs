@@ -5,6 +5,7 @@
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
 /// The mapping that holds a process's record, as `/proc/<pid>/maps` names it.
 const MAPPING: &str = "/memfd:apm-inject-status";
@@ -182,6 +183,13 @@ pub fn run(json_output: bool) -> Result<(), String> {
     }
     if unreadable > 0 {
         println!("{unreadable} processes could not be read (run as root to see all)");
+    }
+    let docker = crate::docker_status::status_lines(&crate::layout::Root::new(Path::new("/"))?);
+    if !docker.is_empty() {
+        println!();
+        for line in docker {
+            println!("{line}");
+        }
     }
     Ok(())
 }

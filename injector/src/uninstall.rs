@@ -1,16 +1,18 @@
-//! `apm-inject uninstall`: our entry leaves `<root>/etc/ld.so.preload` first (the file goes if
-//! it was the only entry), then our packages leave `<root>/opt/datadog-packages`, so that no
-//! process ever preloads a missing file. Works on a tree deleted by hand too: the entry that
+//! `apm-inject uninstall`: Docker's default runtime is restored first (new containers start
+//! untouched), then our entry leaves `<root>/etc/ld.so.preload` (the file goes if it was the
+//! only entry), then our packages leave `<root>/opt/datadog-packages`, so that no process ever
+//! preloads a missing file. Works on a tree deleted by hand too: the entry that
 //! points at nothing is removed.
 
 use crate::layout::Root;
-use crate::{preload_file, system_file, tree};
+use crate::{docker_install, preload_file, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Uninstalls from `root`.
 pub fn run(root: &Path) -> Result<(), String> {
     let root = Root::new(root)?;
+    docker_install::remove(&root)?;
     let preload_path = root.ld_so_preload();
     match system_file::read(&preload_path)? {
         Some(content)

@@ -1,0 +1,345 @@
+//! Docker's part of `install` and `uninstall`: `<root>/etc/docker/daemon.json` names the shim
+//! as runtime `dd-shim` and makes it the default ([`daemon_json`]); dockerd reloads it on
+//! SIGHUP; the Docker API then confirms the default runtime, with retries.
+//!
+//! The file is checked before install changes anything ([`plan`]), so a malformed one stops the
+//! install with `daemon.json:line:column` and nothing changed. If dockerd does not confirm the
+//! shim, the previous file is put back (and reloaded) and install fails. What the shim replaced
+//! is kept in `<root>/etc/datadog-agent/inject/docker_runtime.previous.json` for uninstall.
+//!
+//! The dockerd reloaded is the one reading this file: a `dockerd` process in this mount
+//! namespace whose `--config-file` (default `/etc/docker/daemon.json`) is this file. None
+//! running means nothing to reload or verify: the file applies when dockerd starts.
+
+use crate::daemon_json::{self, Previous};
+use crate::http_client::Address;
+use crate::layout::{Root, INJECT, STABLE};
+use crate::shim::SHIM_NAME;
+use crate::{docker_api, docker_config, system_file};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many times install reloads dockerd and asks for its default runtime.
+const ATTEMPTS: u32 = 10;
+/// Pause between attempts.
+const PAUSE: Duration = Duration::from_millis(500);
+
+/// Whether Docker is present under `root` (its configuration directory exists).
+pub fn present(root: &Root) -> bool {
+    root.path(Path::new("/etc/docker")).is_dir()
+}
+
+/// The shim as `daemon.json` names it, through `stable`.
+pub fn shim_path() -> PathBuf {
+    Path::new(crate::packages::DEFAULT_ROOT)
+        .join(INJECT)
+        .join(STABLE)
+        .join("inject")
+        .join(SHIM_NAME)
+}
+
+/// Docker's files under a root.
+struct Files {
+    daemon_json: PathBuf,
+    previous: PathBuf,
+    socket: Address,
+}
+
+impl Files {
+    fn of(root: &Root) -> Result<Files, String> {
+        let config_dir = root.path(Path::new(analyzer::config::DEFAULT_DIR));
+        let config = docker_config::load(&config_dir.join(docker_config::FILE))?;
+        Ok(Files {
+            daemon_json: root.path(Path::new("/etc/docker/daemon.json")),
+            previous: config_dir.join("docker_runtime.previous.json"),
+            socket: config.docker_socket,
+        })
+    }
+}
+
+/// A checked change of `daemon.json`, not applied yet.
+pub struct Plan {
+    files: Files,
+    content: Option<Vec<u8>>,
+    update: Option<(Vec<u8>, Previous)>,
+}
+
+/// Reads and checks `daemon.json` (and `docker_config.yaml`) under `root`.
+pub fn plan(root: &Root) -> Result<Plan, String> {
+    let files = Files::of(root)?;
+    let content = system_file::read(&files.daemon_json)?;
+    let shim = shim_path();
+    let update = daemon_json::with_shim(content.as_deref(), &shim.to_string_lossy())
+        .map_err(|e| format!("{}:{e}\nnothing was changed", files.daemon_json.display()))?;
+    Ok(Plan {
+        files,
+        content,
+        update,
+    })
+}
+
+/// An applied change, which a later failing step of install can take back.
+pub struct Applied {
+    files: Files,
+    content: Option<Vec<u8>>,
+    written: Option<Vec<u8>>,
+}
+
+impl Plan {
+    /// Writes `daemon.json`, reloads dockerd and waits until it confirms the shim; on failure
+    /// puts everything back.
+    pub fn apply(self) -> Result<Applied, String> {
+        let Plan {
+            files,
+            content,
+            update,
+        } = self;
+        let written = match update {
+            None => {
+                println!(
+                    "{}: already runs containers through {SHIM_NAME}",
+                    files.daemon_json.display()
+                );
+                None
+            }
+            Some((new, previous)) => {
+                if let Some(dir) = files.previous.parent() {
+                    std::fs::create_dir_all(dir).map_err(crate::errors::io("create", dir))?;
+                }
+                crate::config::write_atomically(&files.previous, &previous.to_json())
+                    .map_err(|e| format!("{}: {e}", files.previous.display()))?;
+                if let Some(dir) = files.daemon_json.parent() {
+                    std::fs::create_dir_all(dir).map_err(crate::errors::io("create", dir))?;
+                }
+                system_file::replace(&files.daemon_json, content.as_deref(), Some(&new))?;
+                println!(
+                    "{}: default runtime {} ({})",
+                    files.daemon_json.display(),
+                    daemon_json::RUNTIME,
+                    shim_path().display()
+                );
+                Some(new)
+            }
+        };
+        let applied = Applied {
+            files,
+            content,
+            written,
+        };
+        match reload_and_verify(&applied.files, true) {
+            Ok(message) => {
+                println!("{message}");
+                Ok(applied)
+            }
+            Err(e) => {
+                let restored = applied.rollback();
+                Err(format!("{e}\n{restored}"))
+            }
+        }
+    }
+}
+
+impl Applied {
+    /// Puts the previous `daemon.json` back and reloads dockerd; says what happened.
+    pub fn rollback(self) -> String {
+        let Some(written) = self.written else {
+            return "daemon.json was not changed".into();
+        };
+        let path = &self.files.daemon_json;
+        match system_file::replace(path, Some(&written), self.content.as_deref()) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&self.files.previous);
+                let _ = reload_and_verify(&self.files, false);
+                format!("{}: previous content put back", path.display())
+            }
+            Err(e) => format!("{}: could not be put back: {e}", path.display()),
+        }
+    }
+}
+
+/// Uninstall: `daemon.json` without the shim, the previous default runtime restored, dockerd
+/// reloaded.
+pub fn remove(root: &Root) -> Result<(), String> {
+    let files = Files::of(root)?;
+    let Some(content) = system_file::read(&files.daemon_json)? else {
+        return Ok(());
+    };
+    if !daemon_json::has_shim(Some(&content)) && !content_names_shim(&content) {
+        return Ok(());
+    }
+    let previous = std::fs::read(&files.previous)
+        .ok()
+        .and_then(|b| Previous::from_json(&b))
+        .unwrap_or(Previous {
+            existed: true,
+            default_runtime: None,
+        });
+    let updated = daemon_json::without_shim(&content, &previous)
+        .map_err(|e| format!("{}:{e}", files.daemon_json.display()))?;
+    system_file::replace(&files.daemon_json, Some(&content), updated.as_deref())?;
+    let _ = std::fs::remove_file(&files.previous);
+    println!(
+        "{}: default runtime {} restored",
+        files.daemon_json.display(),
+        previous
+            .default_runtime
+            .as_deref()
+            .unwrap_or("runc (Docker's default)")
+    );
+    match reload_and_verify(&files, false) {
+        Ok(message) => println!("{message}"),
+        Err(e) => println!("note: {e}"),
+    }
+    Ok(())
+}
+
+fn content_names_shim(content: &[u8]) -> bool {
+    content
+        .windows(daemon_json::RUNTIME.len())
+        .any(|w| w == daemon_json::RUNTIME.as_bytes())
+}
+
+/// Sends SIGHUP to the dockerd reading `files.daemon_json` and, with `expect_shim`, asks its
+/// API until the default runtime is the shim.
+fn reload_and_verify(files: &Files, expect_shim: bool) -> Result<String, String> {
+    let daemons = dockerds_reading(&files.daemon_json);
+    if daemons.is_empty() {
+        return Ok("no dockerd reads it now: it applies when dockerd starts".into());
+    }
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        for pid in &daemons {
+            // SAFETY: kill has no memory effects; the pid was a dockerd a moment ago.
+            unsafe { libc::kill(*pid, libc::SIGHUP) };
+        }
+        std::thread::sleep(PAUSE);
+        let socket = dockerd_socket(daemons[0])
+            .map(Address::Unix)
+            .unwrap_or_else(|| files.socket.clone());
+        match docker_api::info(&socket, Instant::now() + Duration::from_secs(5)) {
+            Ok(info) if !expect_shim || info.default_runtime == daemon_json::RUNTIME => {
+                return Ok(format!(
+                    "dockerd reloaded: default runtime {}",
+                    info.default_runtime
+                ));
+            }
+            Ok(info) => last = format!("default runtime is still {}", info.default_runtime),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!(
+        "dockerd (pid {daemons:?}) did not take the shim after {ATTEMPTS} reloads: {last}"
+    ))
+}
+
+/// The dockerd processes of this mount namespace whose configuration file is `daemon_json`.
+pub fn dockerds_reading(daemon_json: &Path) -> Vec<i32> {
+    let own_namespace = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let Ok(wanted) = daemon_json
+        .parent()
+        .map_or(Ok(PathBuf::new()), Path::canonicalize)
+        .map(|d| d.join(daemon_json.file_name().unwrap_or_default()))
+    else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let proc = PathBuf::from(format!("/proc/{pid}"));
+            std::fs::read_link(proc.join("ns/mnt")).ok() == own_namespace
+                && std::fs::read(proc.join("comm")).is_ok_and(|c| c == b"dockerd\n")
+                && std::fs::read(proc.join("cmdline"))
+                    .is_ok_and(|c| config_file(&c, &proc) == wanted)
+        })
+        .collect()
+}
+
+/// The Unix socket dockerd `pid` listens on, from its `-H unix://PATH` (or `--host`).
+pub fn dockerd_socket(pid: i32) -> Option<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    unix_socket(&cmdline)
+}
+
+fn unix_socket(cmdline: &[u8]) -> Option<PathBuf> {
+    let args: Vec<&[u8]> = cmdline.split(|&c| c == 0).collect();
+    args.iter().enumerate().find_map(|(i, arg)| {
+        let value = match *arg {
+            b"-H" | b"--host" => *args.get(i + 1)?,
+            other => other
+                .strip_prefix(b"--host=")
+                .or_else(|| other.strip_prefix(b"-H="))?,
+        };
+        let path = value.strip_prefix(b"unix://")?;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)))
+    })
+}
+
+/// The daemon configuration file named by a dockerd command line (`--config-file F` or
+/// `--config-file=F`, relative to its working directory), default `/etc/docker/daemon.json`.
+fn config_file(cmdline: &[u8], proc: &Path) -> PathBuf {
+    let args: Vec<&[u8]> = cmdline.split(|&c| c == 0).collect();
+    let mut named: Option<OsString> = None;
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(v) = arg.strip_prefix(b"--config-file=") {
+            named = Some(std::ffi::OsStr::from_bytes(v).into());
+        } else if *arg == b"--config-file" {
+            named = args
+                .get(i + 1)
+                .map(|v| std::ffi::OsStr::from_bytes(v).into());
+        }
+    }
+    let path = PathBuf::from(named.unwrap_or_else(|| "/etc/docker/daemon.json".into()));
+    let path = if path.is_relative() {
+        std::fs::read_link(proc.join("cwd"))
+            .unwrap_or_default()
+            .join(path)
+    } else {
+        path
+    };
+    path.parent()
+        .and_then(|d| d.canonicalize().ok())
+        .map(|d| d.join(path.file_name().unwrap_or_default()))
+        .unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_of_a_command_line() {
+        assert_eq!(
+            unix_socket(b"dockerd\0-H\0unix:///tmp/d.sock\0"),
+            Some(PathBuf::from("/tmp/d.sock"))
+        );
+        assert_eq!(
+            unix_socket(b"dockerd\0--host=unix:///run/x.sock\0"),
+            Some(PathBuf::from("/run/x.sock"))
+        );
+        assert_eq!(unix_socket(b"dockerd\0-H\0tcp://0.0.0.0:2375\0"), None);
+        assert_eq!(unix_socket(b"dockerd\0"), None);
+    }
+
+    #[test]
+    fn config_file_of_a_command_line() {
+        let proc = Path::new("/proc/self");
+        assert_eq!(
+            config_file(b"dockerd\0--iptables=false\0", proc),
+            Path::new("/etc/docker/daemon.json")
+        );
+        assert_eq!(
+            config_file(b"dockerd\0--config-file\0/tmp/d.json\0", proc),
+            std::fs::canonicalize("/tmp").unwrap().join("d.json")
+        );
+        assert_eq!(
+            config_file(b"dockerd\0--config-file=/tmp/e.json\0", proc),
+            std::fs::canonicalize("/tmp").unwrap().join("e.json")
+        );
+    }
+}
