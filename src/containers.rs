@@ -125,15 +125,41 @@ impl Bundle {
 
     /// `runtime --root <state> args…` with the shim configuration `config`, run to completion.
     pub fn runtime(&self, runtime: &Path, config: &ShimConfig, args: &[&str]) -> Output {
-        crate::run(
-            Command::new(runtime)
-                .arg("--root")
-                .arg(&self.state)
-                .args(args)
-                .current_dir(self.path())
-                .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.dir.path())
-                .env_remove("LD_PRELOAD"),
-        )
+        crate::run(&mut self.command(runtime, config, args))
+    }
+
+    /// `runtime --root <state> args…` for a call whose container outlives it (`create`,
+    /// `run --detach`): the container inherits the call's output streams, so they go to the
+    /// file `output` in the bundle rather than to pipes that would stay open. Its exit status.
+    pub fn runtime_detached(
+        &self,
+        runtime: &Path,
+        config: &ShimConfig,
+        args: &[&str],
+    ) -> std::process::ExitStatus {
+        let output = std::fs::File::create(self.path().join("output")).unwrap();
+        self.command(runtime, config, args)
+            .stdin(std::process::Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .status()
+            .unwrap()
+    }
+
+    /// What detached containers and calls wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.path().join("output")).unwrap_or_default()
+    }
+
+    fn command(&self, runtime: &Path, config: &ShimConfig, args: &[&str]) -> Command {
+        let mut cmd = Command::new(runtime);
+        cmd.arg("--root")
+            .arg(&self.state)
+            .args(args)
+            .current_dir(self.path())
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.dir.path())
+            .env_remove("LD_PRELOAD");
+        cmd
     }
 
     /// `runtime run --bundle <bundle> <id>`: the container in the foreground, its output.
@@ -197,7 +223,7 @@ impl Dockerd {
             mount -t overlay overlay -o "lowerdir=/$d,upperdir=$1/$d-upper,workdir=$1/$d-work" "/$d" || exit 99
         done
         mount -t tmpfs tmpfs /run || exit 99
-        exec dockerd --config-file /etc/docker/daemon.json --iptables=false --bridge=none \
+        exec dockerd --iptables=false --bridge=none \
             --data-root "$1/data" --exec-root "$1/exec" -H "unix://$1/docker.sock" \
             --pidfile "$1/dockerd.pid" --shutdown-timeout 2 > "$1/dockerd.log" 2>&1"#;
         let child = crate::in_mount_namespace(script, &[dir.path().as_os_str()])
@@ -268,6 +294,27 @@ impl Dockerd {
         cmd
     }
 
+    /// Writes `content` to `inside` (creating its directory) in dockerd's namespace: an overlay's
+    /// upper layer must not be changed from outside while it is mounted.
+    pub fn write(&self, inside: &str, content: &[u8]) {
+        use std::io::Write;
+        let mut child = self
+            .in_namespace(
+                Path::new("/bin/sh"),
+                &[
+                    "-c",
+                    "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"",
+                    "sh",
+                    inside,
+                ],
+            )
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(content).unwrap();
+        assert!(child.wait().unwrap().success(), "writing {inside}");
+    }
+
     /// A path of dockerd's namespace as seen from here: its `/etc` or `/opt` upper layer.
     pub fn upper(&self, inside: &str) -> PathBuf {
         let inside = inside.trim_start_matches('/');
@@ -278,15 +325,16 @@ impl Dockerd {
     /// Imports the root filesystem `tree` as image `name`.
     pub fn import(&self, tree: &Path, name: &str) {
         let mut cmd = self.docker_command(&["import", "-", name]);
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(tree)
             .args(["-c", "."])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        cmd.stdin(tar.stdout.unwrap());
+        cmd.stdin(tar.stdout.take().unwrap());
         let out = cmd.output().unwrap();
+        assert!(tar.wait().unwrap().success(), "tar of {}", tree.display());
         assert!(out.status.success(), "docker import: {out:?}");
     }
 }

@@ -60,21 +60,30 @@ fn docker_run(docker: &Dockerd, args: &[&str]) -> String {
 /// dockerd runs), in a namespace of its own: the output.
 fn ctr_run(docker: &Dockerd, shim: &Path, image: &str, args: &[&str]) -> String {
     let socket = docker.dir.path().join("exec/containerd/containerd.sock");
+    let socket = socket.to_str().unwrap();
+    // In dockerd's namespace: ctr makes the container's FIFOs under /run/containerd, which
+    // must be the one containerd sees.
     let ctr = |extra: &[&str]| {
-        let mut cmd = std::process::Command::new("ctr");
-        cmd.arg("--address")
-            .arg(&socket)
-            .args(["--namespace", "apm-inject-test"]);
-        cmd.args(extra);
-        cmd
+        let mut args = vec!["--address", socket, "--namespace", "apm-inject-test"];
+        args.extend_from_slice(extra);
+        docker.in_namespace(Path::new("/usr/bin/ctr"), &args)
     };
     let archive = docker.dir.path().join("image.tar");
     docker.docker_ok(&["save", "-o", archive.to_str().unwrap(), image]);
     let imported = run(&mut ctr(&["images", "import", archive.to_str().unwrap()]));
     assert!(imported.status.success(), "{imported:?}");
     let reference = format!("docker.io/library/{image}");
-    let mut cmd = ctr(&["run", "--rm", "--runc-binary"]);
-    cmd.arg(shim).args([&reference, "ctr-probe"]).args(args);
+    let shim = shim.to_str().unwrap();
+    let mut run_args = vec![
+        "run",
+        "--rm",
+        "--runc-binary",
+        shim,
+        &reference,
+        "ctr-probe",
+    ];
+    run_args.extend_from_slice(args);
+    let mut cmd = ctr(&run_args);
     let out = run(&mut cmd);
     assert!(out.status.success(), "ctr run: {out:?}");
     stdout(&out)
@@ -234,11 +243,11 @@ fn broken_daemon_json_fails_the_install_and_changes_nothing() {
     let docker = Dockerd::start("");
     let (_tree, cli) = shipped();
     let daemon_json = docker.upper("/etc/docker/daemon.json");
-    std::fs::create_dir_all(daemon_json.parent().unwrap()).unwrap();
     let broken = b"{\n  \"log-level\": \"warn\",\n  \"runtimes\": {\n}\n";
-    std::fs::write(&daemon_json, broken).unwrap();
+    docker.write("/etc/docker/daemon.json", broken);
+    // A comment only: a real entry would be preloaded into every process of the namespace.
     let preload = docker.upper("/etc/ld.so.preload");
-    std::fs::write(&preload, b"/usr/lib/libkeep.so\n").unwrap();
+    docker.write("/etc/ld.so.preload", b"# kept as it is\n");
     let out = run(&mut docker.in_namespace(&cli, &["install", "--host", "--docker"]));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
@@ -247,7 +256,7 @@ fn broken_daemon_json_fails_the_install_and_changes_nothing() {
         stderr(&out)
     );
     assert_eq!(std::fs::read(&daemon_json).unwrap(), broken);
-    assert_eq!(std::fs::read(&preload).unwrap(), b"/usr/lib/libkeep.so\n");
+    assert_eq!(std::fs::read(&preload).unwrap(), b"# kept as it is\n");
     assert!(!docker.upper("/opt/datadog-packages").exists());
     assert_eq!(default_runtime(&docker), "runc");
 }

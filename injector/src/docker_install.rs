@@ -201,8 +201,8 @@ fn content_names_shim(content: &[u8]) -> bool {
         .any(|w| w == daemon_json::RUNTIME.as_bytes())
 }
 
-/// Sends SIGHUP to the dockerd reading `files.daemon_json` and, with `expect_shim`, asks its
-/// API until the default runtime is the shim.
+/// Sends SIGHUP to the dockerd reading `files.daemon_json` and asks its API until the default
+/// runtime is the shim (`expect_shim`) or is not.
 fn reload_and_verify(files: &Files, expect_shim: bool) -> Result<String, String> {
     let daemons = dockerds_reading(&files.daemon_json);
     if daemons.is_empty() {
@@ -219,7 +219,7 @@ fn reload_and_verify(files: &Files, expect_shim: bool) -> Result<String, String>
             .map(Address::Unix)
             .unwrap_or_else(|| files.socket.clone());
         match docker_api::info(&socket, Instant::now() + Duration::from_secs(5)) {
-            Ok(info) if !expect_shim || info.default_runtime == daemon_json::RUNTIME => {
+            Ok(info) if (info.default_runtime == daemon_json::RUNTIME) == expect_shim => {
                 return Ok(format!(
                     "dockerd reloaded: default runtime {}",
                     info.default_runtime
@@ -230,7 +230,7 @@ fn reload_and_verify(files: &Files, expect_shim: bool) -> Result<String, String>
         }
     }
     Err(format!(
-        "dockerd (pid {daemons:?}) did not take the shim after {ATTEMPTS} reloads: {last}"
+        "dockerd (pid {daemons:?}) did not take daemon.json after {ATTEMPTS} reloads: {last}"
     ))
 }
 

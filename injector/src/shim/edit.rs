@@ -139,7 +139,7 @@ pub fn inject_config(
         return Err(Skip::NoProcess);
     }
     let mounts = mounts(&mut spec)?;
-    if let Some(taken) = mounts.iter().find_map(|m| covering(m)) {
+    if let Some(taken) = mounts.iter().find_map(covering) {
         return Err(if taken == CONTAINER_PACKAGES && env.has_our_launcher() {
             Skip::AlreadyInjected
         } else {
@@ -195,7 +195,7 @@ pub fn inject_process(process: &[u8], container_config: &[u8]) -> Result<Vec<u8>
     env.add_launcher();
     for var in ADDED {
         if let Some(v) = container_env.get(var) {
-            env.set_default(var, &v.to_owned());
+            env.set_default(var, v);
         }
     }
     value["env"] = env.to_json();
