@@ -7,7 +7,8 @@ use apm_inject_tests::tracers::{dist_library, free_port, wait_for, TestAgent};
 use apm_inject_tests::{run, stderr, stdout, workspace, Packages};
 use std::path::{Path, PathBuf};
 
-const LAUNCHER: &str = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+const LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
 /// A package tree to install from, as shipped: the injector (with its CLI, forwarder and shim
 /// links) and the real Python library of `make libraries`.

@@ -131,3 +131,30 @@ fn explain_agrees_with_the_library() {
         assert_eq!(library_outcome(&p, args), expected, "{args:?}");
     }
 }
+
+#[test]
+fn explain_names_the_python_daemon_limitation() {
+    // ddtrace offers no setting that keeps its native runtime alive through a daemon closing
+    // every descriptor: explain says so wherever it would inject Python (README.md).
+    let p = Packages::with_libraries();
+    let v = json(&mut explain(&p, &["python3", "daemon.py"]));
+    assert_eq!(v["outcome"], "injected");
+    let notes = v["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("os.closerange")),
+        "{v}"
+    );
+    let text = run(Command::new(cli())
+        .args(["explain", "--packages-root"])
+        .arg(&p.root)
+        .args(["--", "python3", "daemon.py"])
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LD_PRELOAD"));
+    assert!(
+        stdout(&text).contains("note:       ddtrace's native runtime"),
+        "{}",
+        stdout(&text)
+    );
+}

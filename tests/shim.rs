@@ -7,7 +7,8 @@ use apm_inject_tests::{stderr, stdout, Packages};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-const LAUNCHER: &str = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+const LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
 /// Configuration that keeps the shim off any real Docker socket.
 fn no_docker() -> ShimConfig {
@@ -45,7 +46,7 @@ fn container_gets_the_launcher_and_read_only_packages() {
     let p = Packages::new();
     let config = no_docker();
     let script = format!(
-        "env; ls {LAUNCHER} && echo packages-visible; touch /opt/datadog-packages/x || echo read-only"
+        "env; ls '{LAUNCHER}' && echo packages-visible; touch /opt/datadog-packages/x || echo read-only"
     );
     let bundle = Bundle::busybox(&["sh", "-c", &script]);
     let out = bundle.run(&p.shim(), &config, "injected");

@@ -13,7 +13,8 @@
 
 use crate::daemon_json::{self, Previous};
 use crate::http_client::Address;
-use crate::layout::{Root, INJECT, STABLE};
+use crate::layout::{Root, INJECT_PACKAGE, STABLE};
+use crate::output::say;
 use crate::shim::SHIM_NAME;
 use crate::{docker_api, docker_config, system_file};
 use std::ffi::OsString;
@@ -33,8 +34,8 @@ pub fn present(root: &Root) -> bool {
 
 /// The shim as `daemon.json` names it, through `stable`.
 pub fn shim_path() -> PathBuf {
-    Path::new(crate::packages::DEFAULT_ROOT)
-        .join(INJECT)
+    Path::new(crate::layout::DEFAULT_ROOT)
+        .join(INJECT_PACKAGE)
         .join(STABLE)
         .join("inject")
         .join(SHIM_NAME)
@@ -49,7 +50,7 @@ struct Files {
 
 impl Files {
     fn of(root: &Root) -> Result<Files, String> {
-        let config_dir = root.path(Path::new(analyzer::config::DEFAULT_DIR));
+        let config_dir = root.path(Path::new(contract::config::DEFAULT_DIR));
         let config = docker_config::load(&config_dir.join(docker_config::FILE))?;
         Ok(Files {
             daemon_json: root.path(Path::new("/etc/docker/daemon.json")),
@@ -98,7 +99,7 @@ impl Plan {
         } = self;
         let written = match update {
             None => {
-                println!(
+                say!(
                     "{}: already runs containers through {SHIM_NAME}",
                     files.daemon_json.display()
                 );
@@ -114,7 +115,7 @@ impl Plan {
                     std::fs::create_dir_all(dir).map_err(crate::errors::io("create", dir))?;
                 }
                 system_file::replace(&files.daemon_json, content.as_deref(), Some(&new))?;
-                println!(
+                say!(
                     "{}: default runtime {} ({})",
                     files.daemon_json.display(),
                     daemon_json::RUNTIME,
@@ -130,7 +131,7 @@ impl Plan {
         };
         match reload_and_verify(&applied.files, true) {
             Ok(message) => {
-                println!("{message}");
+                say!("{message}");
                 Ok(applied)
             }
             Err(e) => {
@@ -180,7 +181,7 @@ pub fn remove(root: &Root) -> Result<(), String> {
         .map_err(|e| format!("{}:{e}", files.daemon_json.display()))?;
     system_file::replace(&files.daemon_json, Some(&content), updated.as_deref())?;
     let _ = std::fs::remove_file(&files.previous);
-    println!(
+    say!(
         "{}: default runtime {} restored",
         files.daemon_json.display(),
         previous
@@ -189,8 +190,8 @@ pub fn remove(root: &Root) -> Result<(), String> {
             .unwrap_or("runc (Docker's default)")
     );
     match reload_and_verify(&files, false) {
-        Ok(message) => println!("{message}"),
-        Err(e) => println!("note: {e}"),
+        Ok(message) => say!("{message}"),
+        Err(e) => say!("note: {e}"),
     }
     Ok(())
 }

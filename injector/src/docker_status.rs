@@ -30,7 +30,7 @@ fn look(root: &Root) -> Result<Docker, String> {
     let dockerds = docker_install::dockerds_reading(&daemon_json);
     let config = docker_config::load(
         &root
-            .path(Path::new(analyzer::config::DEFAULT_DIR))
+            .path(Path::new(contract::config::DEFAULT_DIR))
             .join(docker_config::FILE),
     )
     .unwrap_or_else(|_| DockerConfig::default());

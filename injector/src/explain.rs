@@ -1,10 +1,13 @@
 //! `apm-inject explain`: the launcher's decision for a command, without running it.
 
+use crate::output::say;
 use crate::std_host::StdHost;
 use crate::{command, config, packages};
 use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
-use analyzer::{Decision, Edit, Process, Reason};
+use analyzer::{Decision, Edit, Outcome, Process, Reason, Runtime};
+use contract::config::COMPILED_FILE;
+use contract::render;
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -72,9 +75,9 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         config: status,
     };
     if json {
-        println!("{:#}", context.json(&decision));
+        say!("{:#}", context.json(&decision));
     } else {
-        print!("{}", context.text(&decision));
+        crate::output::stdout(format_args!("{}", context.text(&decision)));
     }
     Ok(())
 }
@@ -105,6 +108,17 @@ fn change<'a>(
 }
 
 /// Where a rule that decided comes from, if one did.
+/// Known limitations of the tracer a decision leads to, for people deciding whether to rely
+/// on it (README.md, "Known limitations").
+fn notes(d: &Decision) -> Vec<&'static str> {
+    match (d.runtime, &d.outcome) {
+        (Some(Runtime::Python), Outcome::Injected) => vec![
+            "ddtrace's native runtime holds descriptors of its own: a daemon that closes every inherited descriptor (os.closerange(3, MAXFD), python-daemon's default) makes it print panics, exit seconds late and possibly write into the file that reuses one; opt such a daemon out with DD_INSTRUMENT_SERVICE_WITH_APM=false or a deny rule",
+        ],
+        _ => vec![],
+    }
+}
+
 fn rule_source(d: &Decision) -> Option<&str> {
     match d.outcome.reason() {
         Some(Reason::Rule { source, .. }) => Some(source),
@@ -114,7 +128,7 @@ fn rule_source(d: &Decision) -> Option<&str> {
 
 impl Context<'_> {
     fn config_file(&self) -> PathBuf {
-        self.config_dir.join(analyzer::config::COMPILED_FILE)
+        self.config_dir.join(COMPILED_FILE)
     }
 
     fn json(&self, d: &Decision) -> serde_json::Value {
@@ -139,6 +153,7 @@ impl Context<'_> {
             "packages_root_source": self.root.source,
             "config": {"path": self.config_file().to_string_lossy(), "status": self.config.id()},
             "changes": changes,
+            "notes": notes(d),
         })
     }
 
@@ -151,17 +166,9 @@ impl Context<'_> {
         }
         out += &format!("executable: {}\n", self.exec.exe.display());
         out += &format!("runtime:    {}\n", d.runtime.map_or("none", |r| r.name()));
-        out += &format!(
-            "outcome:    {}{}\n",
-            d.outcome.kind(),
-            if d.forced {
-                " (forced: DD_INJECT_FORCE)"
-            } else {
-                ""
-            }
-        );
+        out += &format!("outcome:    {}\n", text(&render::outcome(d)));
         if let Some(reason) = d.outcome.reason() {
-            out += &format!("reason:     {} ({})\n", reason.id(), reason.describe());
+            out += &format!("reason:     {}\n", text(&render::reason(reason)));
         }
         if let Some(source) = rule_source(d) {
             out += &format!(
@@ -175,6 +182,9 @@ impl Context<'_> {
         if d.runtime.is_none() && !self.exec.scripts.is_empty() {
             out +=
                 "note:       a script's interpreter that is not a runtime; a runtime it starts gets its own decision\n";
+        }
+        for note in notes(d) {
+            out += &format!("note:       {note}\n");
         }
         out += &format!(
             "packages:   {} (from {})\n",

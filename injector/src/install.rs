@@ -13,9 +13,10 @@
 //!    Docker is wanted; if this fails, Docker's change is taken back;
 //! 7. remove the versions `stable` named before, now that nothing refers to them.
 
-use crate::layout::{self, Root, Source, INJECT};
+use crate::layout::{self, Root, Source, INJECT_PACKAGE};
+use crate::output::{say, say_err};
 use crate::package::{Package, Staged};
-use crate::{docker_install, loadcheck, preload_file, system_file, tree};
+use crate::{docker_install, loadcheck, lock, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -40,37 +41,28 @@ impl Targets {
         enabled: Option<&str>,
         docker_present: bool,
     ) -> Result<Targets, String> {
+        let targets = |host, docker| Ok(Targets { host, docker });
         if host || docker {
-            return Ok(Targets { host, docker });
+            return targets(host, docker);
         }
         match enabled.map(str::trim).filter(|v| !v.is_empty()) {
-            Some("host") => Ok(Targets {
-                host: true,
-                docker: false,
-            }),
-            Some("docker") => Ok(Targets {
-                host: false,
-                docker: true,
-            }),
-            Some("all") => Ok(Targets {
-                host: true,
-                docker: true,
-            }),
+            Some("host") => targets(true, false),
+            Some("docker") => targets(false, true),
+            Some("all") => targets(true, true),
             Some(other) => Err(format!(
                 "{ENABLED_VARIABLE}={other}: expected host, docker or all"
             )),
-            None => Ok(Targets {
-                host: true,
-                docker: docker_present,
-            }),
+            None => targets(true, docker_present),
         }
     }
 }
 
-/// Installs into `root` for `targets` (`None`: chosen by [`Targets::choose`]); with
-/// `container`, also prints the `ENV LD_PRELOAD=…` line images need (musl never reads
-/// `/etc/ld.so.preload`).
+/// Installs into `root`: the host (`host`), Docker (`docker`), or as [`Targets::choose`] says
+/// when neither is asked; with `container`, also prints the `ENV LD_PRELOAD=…` line images
+/// need (musl never reads `/etc/ld.so.preload`).
 pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(), String> {
+    require_root("install")?;
+    signals::defer();
     let root = Root::new(root)?;
     let source = Source::of_this_cli()?;
     let preload_path = root.ld_so_preload();
@@ -82,14 +74,11 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
             root.dir.display()
         ));
     }
+    let _lock = lock::exclusive(&root)?;
     let previous = system_file::read(&preload_path)?;
     let enabled = std::env::var(ENABLED_VARIABLE).ok();
-    let targets = Targets::choose(
-        host,
-        docker,
-        enabled.as_deref(),
-        docker_install::present(&root),
-    )?;
+    let docker_present = docker_install::present(&root);
+    let targets = Targets::choose(host, docker, enabled.as_deref(), docker_present)?;
     let docker_plan = targets
         .docker
         .then(|| docker_install::plan(&root))
@@ -109,7 +98,7 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
         staged.push((label, package.stage(&dir, &version)?));
     }
     let inject = Package {
-        dir: packages.join(INJECT),
+        dir: packages.join(INJECT_PACKAGE),
     };
     let inject_staged = inject.stage(&source.inject_dir(), &source.version)?;
     tree::sync_filesystem(&packages)?;
@@ -117,16 +106,25 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
     let staged_launcher = layout::launcher_in(&root.inside(inject_staged.dir()));
     let proof = loadcheck::prove(&root, &staged_launcher)
         .map_err(|e| format!("{e}\nnothing was changed"))?;
-    println!("launcher checked: {proof}");
+    say!("launcher checked: {proof}");
+    if let Some(signal) = signals::checkpoint() {
+        drop(staged);
+        drop(inject_staged);
+        say_err!(
+            "interrupted by {}: nothing was changed",
+            signals::name(signal)
+        );
+        signals::die_by(signal);
+    }
 
     staged.push((
-        format!("{INJECT} {}", source.version.to_string_lossy()),
+        format!("{INJECT_PACKAGE} {}", source.version.to_string_lossy()),
         inject_staged,
     ));
     let mut unused = Vec::new();
     for (label, version) in staged {
         unused.extend(version.commit()?);
-        println!("installed {label}");
+        say!("installed {label}");
     }
 
     let docker = docker_plan.map(docker_install::Plan::apply).transpose()?;
@@ -139,10 +137,15 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
 
     for dir in unused {
         tree::remove(&dir)?;
-        println!("removed {}", dir.display());
+        say!("removed {}", dir.display());
     }
     if container {
-        println!("ENV LD_PRELOAD={}", layout::stable_launcher().display());
+        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
+        let value = layout::stable_launcher()
+            .display()
+            .to_string()
+            .replace('$', "\\$");
+        say!("ENV LD_PRELOAD={value}");
     }
     Ok(())
 }
@@ -153,55 +156,68 @@ fn list_launcher(preload_path: &Path, previous: Option<&[u8]>) -> Result<(), Str
     let updated =
         preload_file::with_entry(previous.unwrap_or_default(), entry.as_os_str().as_bytes());
     if previous == Some(&updated[..]) {
-        println!(
+        say!(
             "{}: already lists {}",
             preload_path.display(),
             entry.display()
         );
     } else {
         system_file::replace(preload_path, previous, Some(&updated))?;
-        println!("{}: lists {}", preload_path.display(), entry.display());
+        say!("{}: lists {}", preload_path.display(), entry.display());
+    }
+    Ok(())
+}
+
+/// Refuses to go on unless running as root: `command` changes files only root may change and
+/// makes root own what it installs.
+pub fn require_root(command: &str) -> Result<(), String> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(format!(
+            "{command} must run as root (it changes system files and installs files owned by root): \
+             run it with sudo"
+        ));
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+mod targets_tests {
     use super::*;
 
-    fn targets(host: bool, docker: bool) -> Targets {
-        Targets { host, docker }
+    fn targets(host: bool, docker: bool) -> Result<Targets, String> {
+        Ok(Targets { host, docker })
     }
 
     #[test]
     fn flags_win_then_the_variable_then_presence() {
         assert_eq!(
             Targets::choose(false, true, Some("host"), false),
-            Ok(targets(false, true))
+            targets(false, true)
         );
         assert_eq!(
             Targets::choose(true, false, None, true),
-            Ok(targets(true, false))
+            targets(true, false)
         );
         assert_eq!(
             Targets::choose(false, false, Some("docker"), false),
-            Ok(targets(false, true))
+            targets(false, true)
         );
         assert_eq!(
             Targets::choose(false, false, Some("all"), false),
-            Ok(targets(true, true))
+            targets(true, true)
         );
         assert_eq!(
             Targets::choose(false, false, Some("host"), true),
-            Ok(targets(true, false))
+            targets(true, false)
         );
         assert_eq!(
             Targets::choose(false, false, None, true),
-            Ok(targets(true, true))
+            targets(true, true)
         );
         assert_eq!(
             Targets::choose(false, false, Some(""), false),
-            Ok(targets(true, false))
+            targets(true, false)
         );
         assert!(Targets::choose(false, false, Some("kubernetes"), true).is_err());
     }

@@ -23,12 +23,15 @@ mod http_client;
 mod install;
 mod layout;
 mod loadcheck;
+mod lock;
 mod logs;
+mod output;
 mod package;
 mod packages;
 mod preload_file;
 mod redact;
 mod shim;
+mod signals;
 mod status;
 mod std_host;
 mod system_file;
@@ -37,6 +40,7 @@ mod tree;
 mod uninstall;
 
 use clap::{Parser, Subcommand};
+use output::say_err;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -178,7 +182,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("apm-inject: {message}");
+            say_err!("apm-inject: {message}");
             ExitCode::from(2)
         }
     }

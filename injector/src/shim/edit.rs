@@ -19,9 +19,11 @@ use std::path::Path;
 
 /// Where the packages appear inside every container.
 pub const CONTAINER_PACKAGES: &str = "/opt/datadog-packages";
-/// The launcher as containers see it.
+/// The launcher as containers see it, as the host's preload list names it (with the loader's
+/// `$LIB` token, so 32-bit programs find an object of their class; musl opens the literal
+/// `$LIB` directory, which links to the launcher).
 pub const CONTAINER_LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 /// The opt-out, as a variable, an annotation or a label.
 pub const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// Variables the shim may add; `exec` copies those the container got into its processes.
@@ -348,6 +350,15 @@ mod tests {
         let mut v: Value = serde_json::from_slice(config).unwrap();
         f(&mut v);
         serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn container_launcher_is_the_hosts_entry() {
+        assert_eq!(
+            crate::layout::stable_launcher().to_str(),
+            Some(CONTAINER_LAUNCHER)
+        );
+        assert!(crate::preload_file::is_ours(CONTAINER_LAUNCHER.as_bytes()));
     }
 
     #[test]

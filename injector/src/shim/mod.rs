@@ -166,11 +166,7 @@ fn packages_beside(shim: &Path) -> Result<PathBuf, Skip> {
         .ok_or_else(|| {
             Skip::PackagesMissing(format!("a package tree around {}", shim.display()))
         })?;
-    let launcher = root
-        .join(layout::INJECT)
-        .join(layout::STABLE)
-        .join("inject")
-        .join(crate::packages::LAUNCHER);
+    let launcher = layout::launcher_in(&root.join(layout::INJECT_PACKAGE).join(layout::STABLE));
     if !launcher.is_file() {
         return Err(Skip::PackagesMissing(launcher.display().to_string()));
     }
