@@ -341,18 +341,46 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
+        // Containers first, so that their containerd shims exit with them.
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in crate::stdout(&ids).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
         // SAFETY: signals the dockerd this test started (unshare exec'd into it).
         unsafe { libc_kill(self.pid as i32, 15) };
         let start = std::time::Instant::now();
         while start.elapsed() < std::time::Duration::from_secs(30) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // containerd shims outlive containerd by design: end those of this daemon (their
+        // command line names its directory), by pid.
+        for pid in shims_of(self.dir.path()) {
+            // SAFETY: a containerd shim started for this test's daemon.
+            unsafe { libc_kill(pid, 9) };
+        }
     }
+}
+
+/// The containerd shims whose command line names `dir`.
+fn shims_of(dir: &Path) -> Vec<i32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.starts_with(b"/usr/bin/containerd-shim")
+                    && c.windows(needle.len()).any(|w| w == needle)
+            })
+        })
+        .collect()
 }
 
 extern "C" {

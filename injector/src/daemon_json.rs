@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 /// The runtime name Docker knows the shim by (Datadog's).
 pub const RUNTIME: &str = "dd-shim";
 const DEFAULT_RUNTIME: &str = "default-runtime";
+/// Docker's own default runtime.
+const DOCKER_DEFAULT: &str = "runc";
 const RUNTIMES: &str = "runtimes";
 
 /// What install changed, for uninstall to restore.
@@ -124,9 +126,10 @@ pub fn with_shim(
     Ok(Some((render(&map), previous)))
 }
 
-/// The configuration without the shim, the default runtime restored from `previous`; `None`
-/// for no file (it did not exist before and nothing else is left), or an error.
-pub fn without_shim(content: &[u8], previous: &Previous) -> Result<Option<Vec<u8>>, String> {
+/// The configuration without the shim, the default runtime restored from `previous` (Docker's
+/// `runc` when there was none: dockerd keeps a removed key's old value on reload, so the key
+/// must stay and name a runtime it knows).
+pub fn without_shim(content: &[u8], previous: &Previous) -> Result<Vec<u8>, String> {
     let mut map = parse(Some(content))?;
     if let Some(Value::Object(runtimes)) = map.get_mut(RUNTIMES) {
         runtimes.remove(RUNTIME);
@@ -135,23 +138,14 @@ pub fn without_shim(content: &[u8], previous: &Previous) -> Result<Option<Vec<u8
         }
     }
     if map.get(DEFAULT_RUNTIME).and_then(Value::as_str) == Some(RUNTIME) {
-        match previous
+        let runtime = previous
             .default_runtime
             .as_deref()
             .filter(|r| *r != RUNTIME)
-        {
-            Some(runtime) => {
-                map.insert(DEFAULT_RUNTIME.into(), runtime.into());
-            }
-            None => {
-                map.remove(DEFAULT_RUNTIME);
-            }
-        }
+            .unwrap_or(DOCKER_DEFAULT);
+        map.insert(DEFAULT_RUNTIME.into(), runtime.into());
     }
-    if map.is_empty() && !previous.existed {
-        return Ok(None);
-    }
-    Ok(Some(render(&map)))
+    Ok(render(&map))
 }
 
 /// Whether the configuration makes the shim the default runtime.
@@ -211,9 +205,7 @@ mod tests {
         );
         assert_eq!(config["default-runtime"], "dd-shim");
         assert_eq!(previous.default_runtime.as_deref(), Some("nvidia"));
-        let restored = without_shim(&serde_json::to_vec(&config).unwrap(), &previous)
-            .unwrap()
-            .unwrap();
+        let restored = without_shim(&serde_json::to_vec(&config).unwrap(), &previous).unwrap();
         let restored: Value = serde_json::from_slice(&restored).unwrap();
         assert_eq!(restored, serde_json::from_str::<Value>(before).unwrap());
     }
@@ -228,15 +220,12 @@ mod tests {
     }
 
     #[test]
-    fn uninstall_of_a_file_install_created_removes_it() {
+    fn uninstall_names_runc_when_there_was_no_default() {
         let (config, previous) = install(None);
         let bytes = serde_json::to_vec(&config).unwrap();
-        assert_eq!(without_shim(&bytes, &previous).unwrap(), None);
-        let kept = Previous {
-            existed: true,
-            default_runtime: None,
-        };
-        assert_eq!(without_shim(&bytes, &kept).unwrap(), Some(b"{}\n".to_vec()));
+        let restored: Value =
+            serde_json::from_slice(&without_shim(&bytes, &previous).unwrap()).unwrap();
+        assert_eq!(restored, serde_json::json!({"default-runtime": "runc"}));
     }
 
     #[test]

@@ -85,7 +85,8 @@ pub fn plan(root: &Root) -> Result<Plan, String> {
 pub struct Applied {
     files: Files,
     content: Option<Vec<u8>>,
-    written: Option<Vec<u8>>,
+    /// What install wrote, and what it replaced.
+    written: Option<(Vec<u8>, Previous)>,
 }
 
 impl Plan {
@@ -121,7 +122,7 @@ impl Plan {
                     daemon_json::RUNTIME,
                     shim_path().display()
                 );
-                Some(new)
+                Some((new, previous))
             }
         };
         let applied = Applied {
@@ -143,17 +144,23 @@ impl Plan {
 }
 
 impl Applied {
-    /// Puts the previous `daemon.json` back and reloads dockerd; says what happened.
+    /// Puts the previous `daemon.json` back and reloads dockerd; says what happened. A file
+    /// that named no default runtime gets `runc` explicitly: dockerd keeps a removed key's
+    /// value on reload, and would keep `dd-shim` without its runtime.
     pub fn rollback(self) -> String {
-        let Some(written) = self.written else {
+        let Some((written, previous)) = self.written else {
             return "daemon.json was not changed".into();
         };
         let path = &self.files.daemon_json;
-        match system_file::replace(path, Some(&written), self.content.as_deref()) {
+        let restored = match previous.default_runtime {
+            Some(_) => self.content,
+            None => daemon_json::without_shim(&written, &previous).ok(),
+        };
+        match system_file::replace(path, Some(&written), restored.as_deref()) {
             Ok(()) => {
                 let _ = std::fs::remove_file(&self.files.previous);
                 let _ = reload_and_verify(&self.files, false);
-                format!("{}: previous content put back", path.display())
+                format!("{}: previous default runtime put back", path.display())
             }
             Err(e) => format!("{}: could not be put back: {e}", path.display()),
         }
@@ -179,7 +186,7 @@ pub fn remove(root: &Root) -> Result<(), String> {
         });
     let updated = daemon_json::without_shim(&content, &previous)
         .map_err(|e| format!("{}:{e}", files.daemon_json.display()))?;
-    system_file::replace(&files.daemon_json, Some(&content), updated.as_deref())?;
+    system_file::replace(&files.daemon_json, Some(&content), Some(&updated))?;
     let _ = std::fs::remove_file(&files.previous);
     say!(
         "{}: default runtime {} restored",
