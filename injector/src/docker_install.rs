@@ -2,10 +2,12 @@
 //! as runtime `dd-shim` and makes it the default ([`daemon_json`]); dockerd reloads it on
 //! SIGHUP; the Docker API then confirms the default runtime, with retries.
 //!
-//! The file is checked before install changes anything ([`plan`]), so a malformed one stops the
+//! The changes are file steps of install's and uninstall's transaction ([`crate::transaction`]).
+//! The file is checked before anything changes ([`plan_install`]), so a malformed one stops the
 //! install with `daemon.json:line:column` and nothing changed. If dockerd does not confirm the
-//! shim, the previous file is put back (and reloaded) and install fails. What the shim replaced
-//! is kept in `<root>/etc/datadog-agent/inject/docker_runtime.previous.json` for uninstall.
+//! shim, the transaction rolls back (the previous file, `/etc/ld.so.preload` and the packages)
+//! and dockerd is reloaded again. What the shim replaced is kept in
+//! `<root>/etc/datadog-agent/inject/docker_runtime.previous.json` for uninstall.
 //!
 //! The dockerd reloaded is the one reading this file: a `dockerd` process in this mount
 //! namespace whose `--config-file` (default `/etc/docker/daemon.json`) is this file. None
@@ -14,8 +16,8 @@
 use crate::daemon_json::{self, Previous};
 use crate::http_client::Address;
 use crate::layout::{Root, INJECT_PACKAGE, STABLE};
-use crate::output::say;
 use crate::shim::SHIM_NAME;
+use crate::transaction::Step;
 use crate::{docker_api, docker_config, system_file};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -60,123 +62,94 @@ impl Files {
     }
 }
 
-/// A checked change of `daemon.json`, not applied yet.
-pub struct Plan {
+/// Docker's part of an install or uninstall: the file steps of the transaction, and how to
+/// reload and check dockerd once they are applied.
+pub struct Change {
     files: Files,
-    content: Option<Vec<u8>>,
-    update: Option<(Vec<u8>, Previous)>,
+    /// The transaction's steps: `daemon.json`, then the previous-runtime record.
+    pub steps: Vec<Step>,
+    /// Directories the steps need, parents first, that do not exist yet.
+    pub created: Vec<PathBuf>,
+    /// What to say once committed.
+    pub message: String,
 }
 
-/// Reads and checks `daemon.json` (and `docker_config.yaml`) under `root`.
-pub fn plan(root: &Root) -> Result<Plan, String> {
+/// Install: reads and checks `daemon.json` (and `docker_config.yaml`) under `root`, before
+/// anything changes; no steps if the shim is already the default runtime.
+pub fn plan_install(root: &Root) -> Result<Change, String> {
     let files = Files::of(root)?;
     let content = system_file::read(&files.daemon_json)?;
     let shim = shim_path();
     let update = daemon_json::with_shim(content.as_deref(), &shim.to_string_lossy())
         .map_err(|e| format!("{}:{e}\nnothing was changed", files.daemon_json.display()))?;
-    Ok(Plan {
+    let Some((new, previous)) = update else {
+        let message = format!(
+            "{}: already runs containers through {SHIM_NAME}",
+            files.daemon_json.display()
+        );
+        return Ok(Change {
+            files,
+            steps: Vec::new(),
+            created: Vec::new(),
+            message,
+        });
+    };
+    let mut created = Vec::new();
+    for file in [&files.daemon_json, &files.previous] {
+        let mut missing: Vec<PathBuf> = file
+            .ancestors()
+            .skip(1)
+            .take_while(|d| !d.exists())
+            .map(|d| root.inside(d))
+            .collect();
+        missing.reverse();
+        for dir in missing {
+            if !created.contains(&dir) {
+                created.push(dir);
+            }
+        }
+    }
+    let steps = vec![
+        Step::File {
+            path: root.inside(&files.daemon_json),
+            existed: content.is_some(),
+            content: Some(new),
+        },
+        Step::File {
+            path: root.inside(&files.previous),
+            existed: files.previous.exists(),
+            content: Some(previous.to_json()),
+        },
+    ];
+    let message = format!(
+        "{}: default runtime {} ({})",
+        files.daemon_json.display(),
+        daemon_json::RUNTIME,
+        shim.display()
+    );
+    Ok(Change {
         files,
-        content,
-        update,
+        steps,
+        created,
+        message,
     })
 }
 
-/// An applied change, which a later failing step of install can take back.
-pub struct Applied {
-    files: Files,
-    content: Option<Vec<u8>>,
-    /// What install wrote, and what it replaced.
-    written: Option<(Vec<u8>, Previous)>,
-}
-
-impl Plan {
-    /// Writes `daemon.json`, reloads dockerd and waits until it confirms the shim; on failure
-    /// puts everything back.
-    pub fn apply(self) -> Result<Applied, String> {
-        let Plan {
-            files,
-            content,
-            update,
-        } = self;
-        let written = match update {
-            None => {
-                say!(
-                    "{}: already runs containers through {SHIM_NAME}",
-                    files.daemon_json.display()
-                );
-                None
-            }
-            Some((new, previous)) => {
-                if let Some(dir) = files.previous.parent() {
-                    std::fs::create_dir_all(dir).map_err(crate::errors::io("create", dir))?;
-                }
-                crate::config::write_atomically(&files.previous, &previous.to_json())
-                    .map_err(|e| format!("{}: {e}", files.previous.display()))?;
-                if let Some(dir) = files.daemon_json.parent() {
-                    std::fs::create_dir_all(dir).map_err(crate::errors::io("create", dir))?;
-                }
-                system_file::replace(&files.daemon_json, content.as_deref(), Some(&new))?;
-                say!(
-                    "{}: default runtime {} ({})",
-                    files.daemon_json.display(),
-                    daemon_json::RUNTIME,
-                    shim_path().display()
-                );
-                Some((new, previous))
-            }
-        };
-        let applied = Applied {
-            files,
-            content,
-            written,
-        };
-        match reload_and_verify(&applied.files, true) {
-            Ok(message) => {
-                say!("{message}");
-                Ok(applied)
-            }
-            Err(e) => {
-                let restored = applied.rollback();
-                Err(format!("{e}\n{restored}"))
-            }
-        }
-    }
-}
-
-impl Applied {
-    /// Puts the previous `daemon.json` back and reloads dockerd; says what happened. A file
-    /// that named no default runtime gets `runc` explicitly: dockerd keeps a removed key's
-    /// value on reload, and would keep `dd-shim` without its runtime.
-    pub fn rollback(self) -> String {
-        let Some((written, previous)) = self.written else {
-            return "daemon.json was not changed".into();
-        };
-        let path = &self.files.daemon_json;
-        let restored = match previous.default_runtime {
-            Some(_) => self.content,
-            None => daemon_json::without_shim(&written, &previous).ok(),
-        };
-        match system_file::replace(path, Some(&written), restored.as_deref()) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&self.files.previous);
-                let _ = reload_and_verify(&self.files, false);
-                format!("{}: previous default runtime put back", path.display())
-            }
-            Err(e) => format!("{}: could not be put back: {e}", path.display()),
-        }
-    }
-}
-
-/// Uninstall: `daemon.json` without the shim, the previous default runtime restored, dockerd
-/// reloaded.
-pub fn remove(root: &Root) -> Result<(), String> {
+/// Uninstall: `daemon.json` without the shim, the previous default runtime restored (or
+/// `runc`); no steps if it does not name the shim.
+pub fn plan_uninstall(root: &Root) -> Result<Change, String> {
     let files = Files::of(root)?;
-    let Some(content) = system_file::read(&files.daemon_json)? else {
-        return Ok(());
+    let content = system_file::read(&files.daemon_json)?;
+    let none = |files| Change {
+        files,
+        steps: Vec::new(),
+        created: Vec::new(),
+        message: String::new(),
     };
-    if !daemon_json::has_shim(Some(&content)) && !content_names_shim(&content) {
-        return Ok(());
-    }
+    let Some(content) = content.filter(|c| daemon_json::has_shim(Some(c)) || content_names_shim(c))
+    else {
+        return Ok(none(files));
+    };
     let previous = std::fs::read(&files.previous)
         .ok()
         .and_then(|b| Previous::from_json(&b))
@@ -186,21 +159,58 @@ pub fn remove(root: &Root) -> Result<(), String> {
         });
     let updated = daemon_json::without_shim(&content, &previous)
         .map_err(|e| format!("{}:{e}", files.daemon_json.display()))?;
-    system_file::replace(&files.daemon_json, Some(&content), Some(&updated))?;
-    let _ = std::fs::remove_file(&files.previous);
-    say!(
+    let mut steps = vec![Step::File {
+        path: root.inside(&files.daemon_json),
+        existed: true,
+        content: Some(updated),
+    }];
+    if files.previous.exists() {
+        steps.push(Step::File {
+            path: root.inside(&files.previous),
+            existed: true,
+            content: None,
+        });
+    }
+    let message = format!(
         "{}: default runtime {} restored",
         files.daemon_json.display(),
-        previous
-            .default_runtime
-            .as_deref()
-            .unwrap_or("runc (Docker's default)")
+        previous.default_runtime.as_deref().unwrap_or("runc")
     );
-    match reload_and_verify(&files, false) {
-        Ok(message) => say!("{message}"),
-        Err(e) => say!("note: {e}"),
+    Ok(Change {
+        files,
+        steps,
+        created: Vec::new(),
+        message,
+    })
+}
+
+impl Change {
+    /// Creates the directories the steps need (listed in the plan, so a rollback removes them).
+    pub fn create_directories(&self, root: &Root) -> Result<(), String> {
+        for dir in &self.created {
+            let dir = root.path(dir);
+            if !dir.exists() {
+                std::fs::create_dir(&dir).map_err(crate::errors::io("create", &dir))?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// After the steps are applied: reloads dockerd and waits until it confirms the shim
+    /// (`install`) or no longer names it. An error means the transaction must roll back.
+    pub fn reload(&self, install: bool) -> Result<String, String> {
+        if self.steps.is_empty() && !install {
+            return Ok(String::new());
+        }
+        reload_and_verify(&self.files, install)
+    }
+
+    /// After a rollback of an install: dockerd rereads the restored file (best effort).
+    pub fn reload_after_rollback(&self) {
+        if !self.steps.is_empty() {
+            let _ = reload_and_verify(&self.files, false);
+        }
+    }
 }
 
 fn content_names_shim(content: &[u8]) -> bool {

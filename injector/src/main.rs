@@ -25,6 +25,7 @@ mod layout;
 mod loadcheck;
 mod lock;
 mod logs;
+mod manifest;
 mod output;
 mod package;
 mod packages;
@@ -36,6 +37,7 @@ mod status;
 mod std_host;
 mod system_file;
 mod telemetry;
+mod transaction;
 mod tree;
 mod uninstall;
 
@@ -104,6 +106,9 @@ enum Command {
         /// Root of the system to uninstall from.
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// Also removes the configuration (/etc/datadog-agent/inject).
+        #[arg(long)]
+        purge: bool,
     },
     /// Checks the installation; exits non-zero if a check fails.
     Doctor {
@@ -123,6 +128,12 @@ enum Command {
         /// directory).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Writes the manifest of a package version directory into it (what `make dist` ships).
+    #[command(hide = true)]
+    Manifest {
+        /// The version directory, e.g. dist/opt/datadog-packages/datadog-apm-inject/1.0.0.
+        dir: PathBuf,
     },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
     /// silent, always succeeds, ends within a second.
@@ -174,15 +185,20 @@ fn main() -> ExitCode {
             host,
             docker,
         } => install::run(&root, container, host, docker),
-        Command::Uninstall { root } => uninstall::run(&root),
+        Command::Uninstall { root, purge } => uninstall::run(&root, purge),
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
+        Command::Manifest { dir } => manifest::run(&dir),
         Command::TelemetryForward { .. } => return telemetry::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             say_err!("apm-inject: {message}");
+            // A change stopped by a signal ends by that signal, once rolled back.
+            if let Some(signal) = signals::pending() {
+                signals::die_by(signal);
+            }
             ExitCode::from(2)
         }
     }
