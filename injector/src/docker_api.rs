@@ -7,7 +7,7 @@
 //! `/containers/{id}/json`: dockerd holds the container's lock while the runtime creates it, so
 //! inspecting it from inside `create` would wait until the call times out.
 
-use crate::http_client::{self, Address, Outgoing};
+use crate::http_client::{self, Endpoint};
 use crate::shim::edit::Container;
 use serde_json::Value;
 use std::time::Instant;
@@ -34,27 +34,32 @@ pub struct Running {
     pub pid: u32,
 }
 
-fn get(api: &Address, path: &str, deadline: Instant) -> Result<Value, String> {
-    let outgoing = Outgoing {
-        method: "GET",
-        path,
-        headers: &[],
-        body: Vec::new(),
-    };
-    let response = http_client::send(api, outgoing, deadline)
-        .map_err(|e| format!("Docker API at {api}: {e}"))?;
-    if response.status != 200 {
-        return Err(format!(
-            "Docker API at {api}: GET {path}: status {}",
-            response.status
-        ));
+/// Largest reply read: a list of a few thousand containers.
+const MAX_BODY: usize = 16 << 20;
+
+/// How an endpoint is named in messages, e.g. `unix:///var/run/docker.sock`.
+fn name(api: &Endpoint) -> String {
+    match api {
+        Endpoint::Unix(path) => format!("unix://{}", path.display()),
+        Endpoint::Tcp(..) => format!("tcp://{}", api.host_header()),
     }
-    serde_json::from_slice(&response.body)
-        .map_err(|e| format!("Docker API at {api}: GET {path}: {e}"))
+}
+
+fn get(api: &Endpoint, path: &str, deadline: Instant) -> Result<Value, String> {
+    let at = || format!("Docker API at {}: GET {path}", name(api));
+    let request = hyper::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| format!("{}: {e}", at()))?;
+    let response = http_client::send(api, request, deadline, MAX_BODY)
+        .map_err(|e| format!("{}: {e}", at()))?;
+    if !response.status().is_success() {
+        return Err(format!("{}: status {}", at(), response.status()));
+    }
+    serde_json::from_slice(response.body()).map_err(|e| format!("{}: {e}", at()))
 }
 
 /// The daemon's runtimes.
-pub fn info(api: &Address, deadline: Instant) -> Result<Info, String> {
+pub fn info(api: &Endpoint, deadline: Instant) -> Result<Info, String> {
     let info = get(api, "/info", deadline)?;
     let runtimes = info["Runtimes"]
         .as_object()
@@ -70,7 +75,7 @@ pub fn info(api: &Address, deadline: Instant) -> Result<Info, String> {
 
 /// The container with id `id` (full id, as the runtime receives it); `Ok(None)` if Docker
 /// does not know it (e.g. a container of containerd's own).
-pub fn container(api: &Address, id: &str, deadline: Instant) -> Result<Option<Container>, String> {
+pub fn container(api: &Endpoint, id: &str, deadline: Instant) -> Result<Option<Container>, String> {
     if id.is_empty()
         || !id
             .bytes()
@@ -89,7 +94,7 @@ pub fn container(api: &Address, id: &str, deadline: Instant) -> Result<Option<Co
 }
 
 /// The running containers.
-pub fn running(api: &Address, deadline: Instant) -> Result<Vec<Running>, String> {
+pub fn running(api: &Endpoint, deadline: Instant) -> Result<Vec<Running>, String> {
     let list = get(api, "/containers/json", deadline)?;
     let mut running = Vec::new();
     for item in list.as_array().into_iter().flatten() {
@@ -146,7 +151,7 @@ mod tests {
     fn odd_ids_are_not_sent() {
         let deadline = Instant::now();
         for id in ["", "a\"b", "a/b", "x y", "é"] {
-            let api = Address::Unix("/nonexistent".into());
+            let api = Endpoint::Unix("/nonexistent".into());
             assert_eq!(container(&api, id, deadline), Ok(None));
         }
     }

@@ -19,7 +19,7 @@
 //! container start, passes containers through untouched when the file is malformed.
 
 use crate::config::dir;
-use crate::http_client::Address;
+use crate::http_client::Endpoint;
 use deny_list::glob;
 use rule_yaml::tree::{self, Error, Node};
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub struct DockerConfig {
     /// Runtimes to chain to, in order of preference: paths, or names searched in `PATH`.
     pub runtimes: Vec<PathBuf>,
     /// The Docker API.
-    pub docker_socket: Address,
+    pub docker_socket: Endpoint,
     /// Containers never instrumented.
     pub deny: Vec<DenyRule>,
 }
@@ -77,7 +77,7 @@ impl Default for DockerConfig {
             debug: false,
             log_files: vec![PathBuf::from(DEFAULT_LOG)],
             runtimes: vec![PathBuf::from("runc")],
-            docker_socket: Address::Unix(PathBuf::from(DEFAULT_SOCKET)),
+            docker_socket: Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)),
             deny: Vec::new(),
         }
     }
@@ -154,7 +154,7 @@ pub fn parse(text: &str) -> Result<DockerConfig, Error> {
     }
     if let Some(n) = fields.get("docker_socket") {
         let text = n.string("docker_socket")?;
-        config.docker_socket = Address::parse(&text).ok_or_else(|| {
+        config.docker_socket = docker_host(&text).ok_or_else(|| {
             Error::at(
                 n.pos,
                 format!("docker_socket: \"{text}\" is not a path, unix:// or tcp:// address"),
@@ -180,6 +180,21 @@ fn deny_rule(item: &Node) -> Result<DenyRule, Error> {
         return Err(Error::at(item.pos, "deny rule: expected image or name"));
     }
     Ok(rule)
+}
+
+/// A Docker host written as `unix:///path`, `/path` or `tcp://host:port` (as `DOCKER_HOST`);
+/// `None` otherwise.
+pub fn docker_host(text: &str) -> Option<Endpoint> {
+    if let Some(path) = text
+        .strip_prefix("unix://")
+        .or(text.starts_with('/').then_some(text))
+    {
+        return (!path.is_empty()).then(|| Endpoint::Unix(PathBuf::from(path)));
+    }
+    let authority = text.strip_prefix("tcp://")?.trim_end_matches('/');
+    let (host, port) = authority.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some(Endpoint::Tcp(host.to_owned(), port.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -220,7 +235,7 @@ mod tests {
                 PathBuf::from("runc")
             ]
         );
-        assert_eq!(c.docker_socket, Address::Unix("/run/d.sock".into()));
+        assert_eq!(c.docker_socket, Endpoint::Unix("/run/d.sock".into()));
         assert_eq!(c.deny[0].id, "docker_config.yaml:4");
         assert!(c.deny[0].matches(Some("shop/batch-nightly:1"), None));
         assert!(!c.deny[0].matches(Some("shop/api:1"), Some("batch-x")));
@@ -229,6 +244,36 @@ mod tests {
             !c.deny[1].matches(None, Some("db-migrations")),
             "image unknown"
         );
+    }
+
+    #[test]
+    fn docker_hosts_are_read_like_docker_host() {
+        assert_eq!(
+            docker_host("unix:///var/run/docker.sock"),
+            Some(Endpoint::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            docker_host("/run/d.sock"),
+            Some(Endpoint::Unix("/run/d.sock".into()))
+        );
+        assert_eq!(
+            docker_host("tcp://127.0.0.1:2375"),
+            Some(Endpoint::Tcp("127.0.0.1".into(), 2375))
+        );
+        assert_eq!(
+            docker_host("tcp://[::1]:2375/"),
+            Some(Endpoint::Tcp("::1".into(), 2375))
+        );
+        for bad in [
+            "",
+            "unix://",
+            "tcp://host",
+            "tcp://h:99999",
+            "ftp://x:1",
+            "relative.sock",
+        ] {
+            assert_eq!(docker_host(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! running means nothing to reload or verify: the file applies when dockerd starts.
 
 use crate::daemon_json::{self, Previous};
-use crate::http_client::Address;
+use crate::http_client::Endpoint;
 use crate::layout::{Root, INJECT_PACKAGE, STABLE};
 use crate::shim::SHIM_NAME;
 use crate::transaction::Step;
@@ -47,7 +47,7 @@ pub fn shim_path() -> PathBuf {
 struct Files {
     daemon_json: PathBuf,
     previous: PathBuf,
-    socket: Address,
+    socket: Endpoint,
 }
 
 impl Files {
@@ -234,7 +234,7 @@ fn reload_and_verify(files: &Files, expect_shim: bool) -> Result<String, String>
         }
         std::thread::sleep(PAUSE);
         let socket = dockerd_socket(daemons[0])
-            .map(Address::Unix)
+            .map(Endpoint::Unix)
             .unwrap_or_else(|| files.socket.clone());
         match docker_api::info(&socket, Instant::now() + Duration::from_secs(5)) {
             Ok(info) if (info.default_runtime == daemon_json::RUNTIME) == expect_shim => {

@@ -5,7 +5,7 @@
 use crate::docker_api::{self, Running};
 use crate::docker_config::{self, DockerConfig};
 use crate::docker_install;
-use crate::http_client::Address;
+use crate::http_client::Endpoint;
 use crate::layout::Root;
 use crate::shim::edit::CONTAINER_LAUNCHER;
 use crate::{daemon_json, preload_file, system_file};
@@ -21,7 +21,7 @@ pub type Finding = (&'static str, Option<bool>, String, Option<String>);
 /// What Docker looks like under `root`.
 struct Docker {
     configured: bool,
-    api: Option<Address>,
+    api: Option<Endpoint>,
 }
 
 fn look(root: &Root) -> Result<Docker, String> {
@@ -36,7 +36,7 @@ fn look(root: &Root) -> Result<Docker, String> {
     .unwrap_or_else(|_| DockerConfig::default());
     let api = dockerds.first().map(|&pid| {
         docker_install::dockerd_socket(pid)
-            .map(Address::Unix)
+            .map(Endpoint::Unix)
             .unwrap_or_else(|| config.docker_socket.clone())
     });
     Ok(Docker {
@@ -153,8 +153,9 @@ pub fn status_lines(root: &Root) -> Vec<String> {
     let Ok(Docker { api: Some(api), .. }) = look(root) else {
         return Vec::new();
     };
-    let Ok(running) = docker_api::running(&api, Instant::now() + BUDGET) else {
-        return vec![format!("Docker API at {api} did not answer")];
+    let running = match docker_api::running(&api, Instant::now() + BUDGET) {
+        Ok(running) => running,
+        Err(e) => return vec![e],
     };
     let mut lines = vec![format!(
         "{:<12}  {:<20} {:<24} {:<8} INSTRUMENTED",

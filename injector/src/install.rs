@@ -22,7 +22,7 @@ use crate::manifest::{Kind, Manifest};
 use crate::output::say;
 use crate::package::{self, Package};
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{docker_install, loadcheck, preload_file, signals, system_file, tree};
+use crate::{agent, docker_install, loadcheck, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -145,8 +145,30 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
         let value = entry.display().to_string().replace('$', "\\$");
         say!("ENV LD_PRELOAD={value}");
     }
+    next_steps(&root);
     transaction::note_late_signal();
     Ok(())
+}
+
+/// What to do now: processes already running keep running uninstrumented; where the tracers
+/// will send their data, and whether anything listens there.
+fn next_steps(root: &Root) {
+    if !root.is_host() {
+        say!(
+            "next: processes started from {} are instrumented; the agent must be reachable \
+             from where they run (DD_AGENT_HOST, DD_TRACE_AGENT_URL)",
+            root.dir.display()
+        );
+        return;
+    }
+    say!("next: restart your services: processes already running are not instrumented");
+    match agent::probe() {
+        (at, Ok(())) => say!("agent: reachable at {at}"),
+        (at, Err(e)) => say!(
+            "agent: not reachable at {at} ({e}): start the Datadog agent, or set \
+             DD_TRACE_AGENT_URL for your services, or traces go nowhere"
+        ),
+    }
 }
 
 /// The packages shipped beside this CLI: libraries (by name), then the injector, last, so that

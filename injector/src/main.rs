@@ -8,6 +8,7 @@
 //! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent; run as
 //! `inject/auto_inject_runc`, it is the OCI runtime shim for Docker and containerd ([`shim`]).
 
+mod agent;
 mod command;
 mod config;
 mod daemon_json;
@@ -35,6 +36,7 @@ mod shim;
 mod signals;
 mod status;
 mod std_host;
+mod support;
 mod system_file;
 mod telemetry;
 mod transaction;
@@ -148,11 +150,18 @@ enum Command {
 enum ConfigAction {
     /// Validates FILE (default: host_config.yaml in the configuration directory).
     Check {
+        /// Root of the system whose configuration directory is meant.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// The YAML file.
         file: Option<PathBuf>,
     },
-    /// Validates FILE and compiles it, atomically, into host_config.bin for the library.
+    /// Validates FILE and compiles it, atomically, into host_config.bin for the library
+    /// (creating the configuration directory if needed).
     Apply {
+        /// Root of the system whose configuration directory is meant.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// The YAML file.
         file: Option<PathBuf>,
     },
@@ -173,11 +182,11 @@ fn main() -> ExitCode {
             cmd,
         } => explain::run(&cmd, packages_root, json),
         Command::Config {
-            action: ConfigAction::Check { file },
-        } => config::check(file),
+            action: ConfigAction::Check { root, file },
+        } => config::check(&root, file),
         Command::Config {
-            action: ConfigAction::Apply { file },
-        } => config::apply(file),
+            action: ConfigAction::Apply { root, file },
+        } => config::apply(&root, file),
         Command::Status { json } => status::run(json),
         Command::Install {
             root,

@@ -153,11 +153,13 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         log.line(&[b"host configuration ignored: ", status.id().as_bytes()]);
     }
     let cmdline = host::read_file(CPath(b"/proc/self/cmdline\0"), CMDLINE_LIMIT);
+    let self_path = loaded.self_path.map(absolute);
+    let root = self_path
+        .as_deref()
+        .and_then(contract::layout::packages_root);
     let decision = match &cmdline {
         Ok(bytes) => {
             process.args = analyzer::process::split_cmdline(bytes);
-            let root = loaded.self_path.map(absolute);
-            let root = root.as_deref().and_then(contract::layout::packages_root);
             let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, decision)
         }
@@ -169,6 +171,13 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     };
     if log.enabled() {
         log.line(&[&render::summary(&decision)]);
+        if let (Some(Reason::LibraryMissing), Some(runtime), Some(root)) =
+            (decision.outcome.reason(), decision.runtime, root)
+        {
+            let (entry, _) = analyzer::library_entry_point(runtime, process.libc);
+            let dir = contract::layout::library_dir(root, runtime);
+            log.line(&[b"missing: ", &dir, b"/", entry.as_bytes()]);
+        }
     }
     if let Some(log) = run.log.take() {
         log.flush();

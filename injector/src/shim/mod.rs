@@ -21,7 +21,7 @@ pub mod edit;
 pub mod runtime;
 
 use crate::docker_config::{self, DockerConfig};
-use crate::http_client::Address;
+use crate::http_client::Endpoint;
 use crate::{docker_api, layout};
 use args::Call;
 use decision::Skip;
@@ -193,8 +193,8 @@ fn launcher_source(container_config: &[u8]) -> Result<PathBuf, Skip> {
 
 /// What Docker knows of container `id`, if Docker's socket is there; an error if it is there
 /// but does not answer in time (its labels may opt the container out).
-fn docker_container(api: &Address, id: &str) -> Result<Container, Skip> {
-    if matches!(api, Address::Unix(socket) if !socket.exists()) {
+fn docker_container(api: &Endpoint, id: &str) -> Result<Container, Skip> {
+    if matches!(api, Endpoint::Unix(socket) if !socket.exists()) {
         return Ok(Container::default());
     }
     docker_api::container(api, id, Instant::now() + API_BUDGET)
