@@ -267,30 +267,7 @@ mod tests {
         let p = process(env, &args);
         let invocation = Java.parse(&p.args);
         let lib = b"/opt/datadog-packages/datadog-apm-library-java/stable";
-        Java.additions(&p, &invocation, lib, &NoFiles)
-    }
-
-    /// A host without files (Java's additions read none).
-    struct NoFiles;
-
-    impl Host for NoFiles {
-        fn stat(&self, _: &[u8]) -> Option<crate::host::FileInfo> {
-            None
-        }
-        fn read_file(&self, _: &[u8], _: usize) -> Result<Vec<u8>, crate::host::ReadError> {
-            Err(crate::host::ReadError::Missing)
-        }
-        fn peek(
-            &self,
-            _: &[u8],
-            _: usize,
-            _: usize,
-        ) -> Result<(Vec<u8>, Vec<u8>), crate::host::ReadError> {
-            Err(crate::host::ReadError::Missing)
-        }
-        fn out_of_time(&self) -> bool {
-            false
-        }
+        Java.additions(&p, &invocation, lib, &crate::host::memory::Files::default())
     }
 
     #[test]
@@ -332,5 +309,33 @@ mod tests {
         assert_eq!(without_ours(&users), b"-Ddd.trace.startup.logs=false");
         let foreign = b"-javaagent:/my/agent.jar -Ddd.trace.startup.logs=false";
         assert_eq!(without_ours(foreign), foreign);
+    }
+
+    #[test]
+    fn version_comes_from_the_jdk_release_file() {
+        use crate::host::memory::Files;
+        for (asset, version) in [
+            ("release-openjdk-17", (17, 0)),
+            ("release-temurin-25", (25, 0)),
+        ] {
+            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
+            let process = Process {
+                exe: b"/jdk/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&process, &Invocation::default(), &files),
+                Some(version)
+            );
+            let jre = Process {
+                exe: b"/jdk/jre/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&jre, &Invocation::default(), &files),
+                Some(version),
+                "Java 8 layout"
+            );
+        }
     }
 }
