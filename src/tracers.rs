@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a test waits for a server to listen or for data to reach the agent: a Spring Boot
@@ -85,6 +85,57 @@ impl RecordingForwarder {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines().map(str::to_owned).collect()
     }
+}
+
+/// Runs `cmd` under `strace -f` and returns what it printed, and the programs its descendants
+/// executed (each attempt, e.g. `/opt/…/inject/telemetry-forward`), its own `execve` left out:
+/// empty when the process started no other program.
+pub fn programs_started_by(cmd: &Command) -> (Output, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("strace");
+    let mut traced = Command::new("strace");
+    traced
+        .args([
+            "-f",
+            "-qq",
+            "--seccomp-bpf",
+            "-e",
+            "trace=execve",
+            "-e",
+            "signal=none",
+        ])
+        .arg("-o")
+        .arg(&log)
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => traced.env(name, value),
+            None => traced.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        traced.current_dir(dir);
+    }
+    let out = traced.output().expect("strace (scripts/install-deps.sh)");
+    let text = std::fs::read_to_string(&log).unwrap();
+    // Lines read `<pid> execve("<path>", [...` (or `<pid> <... execve resumed>…`).
+    let execs: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|line| {
+            let (pid, call) = line.split_once(' ')?;
+            let path = call.strip_prefix("execve(\"")?.split('"').next()?;
+            Some((pid, path))
+        })
+        .collect();
+    let root = execs.first().map(|(pid, _)| *pid);
+    let children = execs
+        .iter()
+        .filter(|(pid, _)| Some(*pid) != root)
+        .map(|(_, path)| path.to_string())
+        .collect();
+    (out, children)
 }
 
 /// The Spring Boot application (`tests/fixtures/apps/inventory-service`) built by Maven.
@@ -413,6 +464,11 @@ impl WebApp {
     /// Everything the application wrote so far.
     pub fn output(&self) -> String {
         self.process.output()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
     }
 }
 

@@ -39,7 +39,7 @@ impl Runtime {
                 None => (out, err, false),
             },
             Runtime::Java => {
-                let agent = " -javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar -Ddd.trace.startup.logs=false";
+                let agent = " -javaagent:<packages>/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar -Ddd.trace.startup.logs=false -Xshare:off";
                 let marked = err.contains(agent);
                 let err = err
                     .replace(agent, "")

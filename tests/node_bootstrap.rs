@@ -4,7 +4,8 @@
 //! forwarder (its `complete` joins dd-trace's own telemetry), and only an abort runs it.
 
 use apm_inject_tests::tracers::{
-    free_port, node_of_unknown_version, npm_node, tools_tempdir, RecordingForwarder,
+    free_port, node_of_unknown_version, npm_node, programs_started_by, tools_tempdir,
+    RecordingForwarder,
 };
 use apm_inject_tests::{run, stderr, stdout, Packages};
 use std::path::{Path, PathBuf};
@@ -19,9 +20,9 @@ fn traced_nodes() -> [PathBuf; 3] {
     [npm_node(18), PathBuf::from("/usr/bin/node"), npm_node(22)]
 }
 
-/// `node args...` under the launcher, with `forwarder` as the telemetry forwarder and an agent
-/// that is not there, in an environment free of other Node.js and Datadog settings.
-fn node(p: &Packages, node: &Path, forwarder: &RecordingForwarder) -> Command {
+/// `node` under the launcher, with an agent that is not there, in an environment free of other
+/// Node.js and Datadog settings (the launcher sets the package's telemetry forwarder).
+fn node(p: &Packages, node: &Path) -> Command {
     let mut cmd = p.command(node);
     for name in [
         "NODE_OPTIONS",
@@ -30,22 +31,50 @@ fn node(p: &Packages, node: &Path, forwarder: &RecordingForwarder) -> Command {
         "DD_INJECT_FORCE",
         "DD_TRACE_STARTUP_LOGS",
         "DD_APM_INSTRUMENTATION_DEBUG",
+        "DD_TELEMETRY_FORWARDER_PATH",
     ] {
         cmd.env_remove(name);
     }
-    cmd.env("DD_TELEMETRY_FORWARDER_PATH", &forwarder.path).env(
+    cmd.env(
         "DD_TRACE_AGENT_URL",
         format!("http://127.0.0.1:{}", free_port()),
     );
     cmd
 }
 
+/// `node` as above, with `forwarder` as the user's telemetry forwarder.
+fn node_reporting_to(p: &Packages, program: &Path, forwarder: &RecordingForwarder) -> Command {
+    let mut cmd = node(p, program);
+    cmd.env("DD_TELEMETRY_FORWARDER_PATH", &forwarder.path);
+    cmd
+}
+
+/// A traced start runs no other program: the launcher gives node the package's forwarder, and
+/// the bootstrap sends `complete` with dd-trace's own telemetry instead of running it (dd-trace
+/// alone runs it at every start).
 #[test]
-fn a_traced_node_starts_no_forwarder_process() {
+fn a_traced_node_starts_no_other_program() {
+    let p = Packages::with_tracers();
+    for program in traced_nodes() {
+        let mut cmd = node(&p, &program);
+        cmd.args(["-p", TRACING]);
+        let (out, started) = programs_started_by(&cmd);
+        assert_eq!(
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            ("true\n", ""),
+            "{program:?}"
+        );
+        assert_eq!(started, Vec::<String>::new(), "{program:?}");
+    }
+}
+
+/// The same with a forwarder of the user's own, which the library keeps.
+#[test]
+fn a_traced_node_runs_no_forwarder_of_the_users() {
     let p = Packages::with_tracers();
     let forwarder = RecordingForwarder::new(p.dir.path());
     for program in traced_nodes() {
-        let out = run(node(&p, &program, &forwarder).args(["-p", TRACING]));
+        let out = run(node_reporting_to(&p, &program, &forwarder).args(["-p", TRACING]));
         assert_eq!(
             (stdout(&out).as_str(), stderr(&out).as_str()),
             ("true\n", ""),
@@ -62,7 +91,7 @@ fn an_aborting_tracer_runs_the_forwarder_once() {
     let forwarder = RecordingForwarder::new(p.dir.path());
     let dir = tools_tempdir();
     let old = node_of_unknown_version(dir.path());
-    let out = run(node(&p, &old, &forwarder).args(["-p", TRACING]));
+    let out = run(node_reporting_to(&p, &old, &forwarder).args(["-p", TRACING]));
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),
         ("false\n", "")
@@ -84,7 +113,7 @@ fn a_node_without_the_launcher_loads_nothing_from_inherited_node_options() {
         console.log({TRACING} + ' ' + String(child).trim())"
     );
     for program in [npm_node(18), npm_node(22)] {
-        let out = run(node(&p, &program, &forwarder).args(["-e", &parent]));
+        let out = run(node_reporting_to(&p, &program, &forwarder).args(["-e", &parent]));
         assert_eq!(
             (stdout(&out).as_str(), stderr(&out).as_str()),
             ("true false true\n", ""),
@@ -114,7 +143,7 @@ fn an_application_with_its_own_dd_trace_keeps_it() {
         format!("console.log(require('dd-trace').own, {TRACING})\n"),
     )
     .unwrap();
-    let out = run(node(&p, &npm_node(22), &forwarder).arg(app.join("main.js")));
+    let out = run(node_reporting_to(&p, &npm_node(22), &forwarder).arg(app.join("main.js")));
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),
         ("true false\n", "")

@@ -14,10 +14,13 @@ fn java_agent(p: &Packages) -> String {
     )
 }
 
-/// What the library puts into `JAVA_TOOL_OPTIONS`: the agent, and the option that keeps its
-/// configuration banner off (the user has not configured startup logs here).
+/// What the library puts into `JAVA_TOOL_OPTIONS`: the agent, and the options that keep its
+/// configuration banner and class-data sharing off (the user configured neither here).
 fn java_additions(p: &Packages) -> String {
-    format!("{} -Ddd.trace.startup.logs=false", java_agent(p))
+    format!(
+        "{} -Ddd.trace.startup.logs=false -Xshare:off",
+        java_agent(p)
+    )
 }
 
 fn node_require(p: &Packages) -> String {

@@ -3,10 +3,10 @@
 //! reporting to Datadog's test agent; JDK and build tools left untouched.
 
 use apm_inject_tests::tracers::{
-    app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node, tools_tempdir,
-    wait_for, TestAgent, WebApp,
+    app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node,
+    programs_started_by, tools_tempdir, wait_for, TestAgent, WebApp,
 };
-use apm_inject_tests::{cli, pyenv, run, Packages};
+use apm_inject_tests::{cli, fixture, pyenv, run, stdout, Packages};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -99,6 +99,21 @@ fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
         }) && !senders.is_empty(),
         "dd-trace {tracer_major} on Node.js {node_major}: {senders:?}"
     );
+    // `status` tells it is traced: the tracer itself reported that it started.
+    let status = status_of(app.pid());
+    assert_eq!(status["state"], "traced", "{status:#}");
+    assert_eq!(status["tracer"]["outcome"], "complete", "{status:#}");
+}
+
+/// The entry of process `pid` in `apm-inject status --json`.
+fn status_of(pid: u32) -> Value {
+    let out = run(Command::new(cli()).args(["status", "--json"]));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let processes = status["processes"].as_array().unwrap();
+    let entry = processes.iter().find(|p| p["pid"] == pid);
+    entry
+        .cloned()
+        .unwrap_or_else(|| panic!("{pid} not in {status:#}"))
 }
 
 #[test]
@@ -315,10 +330,41 @@ fn spring_boot_app_is_traced_by_the_java_tracer() {
         .filter(|l| l.contains("dd.trace") || l.contains("DATADOG") || l.contains("datadog"))
         .collect();
     assert_eq!(tracer_lines.len(), 1, "{output}");
+    assert!(!output.contains("Sharing is only supported"), "{output}");
     assert!(
         tracer_lines[0].starts_with("Picked up JAVA_TOOL_OPTIONS: -javaagent:"),
         "{output}"
     );
+}
+
+/// A traced JVM runs no program of ours: dd-java-agent would run the telemetry forwarder at
+/// every start to report `complete`, so the launcher gives Java none. What remains is the
+/// tracer's own: its service discovery loads JNA, whose first use runs `/sbin/ldconfig -p`
+/// (through the JDK's `jspawnhelper`) on JDKs before 22 (README: Known limitations).
+#[test]
+fn a_traced_jvm_starts_no_program_of_ours() {
+    let p = Packages::with_tracers();
+    let agent = TestAgent::start();
+    let jar = fixture("printenv.jar");
+    let mut cmd = p.command("java");
+    cmd.args(["-jar", jar.to_str().unwrap(), "DD_TELEMETRY_FORWARDER_PATH"])
+        .env_remove("DD_TELEMETRY_FORWARDER_PATH")
+        .env_remove("JAVA_TOOL_OPTIONS")
+        .env("DD_TRACE_AGENT_URL", agent.url());
+    let (out, started) = programs_started_by(&cmd);
+    assert_eq!(stdout(&out), "DD_TELEMETRY_FORWARDER_PATH unset\n");
+    let tracers_own =
+        |program: &String| program.ends_with("/lib/jspawnhelper") || program == "/sbin/ldconfig";
+    let others: Vec<&String> = started.iter().filter(|s| !tracers_own(s)).collect();
+    assert_eq!(others, Vec::<&String>::new(), "{started:?}");
+    // The agent did start: it reports to the test agent.
+    wait_for("the Java tracer's telemetry", || {
+        let telemetry = agent.telemetry();
+        telemetry
+            .iter()
+            .any(|t| t["application"]["language_name"] == "jvm")
+            .then_some(())
+    });
 }
 
 /// `cmd` run with and without the launcher (and the real Java package): standard output,

@@ -219,7 +219,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         match lang.inject(process, &invocation, &tracer, self.host) {
             Ok(mut edits) => {
                 let service = self.service_name(&lang, &invocation);
-                edits.extend(self.common_edits(root, service));
+                edits.extend(self.common_edits(root, service, L::GETS_FORWARDER));
                 Decision {
                     runtime: Some(runtime),
                     outcome: Outcome::Injected,
@@ -242,9 +242,15 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
-    /// the service name is the library's), the telemetry forwarder, `DD_TRACE_STARTUP_LOGS=false`
+    /// the service name is the library's), the telemetry forwarder (where the tracer `gets_forwarder`;
+    /// otherwise the one a parent inherited from the library is unset), `DD_TRACE_STARTUP_LOGS=false`
     /// and the configured `DD_ENV`/`DD_VERSION`, each where unset.
-    fn common_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
+    fn common_edits(
+        &self,
+        root: &[u8],
+        service: Option<Vec<u8>>,
+        gets_forwarder: bool,
+    ) -> Vec<Edit> {
         let process = self.process;
         let mut edits = Vec::new();
         let ours_named =
@@ -263,7 +269,14 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             });
         }
         let forwarder = layout::forwarder(root);
-        if process.var(FORWARDER_VARIABLE).is_none() && self.host.is_file(&forwarder) {
+        let inherited = process.var(FORWARDER_VARIABLE);
+        if !gets_forwarder {
+            if inherited == Some(&forwarder[..]) {
+                edits.push(Edit::Unset {
+                    name: FORWARDER_VARIABLE,
+                });
+            }
+        } else if inherited.is_none() && self.host.is_file(&forwarder) {
             edits.push(Edit::Set {
                 name: FORWARDER_VARIABLE,
                 value: forwarder,

@@ -81,6 +81,13 @@ pub(crate) mod memory {
             self.0.insert(path.as_bytes().to_vec(), contents);
             self
         }
+
+        /// Adds `path` with `contents`.
+        pub fn with(mut self, path: &str, contents: &str) -> Files {
+            self.0
+                .insert(path.as_bytes().to_vec(), contents.as_bytes().to_vec());
+            self
+        }
     }
 
     impl Host for Files {

@@ -10,8 +10,18 @@
 //! the system property, which only `-Ddd.trace.startup.logs=false` sets in time (as an agent
 //! argument it comes too late as well). So the agent is followed by that option where the user
 //! has not configured startup logs (the variable set to anything but false, or the option on the
-//! command line or in a JVM options variable). The option right after our agent is ours: it
-//! goes with it from a child that is not instrumented.
+//! command line or in a JVM options variable).
+//!
+//! The agent appends its jar to the boot class path, and a JVM with class-data sharing on (the
+//! default since JDK 12) then prints `Sharing is only supported for boot loader classes because
+//! bootstrap classpath has been appended` on standard error. So the agent is also followed by
+//! `-Xshare:off` where the JDK has a default archive (`lib/server/classes.jsa`, HotSpot 12+:
+//! without one there is no sharing to warn about, and other JVMs such as OpenJ9 are not given a
+//! HotSpot option) and the user has not configured class-data sharing (`-Xshare:`,
+//! `-XX:SharedArchiveFile`, … on the command line or in a JVM options variable).
+//!
+//! The options right after our agent are ours by their place: they go with it from a child that
+//! is not instrumented, and a user's identical option elsewhere is the user's.
 
 use crate::decide::STARTUP_LOGS;
 use crate::decision::Reason;
@@ -39,6 +49,24 @@ const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_
 const STARTUP_LOGS_PROPERTY: &[u8] = b"-Ddd.trace.startup.logs=";
 /// The option that turns it off, added after the agent.
 const STARTUP_LOGS_OFF: &[u8] = b"-Ddd.trace.startup.logs=false";
+/// The option that turns class-data sharing off, added after the agent.
+const SHARING_OFF: &[u8] = b"-Xshare:off";
+/// The JDK's default class-data sharing archives (with compressed pointers or without),
+/// relative to its home: HotSpot shares by default where one of them is.
+const DEFAULT_ARCHIVES: [&str; 2] = ["lib/server/classes.jsa", "lib/server/classes_nocoops.jsa"];
+/// The options by which a user configures class-data sharing (JDK 8 to 25): with any of them,
+/// sharing is left as the user set it.
+const SHARING_OPTIONS: [&[u8]; 6] = [
+    b"-Xshare:",
+    b"-XX:SharedArchiveFile=",
+    b"-XX:ArchiveClassesAtExit=",
+    b"-XX:+AutoCreateSharedArchive",
+    b"-XX:SharedClassListFile=",
+    b"-XX:+UseAppCDS",
+];
+/// The options the library adds right after its agent (when the user has not configured what
+/// they set), in this order.
+const FOLLOWERS: [&[u8]; 2] = [STARTUP_LOGS_OFF, SHARING_OFF];
 
 /// Launcher options whose value is the next argument.
 fn takes_value(option: &[u8]) -> bool {
@@ -110,6 +138,10 @@ impl Language for Java {
         shape: Shape::Words,
     };
 
+    /// dd-java-agent runs the forwarder at every start to report `complete` (its own telemetry
+    /// does not carry the entry-point points): a process per JVM start.
+    const GETS_FORWARDER: bool = false;
+
     /// A `-javaagent:` of any version of the Java library package, under any root.
     fn is_ours(&self, word: &[u8]) -> bool {
         word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
@@ -175,29 +207,41 @@ impl Language for Java {
         Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
     }
 
-    /// The agent, then `-Ddd.trace.startup.logs=false` unless the user configured startup logs.
+    /// The agent, then `-Ddd.trace.startup.logs=false` unless the user configured startup logs,
+    /// and `-Xshare:off` where the JDK shares classes by default and the user configured no
+    /// sharing.
     fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
         invocation: &Invocation,
         lib: &[u8],
-        _: &H,
+        host: &H,
     ) -> Vec<Vec<u8>> {
-        let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
-        if startup_logs_configured(process, invocation) {
-            vec![agent]
-        } else {
-            vec![agent, STARTUP_LOGS_OFF.to_vec()]
+        let users = self.users_options(process, invocation);
+        let configured = |prefixes: &[&[u8]]| {
+            users
+                .iter()
+                .any(|w| prefixes.iter().any(|p| w.starts_with(p)))
+        };
+        let startup_logs = process.var(STARTUP_LOGS).is_some_and(|v| !is_false(v))
+            || configured(&[STARTUP_LOGS_PROPERTY]);
+        let mut additions = vec![[&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat()];
+        if !startup_logs {
+            additions.push(STARTUP_LOGS_OFF.to_vec());
         }
+        if shares_by_default(process, host) && !configured(&SHARING_OPTIONS) {
+            additions.push(SHARING_OFF.to_vec());
+        }
+        additions
     }
 
-    /// Our agent, and the startup logs option right after it.
+    /// Our agent, and the options of [`FOLLOWERS`] right after it.
     fn ours_in_order(&self) -> impl Fn(&[u8]) -> bool + '_ {
         let after_ours = Cell::new(false);
         move |word| {
-            let agent = self.is_ours(word);
-            let follows = after_ours.replace(agent);
-            agent || (follows && word == STARTUP_LOGS_OFF)
+            let ours = self.is_ours(word) || (after_ours.get() && FOLLOWERS.contains(&word));
+            after_ours.set(ours);
+            ours
         }
     }
 
@@ -210,22 +254,38 @@ impl Language for Java {
     }
 }
 
-/// Whether the user configured the agent's startup logs: `DD_TRACE_STARTUP_LOGS` set to
-/// anything but false (false is what the option says too), or the option given on the command
-/// line or in a JVM options variable.
-fn startup_logs_configured(process: &Process, invocation: &Invocation) -> bool {
-    let option = |w: &[u8]| w.starts_with(STARTUP_LOGS_PROPERTY);
-    process.var(STARTUP_LOGS).is_some_and(|v| !is_false(v))
-        || OPTION_VARIABLES
-            .iter()
-            .filter_map(|v| process.var(v))
-            .any(|value| words(value).any(option))
-        || invocation.options.iter().any(|w| option(w))
+/// Whether the JDK of `process` (`<home>/bin/java`) has a default class-data sharing archive.
+fn shares_by_default<H: Host + ?Sized>(process: &Process, host: &H) -> bool {
+    let Some(home) = parent(process.exe).and_then(parent) else {
+        return false;
+    };
+    DEFAULT_ARCHIVES
+        .iter()
+        .any(|a| host.is_file(&join(home, a)))
+}
+
+impl Java {
+    /// The JVM options the user gave: the command line's and those of the JVM options variables,
+    /// without the library's own (inherited from an instrumented parent).
+    fn users_options<'a>(
+        &self,
+        process: &Process<'a>,
+        invocation: &Invocation<'a>,
+    ) -> Vec<&'a [u8]> {
+        let mut options: Vec<&[u8]> = invocation.options.clone();
+        for name in OPTION_VARIABLES {
+            let ours = self.ours_in_order();
+            let value = process.var(name).unwrap_or_default();
+            options.extend(words(value).filter(|w| !ours(w)));
+        }
+        options
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::memory::Files;
 
     fn parse(line: &str) -> Invocation<'_> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
@@ -255,36 +315,85 @@ mod tests {
 
     fn process<'a>(env: &[&'a [u8]], args: &[&'a [u8]]) -> Process<'a> {
         Process {
+            exe: b"/jdk/bin/java",
             env: env.to_vec(),
             args: args.to_vec(),
             ..Process::default()
         }
     }
 
-    /// The additions for `java -jar app.jar` (after `options`) in environment `env`.
+    /// The additions for `/jdk/bin/java -jar app.jar` (after `options`) in environment `env`,
+    /// with a default class-data sharing archive in `/jdk`.
     fn additions(env: &[&[u8]], options: &[&[u8]]) -> Vec<Vec<u8>> {
+        let jdk = Files::default().with("/jdk/lib/server/classes.jsa", "");
+        additions_in(&jdk, env, options)
+    }
+
+    fn additions_in(jdk: &Files, env: &[&[u8]], options: &[&[u8]]) -> Vec<Vec<u8>> {
         let args: Vec<&[u8]> = [&[&b"java"[..]][..], options, &[b"-jar", b"app.jar"]].concat();
         let p = process(env, &args);
         let invocation = Java.parse(&p.args);
         let lib = b"/opt/datadog-packages/datadog-apm-library-java/stable";
-        Java.additions(&p, &invocation, lib, &crate::host::memory::Files::default())
+        Java.additions(&p, &invocation, lib, jdk)
     }
 
     #[test]
     fn startup_logs_are_turned_off_unless_the_user_configured_them() {
-        let off = vec![AGENT.to_vec(), STARTUP_LOGS_OFF.to_vec()];
+        let off = vec![
+            AGENT.to_vec(),
+            STARTUP_LOGS_OFF.to_vec(),
+            SHARING_OFF.to_vec(),
+        ];
         assert_eq!(additions(&[], &[]), off);
         assert_eq!(additions(&[b"DD_TRACE_STARTUP_LOGS=false"], &[]), off);
-        let agent_only = vec![AGENT.to_vec()];
-        assert_eq!(additions(&[b"DD_TRACE_STARTUP_LOGS=true"], &[]), agent_only);
+        let on = vec![AGENT.to_vec(), SHARING_OFF.to_vec()];
+        assert_eq!(additions(&[b"DD_TRACE_STARTUP_LOGS=true"], &[]), on);
         assert_eq!(
             additions(&[b"JDK_JAVA_OPTIONS=-Ddd.trace.startup.logs=true"], &[]),
-            agent_only
+            on
         );
+        assert_eq!(additions(&[], &[b"-Ddd.trace.startup.logs=false"]), on);
+    }
+
+    #[test]
+    fn class_data_sharing_is_turned_off_unless_the_user_configured_it() {
+        let off = vec![
+            AGENT.to_vec(),
+            STARTUP_LOGS_OFF.to_vec(),
+            SHARING_OFF.to_vec(),
+        ];
+        assert_eq!(additions(&[b"JAVA_TOOL_OPTIONS=-Xmx1g"], &[]), off);
+        let kept = vec![AGENT.to_vec(), STARTUP_LOGS_OFF.to_vec()];
+        assert_eq!(additions(&[], &[b"-Xshare:on"]), kept);
+        assert_eq!(additions(&[], &[b"-XX:SharedArchiveFile=app.jsa"]), kept);
         assert_eq!(
-            additions(&[], &[b"-Ddd.trace.startup.logs=false"]),
-            agent_only
+            additions(&[b"_JAVA_OPTIONS=-XX:+AutoCreateSharedArchive"], &[]),
+            kept
         );
+        assert_eq!(additions(&[b"JAVA_TOOL_OPTIONS=-Xshare:auto"], &[]), kept);
+        // A JDK without a default archive (or another JVM) shares nothing by default.
+        let nocoops = Files::default().with("/jdk/lib/server/classes_nocoops.jsa", "");
+        assert_eq!(additions_in(&nocoops, &[], &[]), off);
+        assert_eq!(additions_in(&Files::default(), &[], &[]), kept);
+    }
+
+    #[test]
+    fn inherited_additions_are_not_the_users_configuration() {
+        let inherited = [
+            &b"JAVA_TOOL_OPTIONS=-Xmx1g "[..],
+            AGENT,
+            b" ",
+            STARTUP_LOGS_OFF,
+            b" ",
+            SHARING_OFF,
+        ]
+        .concat();
+        let off = vec![
+            AGENT.to_vec(),
+            STARTUP_LOGS_OFF.to_vec(),
+            SHARING_OFF.to_vec(),
+        ];
+        assert_eq!(additions(&[&inherited], &[]), off);
     }
 
     /// The removal test of a child that is not instrumented, over `value`.
@@ -299,43 +408,20 @@ mod tests {
     }
 
     #[test]
-    fn the_startup_logs_option_after_our_agent_goes_with_it() {
-        let ours = [AGENT, b" ", STARTUP_LOGS_OFF].concat();
+    fn the_options_after_our_agent_go_with_it() {
+        let ours = [AGENT, b" ", STARTUP_LOGS_OFF, b" ", SHARING_OFF].concat();
         assert_eq!(without_ours(&ours), b"<unset>");
         let mixed = [b"-Xmx1g ", &ours[..], b" -Dx=1"].concat();
         assert_eq!(without_ours(&mixed), b"-Xmx1g -Dx=1");
-        // The user's own option, anywhere else, stays.
-        let users = [b"-Ddd.trace.startup.logs=false ", AGENT].concat();
-        assert_eq!(without_ours(&users), b"-Ddd.trace.startup.logs=false");
-        let foreign = b"-javaagent:/my/agent.jar -Ddd.trace.startup.logs=false";
+        let logs_only = [b"-Xmx1g ", AGENT, b" ", STARTUP_LOGS_OFF, b" -Xshare:auto"].concat();
+        assert_eq!(without_ours(&logs_only), b"-Xmx1g -Xshare:auto");
+        // The user's own options, anywhere else, stay.
+        let users = [b"-Ddd.trace.startup.logs=false -Xshare:off ", AGENT].concat();
+        assert_eq!(
+            without_ours(&users),
+            b"-Ddd.trace.startup.logs=false -Xshare:off"
+        );
+        let foreign = b"-javaagent:/my/agent.jar -Ddd.trace.startup.logs=false -Xshare:off";
         assert_eq!(without_ours(foreign), foreign);
-    }
-
-    #[test]
-    fn version_comes_from_the_jdk_release_file() {
-        use crate::host::memory::Files;
-        for (asset, version) in [
-            ("release-openjdk-17", (17, 0)),
-            ("release-temurin-25", (25, 0)),
-        ] {
-            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
-            let process = Process {
-                exe: b"/jdk/bin/java",
-                ..Process::default()
-            };
-            assert_eq!(
-                Java.version(&process, &Invocation::default(), &files),
-                Some(version)
-            );
-            let jre = Process {
-                exe: b"/jdk/jre/bin/java",
-                ..Process::default()
-            };
-            assert_eq!(
-                Java.version(&jre, &Invocation::default(), &files),
-                Some(version),
-                "Java 8 layout"
-            );
-        }
     }
 }

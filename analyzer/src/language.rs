@@ -34,6 +34,9 @@ pub trait Language {
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool;
     /// The variable the tracer is loaded through, e.g. `JAVA_TOOL_OPTIONS`, a list of words.
     const VARIABLE: Variable;
+    /// Whether the tracer is given the telemetry forwarder (`DD_TELEMETRY_FORWARDER_PATH`) for
+    /// its entry-point telemetry: not where it would run it at every start.
+    const GETS_FORWARDER: bool = true;
     /// Whether an item (word or entry) of the variable is the library's own: how the library
     /// recognises what it added in a parent process. By default, any path inside any version
     /// of this runtime's library package under any root; word-shaped variables also check the

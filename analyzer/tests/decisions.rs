@@ -549,3 +549,48 @@ fn broken_or_escaping_supported_runtimes_block_injection() {
         );
     }
 }
+
+/// dd-java-agent runs the telemetry forwarder at every start: Java is not given it (and loses
+/// the one a parent inherited from the library), while Python is.
+#[test]
+fn java_is_not_given_the_telemetry_forwarder() {
+    const FORWARDER: &str =
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/telemetry-forward";
+    let mut m = Machine::with_libraries();
+    for f in [
+        "datadog-apm-library-java/stable/dd-java-agent.jar",
+        "datadog-apm-library-python/stable/sitecustomize.py",
+        "datadog-apm-inject/stable/inject/telemetry-forward",
+    ] {
+        m.files
+            .insert(format!("/opt/datadog-packages/{f}"), String::new());
+    }
+    let glibc = LibcFlavor::Glibc;
+    let python = decide_for(&m, "/usr/bin/python3.11", "python3 app.py", &[], glibc);
+    assert_eq!(
+        set(&python, "DD_TELEMETRY_FORWARDER_PATH").as_deref(),
+        Some(FORWARDER)
+    );
+    let java = "/usr/lib/jvm/java-17/bin/java";
+    let d = decide_for(&m, java, "java -jar app.jar", &[], glibc);
+    assert_eq!(d.outcome, Outcome::Injected);
+    assert!(
+        !d.edits
+            .iter()
+            .any(|e| e.name() == "DD_TELEMETRY_FORWARDER_PATH"),
+        "{:?}",
+        d.edits
+    );
+    let inherited = format!("DD_TELEMETRY_FORWARDER_PATH={FORWARDER}");
+    let d = decide_for(&m, java, "java -jar app.jar", &[&inherited], glibc);
+    assert!(d.edits.contains(&Edit::Unset {
+        name: "DD_TELEMETRY_FORWARDER_PATH"
+    }));
+    // A forwarder of the user's own is the user's.
+    let own = "DD_TELEMETRY_FORWARDER_PATH=/usr/local/bin/forward";
+    let d = decide_for(&m, java, "java -jar app.jar", &[own], glibc);
+    assert!(!d
+        .edits
+        .iter()
+        .any(|e| e.name() == "DD_TELEMETRY_FORWARDER_PATH"));
+}
