@@ -6,6 +6,9 @@
 #   make tools    the test agent, Flask and Node.js 22 that the end-to-end tests use (target/tools)
 #   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end,
 #                 safety corpus, hostile conditions, stress) and `make fuzz`
+#   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
+#                 Kubernetes webhook tests
+#   make images   the Kubernetes images (injector, libraries, webhook) with `docker import`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
 #   make bench    cost per exec and per decision, against an empty preload library
@@ -15,7 +18,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test fuzz demo bench clean
+.PHONY: all build dist libraries tools deps test fuzz demo bench clean kube-apiserver images
 
 all: build
 
@@ -39,7 +42,13 @@ tools: deps
 deps:
 	./scripts/install-deps.sh
 
-test: deps dist libraries tools
+kube-apiserver: deps
+	./scripts/kube-apiserver.sh
+
+images: deps dist libraries
+	./scripts/k8s-images.sh
+
+test: deps dist libraries tools kube-apiserver
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace

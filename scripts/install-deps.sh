@@ -22,6 +22,9 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
 have unshare || need+=(util-linux) # private mount namespaces in the tests
+have etcd || need+=(etcd-server)    # the Kubernetes tests' API server stores in etcd
+have curl || need+=(curl)
+have openssl || need+=(openssl)     # deploy/certificate.sh
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

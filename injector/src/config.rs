@@ -51,20 +51,7 @@ pub fn dir() -> PathBuf {
 /// Reads and validates `path`; errors as `path:line:column: message` lines.
 pub fn compile(path: &Path) -> Result<Vec<u8>, String> {
     let at = |e: Error| format!("{}:{e}", path.display());
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
-    }
-    if meta.len() > MAX_SOURCE {
-        return Err(format!(
-            "{}:1:1: larger than {} bytes",
-            path.display(),
-            MAX_SOURCE
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("{}:1:1: not UTF-8 text", path.display()))?;
+    let text = tree::read_file(path, MAX_SOURCE)?;
     let file_name = path.file_name().map_or("host_config.yaml".into(), |n| {
         n.to_string_lossy().into_owned()
     });

@@ -104,6 +104,15 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Runs the Kubernetes admission webhook, or checks its configuration
+    /// (`webhook check CONFIG`): runs `apm-inject-webhook`, installed beside this CLI.
+    #[command(disable_help_flag = true)]
+    Webhook {
+        /// Arguments of `apm-inject-webhook`, e.g. `--config FILE --tls-cert FILE --tls-key
+        /// FILE --listen 0.0.0.0:8443`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
     /// silent, always succeeds, ends within a second.
     TelemetryForward {
@@ -150,6 +159,7 @@ fn main() -> ExitCode {
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
         Command::TelemetryForward { .. } => return telemetry::run(),
+        Command::Webhook { args } => webhook(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,4 +168,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Replaces this process with `apm-inject-webhook` from the CLI's own directory: the webhook
+/// (HTTPS, Kubernetes client) is a separate binary so that the CLI stays small.
+fn webhook(args: &[OsString]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let program = me.with_file_name("apm-inject-webhook");
+    let error = std::process::Command::new(&program).args(args).exec();
+    Err(format!("{}: {error}", program.display()))
 }
