@@ -4,10 +4,13 @@
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
 #   make libraries  add the real Python (ddtrace) and Node.js (dd-trace) library packages to it
 #   make tools    the test agent, Flask and Node.js 22 that the end-to-end tests use (target/tools)
-#   make test     install test dependencies, then every test (fmt, clippy, unit, end-to-end,
-#                 safety corpus, hostile conditions, stress) and `make fuzz`
+#   make test     install test dependencies, then every tier below: lint, unit, e2e, fuzz
+#   make unit     unit tests of every crate: seconds, no root, no network
+#   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
+#                 conditions, stress; as root
+#   make lint     cargo fmt, clippy, shellcheck of scripts/
 #   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
-#                 Kubernetes webhook tests
+#                 Kubernetes tests (make e2e builds it)
 #   make images   the Kubernetes images (injector, libraries, webhook) with `docker import`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
@@ -18,7 +21,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test fuzz demo bench clean kube-apiserver images
+.PHONY: all build dist libraries tools deps test unit e2e lint fuzz demo bench clean kube-apiserver images
 
 all: build
 
@@ -29,6 +32,7 @@ dist: build
 	rm -rf $(PACKAGES)/datadog-apm-inject
 	install -d -m 0755 $(INJECT_DIR)
 	install -m 0644 target/release/liblauncher_preload.so $(INJECT_DIR)/launcher.preload.so
+	/usr/bin/python3 scripts/noop_preload.py $(INJECT_DIR)
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
@@ -48,14 +52,29 @@ kube-apiserver: deps
 images: deps dist libraries
 	./scripts/k8s-images.sh
 
-test: deps dist libraries tools kube-apiserver
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+# Every tier; CI runs this on a fresh machine (.ci/run).
+test: deps dist libraries tools
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) e2e
 	$(MAKE) fuzz
 
-fuzz: deps build
+# Unit tests of every crate (pure logic over captured inputs): seconds, no root, no network.
+unit:
+	$(CARGO) test --workspace --exclude apm-inject-tests
+
+# End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
+e2e: deps dist libraries tools kube-apiserver
+	$(CARGO) test -p apm-inject-tests
+
+# Formatting, clippy and shellcheck of the scripts.
+lint:
+	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	shellcheck scripts/*.sh .ci/run
+
+fuzz: deps build
 	./scripts/fuzz.sh
 
 demo: deps dist libraries tools

@@ -2,7 +2,8 @@
 //! `APM_FIXTURES`): C probes for glibc and musl (environment, environment API, open
 //! descriptors), static launchers (plain, with an empty argv, from a deleted file), an empty and a noisy
 //! preload library,
-//! a libc-free Go program and a Java agent jar. A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
+//! a libc-free Go program, a Java agent jar, and programs of other ELF classes and machines (i386
+//! with gcc-multilib; aarch64 and armhf assembled with binutils against Debian's cross libcs). A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,6 +43,24 @@ fn main() {
         "noisy-preload.so",
     );
 
+    c("gcc", &["-m32"], "hello.c", "hello-i386");
+    foreign(
+        &src,
+        &out,
+        "aarch64-linux-gnu",
+        "ld-linux-aarch64.so.1",
+        "hello_aarch64.s",
+        "hello-aarch64",
+    );
+    foreign(
+        &src,
+        &out,
+        "arm-linux-gnueabihf",
+        "ld-linux-armhf.so.3",
+        "hello_armhf.s",
+        "hello-armhf",
+    );
+
     let mut go = Command::new("go");
     go.args(["build", "-buildmode=pie", "-o"])
         .arg(out.join("goprobe"))
@@ -60,7 +79,8 @@ fn main() {
         .args(["--release", "8", "-d"])
         .arg(&classes)
         .arg(src.join("FixtureAgent.java"))
-        .arg(src.join("Hello.java"));
+        .arg(src.join("Hello.java"))
+        .arg(src.join("PrintEnv.java"));
     run(javac, "javac");
     jar(
         &out,
@@ -76,7 +96,37 @@ fn main() {
         "Main-Class: Hello\n",
         "Hello.class",
     );
+    jar(
+        &out,
+        &classes,
+        "printenv.jar",
+        "Main-Class: PrintEnv\n",
+        "PrintEnv.class",
+    );
     println!("cargo:rustc-env=APM_FIXTURES={}", out.display());
+}
+
+/// Assembles `source` and links it dynamically against the cross glibc in `/usr/<triplet>/lib`.
+fn foreign(src: &Path, out: &Path, triplet: &str, loader: &str, source: &str, output: &str) {
+    let object = out.join(format!("{output}.o"));
+    let mut as_ = Command::new(format!("{triplet}-as"));
+    as_.arg("-o").arg(&object).arg(src.join(source));
+    run(
+        as_,
+        &format!("{triplet}-as (Debian package binutils-{triplet})"),
+    );
+    let mut ld = Command::new(format!("{triplet}-ld"));
+    ld.arg("-o")
+        .arg(out.join(output))
+        .arg("-dynamic-linker")
+        .arg(format!("/lib/{loader}"))
+        .arg(format!("-L/usr/{triplet}/lib"))
+        .arg(&object)
+        .arg("-lc");
+    run(
+        ld,
+        &format!("{triplet}-ld and the cross libc (libc6-dev-*-cross)"),
+    );
 }
 
 fn jar(out: &Path, classes: &Path, name: &str, manifest: &str, class: &str) {

@@ -1,32 +1,20 @@
 //! Compiles `deny-list.yaml` into the binary rule form embedded in the library.
 //!
-//! The YAML is read by the same code as users' rule files (`rule-yaml`'s `tree.rs` and
-//! `conditions.rs`, compiled in here), so both speak one rule language.
-extern crate alloc;
+//! The YAML is read by the same crate as users' rule files (`rule-yaml`), so both speak one
+//! rule language, and encoded by `contract::rules`.
 
-#[allow(dead_code)]
-#[path = "../rule-yaml/src/conditions.rs"]
-mod conditions;
-#[allow(dead_code)]
-#[path = "src/model.rs"]
-mod model;
-#[allow(dead_code)]
-#[path = "../rule-yaml/src/tree.rs"]
-mod tree;
-
-use model::{Action, Rule};
+use contract::rules::{self, Action, Rule};
+use rule_yaml::{conditions, tree};
 
 fn main() {
     println!("cargo:rerun-if-changed=deny-list.yaml");
-    println!("cargo:rerun-if-changed=src/model.rs");
-    println!("cargo:rerun-if-changed=../rule-yaml/src");
     let text = std::fs::read_to_string("deny-list.yaml").expect("read deny-list.yaml");
     let rules = parse(&text).unwrap_or_else(|e| panic!("deny-list.yaml:{e}"));
-    let blob = model::encode(&rules).unwrap_or_else(|e| panic!("deny-list.yaml: {e}"));
+    let blob = rules::encode(&rules).unwrap_or_else(|e| panic!("deny-list.yaml: {e}"));
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out.join("default_rules.bin"), &blob).unwrap();
     let code = format!(
-        "/// The compiled default deny list (see `model` for the encoding).\n\
+        "/// The compiled default deny list (see `contract::rules` for the encoding).\n\
          static DEFAULT_RULES: [u8; {}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/default_rules.bin\"));\n",
         blob.len()
     );

@@ -35,7 +35,7 @@ demo() { # title, command...
     local title=$1; shift
     echo "== $title: $*"
     local log; log=$("$@" 2>&1) || true
-    echo "$log" | sed 's/^/   /'
+    printf '   %s\n' "${log//$'\n'/$'\n'   }"
     local outcome; outcome=$(echo "$log" | sed -n 's/^apm-inject\[[0-9]*\]: \(injected [a-z]*\|skipped: [a-z_]*\|failed: [a-z_]*\).*/\1/p' | tail -n1)
     local loaded=no
     echo "$log" | grep -q "^fixture .* loaded" && loaded=yes

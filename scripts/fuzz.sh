@@ -19,7 +19,8 @@ cli=target/release/apm-inject
 [ -x "$cli" ] || cargo build --release -p injector
 (cd fuzz && cargo fuzz build)
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
-rules=$(ls -t fuzz/target/x86_64-unknown-linux-gnu/release/build/deny-list-*/out/default_rules.bin | head -n1)
+rules=$(find fuzz/target/x86_64-unknown-linux-gnu/release/build -path '*/deny-list-*/out/default_rules.bin' \
+    -printf '%T@ %p\n' | sort -rn | head -n1 | cut -d' ' -f2-)
 seeds=fuzz/target/seeds
 rm -rf "$seeds"
 /usr/bin/python3 scripts/fuzz_seeds.py "$seeds" "$rules" "$cli"
@@ -54,7 +55,7 @@ done
 for t in $targets; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log")
     cov=$(grep -o 'cov: [0-9]*' "$logs/$t.log" | tail -n1)
-    echo "fuzz: $t: ${runs:-?} runs in ${seconds}s, $cov, $(ls "fuzz/corpus/$t" | wc -l) corpus inputs"
+    echo "fuzz: $t: ${runs:-?} runs in ${seconds}s, $cov, $(find "fuzz/corpus/$t" -type f | wc -l) corpus inputs"
 done
 if [ ${#failed[@]} -gt 0 ]; then
     for t in "${failed[@]}"; do

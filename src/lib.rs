@@ -46,14 +46,23 @@ pub fn built_library() -> PathBuf {
     release_artifact("liblauncher_preload.so")
 }
 
+/// Lays out the `$LIB` directories of `inject` (which holds `launcher.preload.so`) with
+/// `make dist`'s own script.
+pub fn lay_out_lib_directories(inject: &Path) {
+    let out = run(Command::new("/usr/bin/python3")
+        .arg(workspace().join("scripts/noop_preload.py"))
+        .arg(inject));
+    assert!(out.status.success(), "noop_preload.py: {}", stderr(&out));
+}
+
 /// The built `apm-inject` CLI.
 pub fn cli() -> PathBuf {
     release_artifact("apm-inject")
 }
 
 /// A package tree in a temporary directory:
-/// `<dir>/opt/datadog-packages/datadog-apm-inject/<VERSION>/inject/launcher.preload.so` with a
-/// `stable` link, plus whichever library packages a test installs. Everything is world-readable
+/// `<dir>/opt/datadog-packages/datadog-apm-inject/<VERSION>/inject/launcher.preload.so` (and its
+/// `$LIB` directories with the no-op objects, as `make dist` lays them out) with a `stable` link, plus whichever library packages a test installs. Everything is world-readable
 /// so that tests may run programs as an unprivileged user.
 pub struct Packages {
     /// Keeps the directory alive.
@@ -83,6 +92,7 @@ impl Packages {
         let inject = root.join("datadog-apm-inject").join(version).join("inject");
         std::fs::create_dir_all(&inject).unwrap();
         std::fs::copy(built_library(), inject.join("launcher.preload.so")).unwrap();
+        lay_out_lib_directories(&inject);
         std::os::unix::fs::symlink(version, root.join("datadog-apm-inject/stable")).unwrap();
         let launcher = root.join("datadog-apm-inject/stable/inject/launcher.preload.so");
         let packages = Packages {
@@ -466,4 +476,57 @@ pub fn spawn_retrying(cmd: &mut Command) -> std::process::Child {
             other => break other.unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
         }
     }
+}
+
+/// Everything under `dir`, one line per entry in path order: kind, mode, owner, size, a hash
+/// of the content (files) or the target (links), e.g.
+/// `f 644 0:0 12 9f3a… opt/datadog-packages/x`. Two equal snapshots are the same tree.
+pub fn snapshot(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let relative = path.strip_prefix(base).unwrap().display().to_string();
+            let (kind, content) = if meta.is_dir() {
+                ('d', Vec::new())
+            } else if meta.file_type().is_symlink() {
+                (
+                    'l',
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_vec(),
+                )
+            } else {
+                ('f', std::fs::read(&path).unwrap())
+            };
+            out.push(format!(
+                "{kind} {:o} {}:{} {} {:016x} {relative}",
+                meta.mode() & 0o7777,
+                meta.uid(),
+                meta.gid(),
+                content.len(),
+                fnv1a(&content)
+            ));
+            if meta.is_dir() {
+                walk(base, &path, out);
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    let mut lines = Vec::new();
+    walk(dir, dir, &mut lines);
+    lines.join("\n")
+}
+
+/// A 64-bit FNV-1a hash: enough to tell contents apart in [`snapshot`].
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }

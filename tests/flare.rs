@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 const STABLE_LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
 /// Extracts `archive` into `dir` with the system's tar.
 fn extract(archive: &Path, dir: &Path) {

@@ -200,6 +200,28 @@ fn broken_yaml_gets_file_line_column_errors() {
 }
 
 #[test]
+fn rule_ids_that_would_be_ambiguous_are_refused() {
+    let p = Packages::new();
+    let dir = config_dir(&p);
+    let cases = [
+        ("rules:\n  - id: opted_out\n    runtime: java\n", "host_config.yaml:2:9: id: \"opted_out\" is reserved (a built-in reason id)"),
+        ("rules:\n  - id: java_version\n    runtime: java\n", "host_config.yaml:2:9: id: \"java_version\" is reserved (a rule of the default deny list)"),
+        ("rules:\n  - {id: batch, runtime: java}\n  - {id: batch, runtime: node}\n", "host_config.yaml:3:10: id: \"batch\" is used by an earlier rule"),
+    ];
+    for (yaml, expected) in cases {
+        let out = config(&dir, "check", yaml);
+        assert_eq!(out.status.code(), Some(2), "{yaml:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{yaml:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = config(&dir, "check", "rules:\n  - {id: batch, runtime: java}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn malformed_file_never_replaces_a_good_compiled_one() {
     let p = Packages::with_libraries();
     let dir = apply(&p, "env: good\n");

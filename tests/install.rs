@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const STABLE_LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
 fn install(source: &Packages, root: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["install", "--root", root.to_str().unwrap()];
@@ -164,7 +164,7 @@ fn container_install_prints_the_env_line() {
     assert!(
         stdout(&out)
             .lines()
-            .any(|l| l == format!("ENV LD_PRELOAD={STABLE_LAUNCHER}")),
+            .any(|l| l == format!("ENV LD_PRELOAD={}", STABLE_LAUNCHER.replace('$', "\\$"))),
         "{}",
         stdout(&out)
     );
@@ -304,7 +304,7 @@ fn missing_launcher_is_refused() {
     let out = install(&source, root.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("inject/launcher.preload.so is missing"),
+        stderr(&out).contains("inject/$LIB/launcher.preload.so is missing"),
         "{}",
         stderr(&out)
     );

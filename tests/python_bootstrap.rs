@@ -158,20 +158,23 @@ fn unsupported_python_is_reported_as_an_abort() {
 }
 
 #[test]
-fn no_report_without_injection_enabled() {
-    // The package put on PYTHONPATH by hand, not by the library: ddtrace loads, no report.
+fn pythonpath_without_the_launcher_loads_nothing_and_reports_nothing() {
+    // The package put on PYTHONPATH by hand, or inherited by a Python the launcher never saw
+    // (started with LD_PRELOAD removed): only a process the launcher decided on loads ddtrace.
     let p = Packages::with_tracers();
     let forwarder = FakeForwarder::new(&p);
     let out = run(Command::new(PYTHON)
         .args(["-c", DDTRACE_LOADED])
+        .env_remove("LD_PRELOAD")
         .env("PYTHONPATH", p.library("python"))
-        .env_remove("DD_INJECTION_ENABLED")
+        .env("DD_INJECTION_ENABLED", "tracer")
         .env("DD_TELEMETRY_FORWARDER_PATH", &forwarder.path)
         .env(
             "DD_TRACE_AGENT_URL",
             format!("http://127.0.0.1:{}", free_port()),
         ));
-    assert_eq!(stdout(&out), "True\n", "{}", stderr(&out));
+    assert_eq!(stdout(&out), "False\n", "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(!forwarder.output.exists());
 }
@@ -279,4 +282,84 @@ fn broken_ddtrace_leaves_the_application_running() {
         json!([{"name": "library_entrypoint.error",
                 "tags": ["error_type:import_ddtrace_runtimeerror"]}])
     );
+}
+
+#[test]
+fn python_embedded_in_gdb_does_not_load_the_tracer() {
+    // gdb inherits PYTHONPATH from an instrumented Python; its embedded interpreter reads it,
+    // but the launcher never decided on gdb.
+    let p = Packages::with_tracers();
+    let program = r#"import subprocess, sys
+print('ddtrace' in sys.modules)
+gdb = subprocess.run(["gdb", "-nx", "-batch", "-ex",
+                      "python import os, sys; print('ddtrace' in sys.modules, os.environ.get('PYTHONPATH'))"],
+                     capture_output=True, text=True)
+print(gdb.stdout, end="")
+print(gdb.stderr, end="", file=sys.stderr)"#;
+    let out = python(&p, Path::new(PYTHON), program, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("True\nFalse {}\n", p.library("python").display())
+    );
+    assert_eq!(stderr(&out), "");
+}
+
+/// `python -c program` under the library with `limits` (shell `ulimit` options) applied.
+fn python_limited(p: &Packages, limits: &str, program: &str, env: &[(&str, &str)]) -> Output {
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    run(p
+        .command("/bin/sh")
+        .args([
+            "-c",
+            &format!("ulimit {limits} && exec {PYTHON} -c \"$0\""),
+            program,
+        ])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent)
+        .envs(env.iter().copied()))
+}
+
+#[test]
+fn low_address_space_limit_stands_down() {
+    let p = Packages::with_tracers();
+    for limits in ["-v 200000", "-v 500000", "-d 100000"] {
+        let out = python_limited(
+            &p,
+            limits,
+            "import sys; print(42, 'ddtrace' in sys.modules)",
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{limits}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "42 False\n", "{limits}");
+        assert_eq!(stderr(&out), "", "{limits}");
+    }
+    let debug = [("DD_APM_INSTRUMENTATION_DEBUG", "true")];
+    let out = python_limited(&p, "-v 200000", "print(42)", &debug);
+    assert!(
+        stderr(&out).contains("not instrumented: address_space_limit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn deleted_working_directory_stands_down_silently() {
+    let p = Packages::with_tracers();
+    let gone = tempfile::tempdir().unwrap();
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    let script = format!(
+        "cd '{}' && rmdir '{}' && exec {PYTHON} -c \"$0\"",
+        gone.path().display(),
+        gone.path().display()
+    );
+    let program = "import json, sys; print('ddtrace' in sys.modules); print(json.dumps([1]))";
+    let out = run(p
+        .command("/bin/sh")
+        .args(["-c", &script, program])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "False\n[1]\n");
+    assert_eq!(stderr(&out), "");
 }

@@ -165,3 +165,22 @@ fn missing_tracer_gems_leave_the_app_running_and_say_why() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rubyopt_without_the_launcher_loads_nothing() {
+    // RUBYOPT inherited by a Ruby the launcher never saw (LD_PRELOAD removed): only a process
+    // the launcher decided on loads the tracer.
+    let p = packages(true);
+    let dir = p.dir.path().join("plain");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("app.rb"), APP).unwrap();
+    let bootstrap = p.library("ruby").join("host_inject");
+    let out = run(Command::new("ruby")
+        .arg("app.rb")
+        .current_dir(&dir)
+        .env_remove("LD_PRELOAD")
+        .env("RUBYOPT", format!("-r{}", bootstrap.display()))
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert_eq!(stdout(&out), "app ran, tracer: nil\n", "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}

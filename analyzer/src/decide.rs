@@ -2,13 +2,12 @@
 //! checks, default deny list, other tracers, library package (present, trusted), guardrails
 //! (`requirements.json`, runtime version), then the runtime's variable edits.
 
-use crate::config::{self, Config};
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
 use crate::host::{Host, ReadError};
 use crate::invocation::{Invocation, Language};
 use crate::java::Java;
-use crate::layout::{join, library_dir};
+use crate::layout::{self, join, library_dir};
 use crate::node::Node;
 use crate::php::Php;
 use crate::process::{file_name, is_false, parent, Process};
@@ -21,8 +20,9 @@ use crate::trust;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use deny_list::model::Action;
-use deny_list::{RuleRef, Subject};
+use contract::config::{self, Config};
+use contract::rules::{Action, RuleRef};
+use deny_list::Subject;
 
 /// Set in every instrumented process; the tracers report it.
 const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
@@ -30,10 +30,11 @@ const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
 const SERVICE_MARK: &[u8] = b"service_name";
 /// The service name variable.
 const SERVICE: &str = "DD_SERVICE";
+/// Tracers print a configuration banner at start when this is on (dd-trace 6 and the Java
+/// tracer by default): an instrumented process must print what it prints without the launcher.
+const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
-/// The telemetry forwarder (a link to the `apm-inject` CLI), relative to the packages root.
-const FORWARDER: &str = "datadog-apm-inject/stable/inject/telemetry-forward";
 /// Per-process opt-out: `false` disables instrumentation.
 const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// `true` or `1` bypasses guardrails (deny list, `requirements.json`, runtime version).
@@ -85,10 +86,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         let runtime = lang.runtime();
         let invocation = lang.parse(&process.args);
         let skip = |reason| Decision::skip(Some(runtime), reason, removals(&lang, process));
-        let fail = |reason: Reason| Decision {
-            outcome: Outcome::Failed(reason.clone()),
-            ..skip(reason)
-        };
+        let fail = |reason| Decision::fail(Some(runtime), reason, removals(&lang, process));
         let forced = process.flag(FORCE);
 
         if process.var(OPT_OUT).is_some_and(is_false) {
@@ -108,7 +106,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             cwd: process.cwd,
             subcommand: invocation.subcommand,
         };
-        let allowed_by = match self.config.rules.first_match(&subject) {
+        let allowed_by = match deny_list::first_match(&self.config.rules, &subject) {
             Some(rule) if rule.action == Action::Deny => {
                 return skip(rule_reason(&rule, config::SOURCE_FILE))
             }
@@ -119,7 +117,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return skip(reason);
         }
         if allowed_by.is_none() && !forced {
-            if let Some(rule) = deny_list::default_rules().first_match(&subject) {
+            if let Some(rule) = deny_list::first_match(&deny_list::default_rules(), &subject) {
                 return skip(rule_reason(&rule, DEFAULT_DENY_LIST));
             }
         }
@@ -135,7 +133,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
             return skip(Reason::LibraryMissing);
         }
-        let requirements = join(&lib, requirements::FILE);
+        let requirements = join(&lib, layout::REQUIREMENTS);
         let package = parent(&lib).unwrap_or_default();
         if !trust::all_trusted(
             self.host,
@@ -195,8 +193,8 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
-    /// the service name is the library's), the telemetry forwarder, and the configured
-    /// `DD_ENV`/`DD_VERSION` where unset.
+    /// the service name is the library's), the telemetry forwarder, `DD_TRACE_STARTUP_LOGS=false`
+    /// and the configured `DD_ENV`/`DD_VERSION`, each where unset.
     fn common_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
         let process = self.process;
         let mut edits = Vec::new();
@@ -215,11 +213,17 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 value: enabled,
             });
         }
-        let forwarder = join(root, FORWARDER);
+        let forwarder = layout::forwarder(root);
         if process.var(FORWARDER_VARIABLE).is_none() && self.host.is_file(&forwarder) {
             edits.push(Edit::Set {
                 name: FORWARDER_VARIABLE,
                 value: forwarder,
+            });
+        }
+        if process.var(STARTUP_LOGS).is_none() {
+            edits.push(Edit::Set {
+                name: STARTUP_LOGS,
+                value: b"false".to_vec(),
             });
         }
         for (name, value) in [

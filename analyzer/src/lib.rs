@@ -5,20 +5,20 @@
 //! Entry points: [`runtime::detect`] (cheap, from the executable's file name: the library calls
 //! it in every process) and [`decide`] (only for runtime candidates).
 #![no_std]
+#![forbid(unsafe_code)]
 #[cfg(test)]
 extern crate std;
 
 extern crate alloc;
 
+pub mod auxv;
 pub mod config;
 mod decide;
-pub mod decision;
 pub mod dotnet;
 pub mod host;
 pub mod invocation;
 pub mod java;
 pub mod json;
-pub mod layout;
 pub mod node;
 pub mod options;
 pub mod php;
@@ -30,7 +30,8 @@ pub mod runtime;
 pub mod service;
 pub mod trust;
 
-pub use config::Config;
+pub use contract::config::Config;
+pub use contract::{decision, layout};
 pub use decide::{decide, library_entry_point};
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;

@@ -7,6 +7,11 @@
 //! ES module applications (`.mjs`, or `"type": "module"` in their `package.json`) also get
 //! ` --import=<lib>/node_modules/dd-trace/initialize.mjs` when node supports it; CommonJS
 //! applications keep `--require` only.
+//!
+//! Node's permission model (`--permission`, `--experimental-permission`) and policy manifests
+//! (`--experimental-policy`, `--policy-integrity`) refuse files the application did not allow,
+//! the tracer's among them, and node exits: such processes are skipped
+//! (`node_permission_model`), whether the option is on the command line or in `NODE_OPTIONS`.
 
 use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
@@ -64,7 +69,27 @@ fn takes_value(option: &[u8]) -> bool {
             | b"--test-name-pattern"
             | b"--stack-trace-limit"
             | b"--max-http-header-size"
+            | b"--experimental-policy"
+            | b"--policy-integrity"
+            | b"--allow-fs-read"
+            | b"--allow-fs-write"
     )
+}
+
+/// Options under which node refuses files the application did not allow.
+const RESTRICTING: [&[u8]; 4] = [
+    b"--permission",
+    b"--experimental-permission",
+    b"--experimental-policy",
+    b"--policy-integrity",
+];
+
+/// Whether `word` turns on the permission model or a policy, e.g. `--experimental-policy=p.json`.
+fn restricts(word: &[u8]) -> bool {
+    RESTRICTING.iter().any(|option| {
+        word.strip_prefix(*option)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"="))
+    })
 }
 
 /// Whether a `NODE_OPTIONS` word is the library's own `--require` or `--import` (any root,
@@ -89,6 +114,14 @@ impl Language for Node {
 
     fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
         split(args, takes_value, inline)
+    }
+
+    fn builtin_skip(&self, process: &Process, invocation: &Invocation) -> Option<Reason> {
+        let restricted = invocation.options.iter().any(|w| restricts(w))
+            || process
+                .var(NODE_OPTIONS)
+                .is_some_and(|v| words(v).any(restricts));
+        restricted.then_some(Reason::NodePermissionModel)
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
@@ -228,6 +261,17 @@ mod tests {
     fn parse(line: &str) -> Invocation<'_> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
         Node.parse(&args)
+    }
+
+    #[test]
+    fn permission_model_and_policies_are_recognised() {
+        assert!(restricts(b"--permission"));
+        assert!(restricts(b"--experimental-permission"));
+        assert!(restricts(b"--experimental-policy=policy.json"));
+        assert!(!restricts(b"--permissions-audit"));
+        assert!(!restricts(b"--allow-fs-read=/app/*"));
+        let inv = parse("node --experimental-policy policy.json app.js");
+        assert_eq!(inv.program, Some(&b"app.js"[..]));
     }
 
     #[test]

@@ -18,11 +18,10 @@ use crate::json::{self, Value};
 use crate::process::{major_minor, Process};
 use alloc::string::String;
 use alloc::vec::Vec;
-use deny_list::model::{encode, Action, Clause, Rule};
-use deny_list::{RuleSet, Subject};
+use contract::layout::REQUIREMENTS;
+use contract::rules::{encode, Action, Clause, Rule, RuleSet};
+use deny_list::Subject;
 
-/// The file name inside a library package.
-pub const FILE: &str = "requirements.json";
 /// Largest file read.
 pub const LIMIT: usize = 256 << 10;
 /// This machine's architecture as `requirements.json` names it.
@@ -47,11 +46,11 @@ pub fn check(text: &[u8], process: &Process, subject: &Subject) -> Result<(), Re
         .collect();
     let compiled = encode(&rules).map_err(|_| Reason::InvalidRequirements)?;
     let set = RuleSet::parse(&compiled).ok_or(Reason::InvalidRequirements)?;
-    match set.first_match(subject) {
+    match deny_list::first_match(&set, subject) {
         Some(r) => Err(Reason::Rule {
             id: String::from_utf8_lossy(r.id).into_owned(),
             description: String::from_utf8_lossy(r.description).into_owned(),
-            source: String::from(FILE),
+            source: String::from(REQUIREMENTS),
         }),
         None => Ok(()),
     }

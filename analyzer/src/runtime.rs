@@ -7,45 +7,7 @@
 //! `php-cgi8.2`; `dotnet`.
 
 use crate::java;
-
-/// A runtime the product knows about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Runtime {
-    /// A JVM launcher (`java`, JDK tools, `jsvc`).
-    Java,
-    /// Node.js.
-    Node,
-    /// CPython.
-    Python,
-    /// Ruby (MRI).
-    Ruby,
-    /// PHP (CLI, FPM, CGI).
-    Php,
-    /// .NET (`dotnet`).
-    Dotnet,
-}
-
-impl Runtime {
-    /// Stable name used in logs and `explain`, e.g. `"node"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Runtime::Java => "java",
-            Runtime::Node => "node",
-            Runtime::Python => "python",
-            Runtime::Ruby => "ruby",
-            Runtime::Php => "php",
-            Runtime::Dotnet => "dotnet",
-        }
-    }
-
-    /// Language name of the library package, as in `datadog-apm-library-js`.
-    pub fn package(self) -> &'static str {
-        match self {
-            Runtime::Node => "js",
-            other => other.name(),
-        }
-    }
-}
+pub use contract::runtime::Runtime;
 
 /// The runtime an executable file name denotes, e.g. `Some(Python)` for `python3.11`.
 pub fn detect(file_name: &[u8]) -> Option<Runtime> {

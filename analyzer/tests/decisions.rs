@@ -270,7 +270,12 @@ fn ruby_require_is_added_once_in_either_form() {
             &m,
             "/usr/bin/ruby3.1",
             "ruby app.rb",
-            &[&env, "DD_INJECTION_ENABLED=tracer", "DD_SERVICE=shop"],
+            &[
+                &env,
+                "DD_INJECTION_ENABLED=tracer",
+                "DD_SERVICE=shop",
+                "DD_TRACE_STARTUP_LOGS=false",
+            ],
             LibcFlavor::Glibc,
         );
         assert_eq!(d.outcome, Outcome::Injected);

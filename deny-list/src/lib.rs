@@ -1,20 +1,20 @@
 //! The default deny list and the rule matcher.
 //!
 //! `deny-list.yaml` (beside this crate's `Cargo.toml`) is compiled by `build.rs` into the
-//! binary form described in [`model`], embedded as one byte array: no parsing and no
-//! relocations in the library, which every process loads. [`default_rules`] reads it in place.
+//! binary form of `contract::rules`, embedded as one byte array: no parsing and no
+//! relocations in the library, which every process loads. [`default_rules`] reads it in place;
+//! [`first_match`] matches a process against it or any other compiled rule set.
 #![no_std]
+#![forbid(unsafe_code)]
 #[cfg(test)]
 extern crate std;
 
-extern crate alloc;
-
-pub mod compiled;
-pub mod cursor;
 pub mod glob;
-pub mod model;
+pub mod matcher;
 
-pub use compiled::{RuleRef, RuleSet, Subject};
+pub use matcher::{applies, first_match, Subject};
+
+use contract::rules::RuleSet;
 
 include!(concat!(env!("OUT_DIR"), "/default_rules.rs"));
 

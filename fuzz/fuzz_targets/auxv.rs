@@ -2,9 +2,7 @@
 //! Seeds: real vectors of glibc, musl and static processes.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../launcher-preload/src/auxv.rs"]
-mod auxv;
+use analyzer::auxv;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Some(parsed) = auxv::parse(data) {

@@ -24,8 +24,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             cwd: Some(b"/srv/batch/jobs"),
             ..Subject::default()
         };
-        if let Some(rule) = config.rules.first_match(&subject) {
-            assert!(rule.applies_to(&subject));
+        if let Some(rule) = deny_list::first_match(&config.rules, &subject) {
+            assert!(deny_list::applies(&rule, &subject));
         }
     }
 });

@@ -4,7 +4,8 @@
 //! (lists NUL-separated). Seeds: the compiled default deny list with real subjects.
 #![no_main]
 
-use deny_list::{RuleSet, Subject};
+use contract::rules::RuleSet;
+use deny_list::Subject;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((len, rest)) = data.split_first_chunk::<4>() else {
@@ -34,7 +35,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         cwd: optional(7),
         subcommand: optional(8),
     };
-    if let Some(rule) = set.first_match(&subject) {
-        assert!(rule.applies_to(&subject));
+    if let Some(rule) = deny_list::first_match(&set, &subject) {
+        assert!(deny_list::applies(&rule, &subject));
     }
 });

@@ -21,9 +21,9 @@
 //! reported as `file:line:column: message`; `apply` never replaces a good compiled file with a
 //! bad one, and writes atomically.
 
-use analyzer::config::{self, Source};
-use analyzer::Runtime;
-use rule_yaml::model;
+use crate::output::say;
+use contract::config::{self, Source};
+use contract::runtime::Runtime;
 use rule_yaml::tree::{self, Error, Node, Pos};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -102,40 +102,65 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             .filter(|ms| (1..=60_000).contains(ms))
             .ok_or_else(|| Error::at(n.pos, "time_budget_ms: must be between 1 and 60000"))?;
     }
-    let mut rules = Vec::new();
+    let mut rules: Vec<contract::rules::Rule> = Vec::new();
     if let Some(n) = fields.get("rules") {
         for item in n.items("rules")? {
-            rules.push(rule_yaml::conditions::rule(item, &[], || {
+            let rule = rule_yaml::conditions::rule(item, &[], || {
                 format!("{file_name}:{}", item.pos.line)
-            })?);
+            })?;
+            check_id(item, &rule.id, &rules)?;
+            rules.push(rule);
         }
     }
-    source.rules = model::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
+    source.rules =
+        contract::rules::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
     Ok(source)
 }
 
+/// Refuses a rule id that would be ambiguous in `explain` and `status`: one of the default deny
+/// list's (built-in reason ids are refused by `rule_yaml`) or one an earlier rule has.
+fn check_id(item: &Node, id: &str, earlier: &[contract::rules::Rule]) -> Result<(), Error> {
+    let pos = item
+        .entries("rule")?
+        .iter()
+        .find(|(k, _)| k.text() == Some("id"))
+        .map_or(item.pos, |(_, v)| v.pos);
+    if deny_list::default_rules()
+        .rules()
+        .any(|r| r.id == id.as_bytes())
+    {
+        return Err(Error::at(
+            pos,
+            format!("id: \"{id}\" is reserved (a rule of the default deny list)"),
+        ));
+    }
+    if earlier.iter().any(|r| r.id == id) {
+        return Err(Error::at(
+            pos,
+            format!("id: \"{id}\" is used by an earlier rule"),
+        ));
+    }
+    Ok(())
+}
+
+/// The runtime a `languages` key names: its name (`java`, `node`, …) or a common alias.
 fn runtime(key: &Node) -> Result<Runtime, Error> {
-    Ok(match key.string("languages")?.as_str() {
-        "java" | "jvm" => Runtime::Java,
-        "node" | "nodejs" | "js" => Runtime::Node,
-        "python" => Runtime::Python,
-        "ruby" => Runtime::Ruby,
-        "php" => Runtime::Php,
-        "dotnet" | ".net" => Runtime::Dotnet,
-        other => {
-            return Err(Error::at(
-                key.pos,
-                format!("languages: unknown language \"{other}\""),
-            ))
-        }
-    })
+    let name = key.string("languages")?;
+    let canonical = match name.as_str() {
+        "jvm" => "java",
+        "nodejs" | "js" => "node",
+        ".net" => "dotnet",
+        other => other,
+    };
+    Runtime::from_name(canonical)
+        .ok_or_else(|| Error::at(key.pos, format!("languages: unknown language \"{name}\"")))
 }
 
 /// `config check [FILE]`: validates, printing errors; exit status 2 if invalid.
 pub fn check(file: Option<PathBuf>) -> Result<(), String> {
     let path = file.unwrap_or_else(|| dir().join(config::SOURCE_FILE));
     compile(&path)?;
-    println!("{}: ok", path.display());
+    say!("{}: ok", path.display());
     Ok(())
 }
 
@@ -146,7 +171,7 @@ pub fn apply(file: Option<PathBuf>) -> Result<(), String> {
     let compiled = compile(&path)?;
     let target = dir.join(config::COMPILED_FILE);
     write_atomically(&target, &compiled).map_err(|e| format!("{}: {e}", target.display()))?;
-    println!("{} compiled into {}", path.display(), target.display());
+    say!("{} compiled into {}", path.display(), target.display());
     Ok(())
 }
 
@@ -176,4 +201,28 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> String {
+        let root = tree::parse(yaml).unwrap().unwrap();
+        parse(&root, "host_config.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rule_ids_must_not_be_reason_or_default_rule_ids_or_repeat() {
+        assert!(errors("rules: [{id: opted_out, runtime: java}]")
+            .contains("reserved (a built-in reason id)"));
+        assert!(errors("rules: [{id: jdk_tool, runtime: java}]")
+            .contains("reserved (a built-in reason id)"));
+        assert!(errors("rules: [{id: java_version, runtime: java}]")
+            .contains("reserved (a rule of the default deny list)"));
+        assert_eq!(
+            errors("rules:\n  - {id: a, runtime: java}\n  - {id: a, runtime: node}\n"),
+            "3:10: id: \"a\" is used by an earlier rule"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! To add a check, write a function from `Context` (what the checks look at, read once) to
 //! checks and list it in `CHECKS`.
 
-use crate::layout::{self, Root, INJECT, LIBRARY_PREFIX};
+use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
+use crate::output::say;
 use crate::package::Package;
 use crate::{loadcheck, logs, preload_file, system_file, tree};
 use serde_json::json;
@@ -127,9 +128,9 @@ pub fn report(root: &Path) -> Result<Vec<Check>, String> {
 pub fn run(root: &Path, json: bool) -> Result<(), String> {
     let checks = report(root)?;
     if json {
-        println!("{:#}", to_json(&checks));
+        say!("{:#}", to_json(&checks));
     } else {
-        print!("{}", to_text(&checks));
+        crate::output::stdout(format_args!("{}", to_text(&checks)));
     }
     match checks.iter().filter(|c| c.status == Status::Fail).count() {
         0 => Ok(()),
@@ -279,7 +280,7 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
 
 fn inject_package(cx: &Context) -> Vec<Check> {
     let package = Package {
-        dir: cx.root.packages().join(INJECT),
+        dir: cx.root.packages().join(INJECT_PACKAGE),
     };
     let shown = package.dir.display();
     vec![match package.stable_version() {
@@ -369,8 +370,8 @@ fn libraries(cx: &Context) -> Vec<Check> {
 /// The host configuration: valid, and compiled into the form the library reads, current.
 fn config(cx: &Context) -> Vec<Check> {
     let dir = cx.root.path(&crate::config::dir());
-    let source = dir.join(analyzer::config::SOURCE_FILE);
-    let compiled = dir.join(analyzer::config::COMPILED_FILE);
+    let source = dir.join(contract::config::SOURCE_FILE);
+    let compiled = dir.join(contract::config::COMPILED_FILE);
     let apply = format!(
         "fix the errors, then run `apm-inject config apply {}`",
         source.display()

@@ -1,10 +1,13 @@
 //! `apm-inject explain`: the launcher's decision for a command, without running it.
 
+use crate::output::say;
 use crate::std_host::StdHost;
 use crate::{command, config, packages};
 use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
 use analyzer::{Decision, Edit, Process, Reason};
+use contract::config::COMPILED_FILE;
+use contract::render;
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -72,9 +75,9 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         config: status,
     };
     if json {
-        println!("{:#}", context.json(&decision));
+        say!("{:#}", context.json(&decision));
     } else {
-        print!("{}", context.text(&decision));
+        crate::output::stdout(format_args!("{}", context.text(&decision)));
     }
     Ok(())
 }
@@ -114,7 +117,7 @@ fn rule_source(d: &Decision) -> Option<&str> {
 
 impl Context<'_> {
     fn config_file(&self) -> PathBuf {
-        self.config_dir.join(analyzer::config::COMPILED_FILE)
+        self.config_dir.join(COMPILED_FILE)
     }
 
     fn json(&self, d: &Decision) -> serde_json::Value {
@@ -151,17 +154,9 @@ impl Context<'_> {
         }
         out += &format!("executable: {}\n", self.exec.exe.display());
         out += &format!("runtime:    {}\n", d.runtime.map_or("none", |r| r.name()));
-        out += &format!(
-            "outcome:    {}{}\n",
-            d.outcome.kind(),
-            if d.forced {
-                " (forced: DD_INJECT_FORCE)"
-            } else {
-                ""
-            }
-        );
+        out += &format!("outcome:    {}\n", text(&render::outcome(d)));
         if let Some(reason) = d.outcome.reason() {
-            out += &format!("reason:     {} ({})\n", reason.id(), reason.describe());
+            out += &format!("reason:     {}\n", text(&render::reason(reason)));
         }
         if let Some(source) = rule_source(d) {
             out += &format!(

@@ -10,6 +10,7 @@
 //! it still describes the running host).
 
 use crate::layout::Root;
+use crate::output::say;
 use crate::package::Package;
 use crate::{doctor, errors, logs, redact, status, system_file, tree};
 use flate2::write::GzEncoder;
@@ -65,7 +66,7 @@ pub fn run(root: &Path, output: Option<PathBuf>) -> Result<(), String> {
         .and_then(|gz| gz.finish())
         .and_then(|file| file.sync_all())
         .map_err(errors::io("write", &output))?;
-    println!("{}", output.display());
+    say!("{}", output.display());
     Ok(())
 }
 

@@ -10,15 +10,18 @@
 //! 5. write `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
 //! 6. remove the versions `stable` named before, now that nothing refers to them.
 
-use crate::layout::{self, Root, Source, INJECT};
+use crate::layout::{self, Root, Source, INJECT_PACKAGE};
+use crate::output::{say, say_err};
 use crate::package::{Package, Staged};
-use crate::{loadcheck, preload_file, system_file, tree};
+use crate::{loadcheck, lock, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Installs into `root`; with `container`, also prints the `ENV LD_PRELOAD=…` line images need
 /// (musl never reads `/etc/ld.so.preload`).
 pub fn run(root: &Path, container: bool) -> Result<(), String> {
+    require_root("install")?;
+    signals::defer();
     let root = Root::new(root)?;
     let source = Source::of_this_cli()?;
     let preload_path = root.ld_so_preload();
@@ -30,6 +33,7 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
             root.dir.display()
         ));
     }
+    let _lock = lock::exclusive(&root)?;
     let previous = system_file::read(&preload_path)?;
     let source_launcher = layout::launcher_in(&source.inject_dir());
     if !source_launcher.is_file() {
@@ -46,7 +50,7 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         staged.push((label, package.stage(&dir, &version)?));
     }
     let inject = Package {
-        dir: packages.join(INJECT),
+        dir: packages.join(INJECT_PACKAGE),
     };
     let inject_staged = inject.stage(&source.inject_dir(), &source.version)?;
     tree::sync_filesystem(&packages)?;
@@ -54,16 +58,25 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
     let staged_launcher = layout::launcher_in(&root.inside(inject_staged.dir()));
     let proof = loadcheck::prove(&root, &staged_launcher)
         .map_err(|e| format!("{e}\nnothing was changed"))?;
-    println!("launcher checked: {proof}");
+    say!("launcher checked: {proof}");
+    if let Some(signal) = signals::checkpoint() {
+        drop(staged);
+        drop(inject_staged);
+        say_err!(
+            "interrupted by {}: nothing was changed",
+            signals::name(signal)
+        );
+        signals::die_by(signal);
+    }
 
     staged.push((
-        format!("{INJECT} {}", source.version.to_string_lossy()),
+        format!("{INJECT_PACKAGE} {}", source.version.to_string_lossy()),
         inject_staged,
     ));
     let mut unused = Vec::new();
     for (label, version) in staged {
         unused.extend(version.commit()?);
-        println!("installed {label}");
+        say!("installed {label}");
     }
 
     let entry = layout::stable_launcher();
@@ -72,22 +85,37 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         entry.as_os_str().as_bytes(),
     );
     if previous.as_deref() == Some(&updated[..]) {
-        println!(
+        say!(
             "{}: already lists {}",
             preload_path.display(),
             entry.display()
         );
     } else {
         system_file::replace(&preload_path, previous.as_deref(), Some(&updated))?;
-        println!("{}: lists {}", preload_path.display(), entry.display());
+        say!("{}: lists {}", preload_path.display(), entry.display());
     }
 
     for dir in unused {
         tree::remove(&dir)?;
-        println!("removed {}", dir.display());
+        say!("removed {}", dir.display());
     }
     if container {
-        println!("ENV LD_PRELOAD={}", entry.display());
+        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
+        let value = entry.display().to_string().replace('$', "\\$");
+        say!("ENV LD_PRELOAD={value}");
+    }
+    Ok(())
+}
+
+/// Refuses to go on unless running as root: `command` changes files only root may change and
+/// makes root own what it installs.
+pub fn require_root(command: &str) -> Result<(), String> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(format!(
+            "{command} must run as root (it changes system files and installs files owned by root): \
+             run it with sudo"
+        ));
     }
     Ok(())
 }

@@ -4,34 +4,33 @@
 //! ```text
 //! <root>/etc/ld.so.preload
 //! <root>/opt/datadog-packages/datadog-apm-inject/<version>/inject/{launcher.preload.so,apm-inject}
+//! <root>/opt/datadog-packages/datadog-apm-inject/<version>/inject/$LIB/launcher.preload.so (per loader)
 //! <root>/opt/datadog-packages/datadog-apm-inject/stable -> <version>
 //! <root>/opt/datadog-packages/datadog-apm-library-<lang>/<version>/, stable -> <version>
 //! ```
 
 use crate::errors;
-use crate::packages::{DEFAULT_ROOT, LAUNCHER};
+pub use contract::layout::{CLI, DEFAULT_ROOT, INJECT_PACKAGE, LAUNCHER, LIBRARY_PREFIX, STABLE};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
-/// The package holding the launcher and this CLI.
-pub const INJECT: &str = "datadog-apm-inject";
-/// Name prefix of library packages, e.g. `datadog-apm-library-java`.
-pub const LIBRARY_PREFIX: &str = "datadog-apm-library-";
-/// The link to the active version in every package.
-pub const STABLE: &str = "stable";
-/// The CLI's file name.
-pub const CLI: &str = "apm-inject";
-
 /// The launcher as `/etc/ld.so.preload` lists it, through `stable`:
-/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
+/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
 pub fn stable_launcher() -> PathBuf {
-    launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT).join(STABLE))
+    launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT_PACKAGE).join(STABLE))
 }
 
-/// The launcher inside an injector version directory, e.g. `<dir>/inject/launcher.preload.so`.
+/// The launcher inside an injector version directory, as preload lists name it:
+/// `<dir>/inject/$LIB/launcher.preload.so`. glibc's loader expands `$LIB` to its own library
+/// directory (`lib/x86_64-linux-gnu`, `lib64`, `lib32`, `lib/aarch64-linux-gnu`, …), where the
+/// package has the real launcher or a no-op object of that class and machine
+/// (`scripts/noop_preload.py`); musl opens the literal `$LIB/`, which holds the real launcher.
 pub fn launcher_in(version_dir: &Path) -> PathBuf {
-    version_dir.join("inject").join(LAUNCHER)
+    version_dir.join("inject").join(LIB_TOKEN).join(LAUNCHER)
 }
+
+/// The loader's token for its library directory, written literally in preload entries.
+pub const LIB_TOKEN: &str = "$LIB";
 
 /// Whether `name` is a single plain file name (no `/`, not `.` or `..`), e.g. a version.
 pub fn is_plain_name(name: &Path) -> bool {
@@ -95,7 +94,7 @@ impl Root {
             let entry = entry.map_err(errors::io("read", &packages))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == INJECT || name.starts_with(LIBRARY_PREFIX) {
+            if name == INJECT_PACKAGE || name.starts_with(LIBRARY_PREFIX) {
                 ours.push(entry.path());
             }
         }
@@ -119,7 +118,7 @@ impl Source {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find apm-inject: {e}"))?;
         Source::around(&exe).ok_or_else(|| {
             format!(
-                "{} is not in a package tree (…/{INJECT}/<version>/inject/{CLI}): run the apm-inject \
+                "{} is not in a package tree (…/{INJECT_PACKAGE}/<version>/inject/{CLI}): run the apm-inject \
                  shipped in the package tree to install",
                 exe.display()
             )
@@ -131,7 +130,7 @@ impl Source {
         let inject = exe.parent()?;
         let version = inject.parent()?;
         let package = version.parent()?;
-        if inject.file_name()? != "inject" || package.file_name()? != INJECT {
+        if inject.file_name()? != "inject" || package.file_name()? != INJECT_PACKAGE {
             return None;
         }
         Some(Source {
@@ -142,7 +141,7 @@ impl Source {
 
     /// The injector version directory, `<packages>/datadog-apm-inject/<version>`.
     pub fn inject_dir(&self) -> PathBuf {
-        self.packages.join(INJECT).join(&self.version)
+        self.packages.join(INJECT_PACKAGE).join(&self.version)
     }
 
     /// Library packages shipped beside the injector: (package name, version, version directory),
@@ -203,7 +202,9 @@ mod tests {
         assert_eq!(root.path(Path::new("/opt/x")), Path::new("/img/opt/x"));
         assert_eq!(
             stable_launcher(),
-            Path::new("/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so")
+            Path::new(
+                "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so"
+            )
         );
     }
 

@@ -7,7 +7,7 @@
 //! path from here.
 
 use crate::layout::Root;
-use crate::packages::LAUNCHER;
+use contract::layout::LAUNCHER;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -16,11 +16,14 @@ mod flare;
 mod install;
 mod layout;
 mod loadcheck;
+mod lock;
 mod logs;
+mod output;
 mod package;
 mod packages;
 mod preload_file;
 mod redact;
+mod signals;
 mod status;
 mod std_host;
 mod system_file;
@@ -29,6 +32,7 @@ mod tree;
 mod uninstall;
 
 use clap::{Parser, Subcommand};
+use output::say_err;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,7 +168,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("apm-inject: {message}");
+            say_err!("apm-inject: {message}");
             ExitCode::from(2)
         }
     }

@@ -6,6 +6,7 @@
 
 use crate::errors;
 use crate::layout::{is_plain_name, STABLE};
+use crate::output::say_err;
 use crate::tree;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -95,7 +96,7 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         if let Err(message) = tree::remove(&self.dir) {
-            eprintln!("apm-inject: {message}");
+            say_err!("apm-inject: {message}");
         }
     }
 }

@@ -4,14 +4,10 @@
 //! `/etc/ld.so.preload`; this CLI's own location if it sits in `datadog-apm-inject/<v>/inject/`;
 //! finally `/opt/datadog-packages`.
 
+use contract::layout::{DEFAULT_ROOT, LAUNCHER};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-
-/// The installed file name of the library.
-pub const LAUNCHER: &str = "launcher.preload.so";
-/// Default packages root.
-pub const DEFAULT_ROOT: &str = "/opt/datadog-packages";
 
 /// A packages root and where it was found.
 pub struct Root {
@@ -32,7 +28,7 @@ pub fn find(explicit: Option<PathBuf>, ld_preload: Option<&OsStr>) -> Root {
     let from_list = |list: &[u8]| {
         list.split(|c| c.is_ascii_whitespace() || *c == b':')
             .filter(|e| e.ends_with(LAUNCHER.as_bytes()))
-            .find_map(analyzer::layout::packages_root)
+            .find_map(contract::layout::packages_root)
             .map(|root| PathBuf::from(OsStr::from_bytes(root)))
     };
     if let Some(path) = ld_preload.and_then(|v| from_list(v.as_bytes())) {

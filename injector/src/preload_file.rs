@@ -4,33 +4,44 @@
 //! `#` starting a comment that runs to the end of the line. Lines without an entry of ours are
 //! kept byte for byte; a line holding one is rewritten with its other entries, in order, and
 //! its comment. An entry of ours is any launcher path of this product, whatever the root or
-//! version: `…/datadog-apm-inject/<version>/inject/launcher.preload.so` or the older
-//! `/opt/datadog/apm/inject/launcher.preload.so`.
+//! version: `…/datadog-apm-inject/<version>/inject/$LIB/launcher.preload.so` (what install
+//! writes), the same with `$LIB` expanded (one or two directories), without it
+//! (`…/inject/launcher.preload.so`, written by earlier versions), or the older
+//! `/opt/datadog/apm/inject/launcher.preload.so`; installing replaces any of them in place.
 
 /// Bytes that separate entries.
 const SEPARATORS: &[u8] = b" \t\n:";
 /// Our launcher path in the older Datadog layout.
 const OLD_LAUNCHER: &[u8] = b"/opt/datadog/apm/inject/launcher.preload.so";
-/// End of a launcher path of ours in a package tree, after the version.
-const INJECT_LAUNCHER: &[u8] = b"/inject/launcher.preload.so";
+/// The launcher's file name, after `inject/` or one of its `$LIB` directories.
+const LAUNCHER: &[u8] = b"/launcher.preload.so";
 /// The injector package directory, before the version.
 const INJECT_PACKAGE: &[u8] = b"/datadog-apm-inject";
 
 /// Whether `entry` is a launcher path of ours, e.g.
-/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
+/// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
 pub fn is_ours(entry: &[u8]) -> bool {
     if entry.ends_with(OLD_LAUNCHER) {
         return true;
     }
-    let Some(version_dir) = entry.strip_suffix(INJECT_LAUNCHER) else {
+    let Some(dir) = entry.strip_suffix(LAUNCHER) else {
         return false;
     };
-    match version_dir.iter().rposition(|&c| c == b'/') {
-        Some(slash) => {
-            slash + 1 < version_dir.len() && version_dir[..slash].ends_with(INJECT_PACKAGE)
-        }
-        None => false,
-    }
+    // `inject` itself, or up to two directories below it (`$LIB`, `lib64`, `lib/x86_64-linux-gnu`).
+    let Some(version_dir) = std::iter::successors(Some(dir), |d| parent(d))
+        .take(3)
+        .find_map(|d| d.strip_suffix(b"/inject"))
+    else {
+        return false;
+    };
+    parent(version_dir).is_some_and(|package| {
+        package.len() + 1 < version_dir.len() && package.ends_with(INJECT_PACKAGE)
+    })
+}
+
+/// Everything before the last `/` of `path`.
+fn parent(path: &[u8]) -> Option<&[u8]> {
+    path.iter().rposition(|&c| c == b'/').map(|i| &path[..i])
 }
 
 /// The entries the loader would read, in order, e.g. `["/a.so", "/b.so"]`.
@@ -114,7 +125,7 @@ mod tests {
     use super::*;
 
     const STABLE: &[u8] =
-        b"/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+        b"/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
     fn add(content: &str) -> String {
         String::from_utf8(with_entry(content.as_bytes(), STABLE)).unwrap()
@@ -134,6 +145,15 @@ mod tests {
             b"/srv/x/datadog-apm-inject/1.0/inject/launcher.preload.so"
         ));
         assert!(is_ours(b"/opt/datadog/apm/inject/launcher.preload.so"));
+        assert!(is_ours(
+            b"/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so"
+        ));
+        assert!(is_ours(
+            b"/opt/datadog-packages/datadog-apm-inject/stable/inject/lib/x86_64-linux-gnu/launcher.preload.so"
+        ));
+        assert!(!is_ours(
+            b"/opt/datadog-packages/datadog-apm-inject/stable/inject/a/b/c/launcher.preload.so"
+        ));
         assert!(!is_ours(b"/usr/lib/libfoo.so"));
         assert!(!is_ours(b"/opt/other/inject/launcher.preload.so"));
         assert!(!is_ours(
@@ -185,6 +205,16 @@ mod tests {
         assert_eq!(
             add("/a.so:/opt/datadog-packages/datadog-apm-inject/0.9/inject/launcher.preload.so /b.so # x\n"),
             format!("/a.so {stable} /b.so # x\n")
+        );
+    }
+
+    #[test]
+    fn an_entry_without_lib_is_migrated_in_place() {
+        let stable = String::from_utf8_lossy(STABLE);
+        let plain = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+        assert_eq!(
+            add(&format!("/a.so\n{plain}\n/b.so\n")),
+            format!("/a.so\n{stable}\n/b.so\n")
         );
     }
 

@@ -1,15 +1,11 @@
 //! `apm-inject status`: the running processes the launcher decided on, read from the record
-//! each keeps in memory (see `launcher-preload/src/status.rs`): nothing is read from disk but
-//! `/proc`.
+//! each keeps in memory (format: `contract::status`): nothing is read from disk but `/proc`.
 
+use crate::output::say;
+use contract::status::{self, key};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
-
-/// The mapping that holds a process's record, as `/proc/<pid>/maps` names it.
-const MAPPING: &str = "/memfd:apm-inject-status";
-/// First line of a record.
-const HEADER: &str = "apm-inject-status 1";
 
 /// One process's record.
 #[derive(Debug, Default)]
@@ -31,7 +27,7 @@ impl Record {
     /// The service name: the one the launcher set, else the process's own `DD_SERVICE`.
     fn service(&self) -> String {
         let set = self.fields.iter().find_map(|(k, v)| {
-            (k == "set")
+            (k == key::SET)
                 .then(|| v.strip_prefix("DD_SERVICE="))
                 .flatten()
         });
@@ -45,8 +41,8 @@ impl Record {
         self.fields
             .iter()
             .filter_map(|(k, v)| match k.as_str() {
-                "set" => Some(v.clone()),
-                "unset" => Some(format!("-{v}")),
+                key::SET => Some(v.clone()),
+                key::UNSET => Some(format!("-{v}")),
                 _ => None,
             })
             .collect()
@@ -63,16 +59,12 @@ fn initial_variable(pid: u32, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// Parses a record's text; `None` if it is not one.
-pub fn parse(pid: u32, text: &[u8]) -> Option<Record> {
-    let text = String::from_utf8_lossy(text.split(|&c| c == 0).next()?);
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
-        return None;
-    }
-    let fields = lines
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+/// Parses a record's page; `None` if it is not one.
+pub fn parse(pid: u32, page: &[u8]) -> Option<Record> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let fields = status::decode(page)?
+        .into_iter()
+        .map(|(k, v)| (text(k), text(v)))
         .collect();
     Some(Record { pid, fields })
 }
@@ -80,7 +72,8 @@ pub fn parse(pid: u32, text: &[u8]) -> Option<Record> {
 /// The record of process `pid`, if it has one and it can be read.
 fn read_record(pid: u32) -> Result<Option<Record>, std::io::Error> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let Some(line) = maps.lines().find(|l| l.contains(MAPPING)) else {
+    let mapping = format!("/memfd:{}", status::NAME.to_string_lossy());
+    let Some(line) = maps.lines().find(|l| l.contains(&mapping)) else {
         return Ok(None);
     };
     let range = line.split(' ').next().unwrap_or_default();
@@ -122,7 +115,10 @@ fn summarize(records: &[Record]) -> BTreeMap<(String, String), usize> {
     let mut summary = BTreeMap::new();
     for r in records {
         *summary
-            .entry((r.get("outcome").to_string(), r.get("reason").to_string()))
+            .entry((
+                r.get(key::OUTCOME).to_string(),
+                r.get(key::REASON).to_string(),
+            ))
             .or_default() += 1;
     }
     summary
@@ -134,8 +130,8 @@ pub fn report() -> serde_json::Value {
     let processes: Vec<_> = records
         .iter()
         .map(|r| {
-            json!({"pid": r.pid, "exe": r.get("exe"), "runtime": r.get("runtime"), "outcome": r.get("outcome"),
-                   "reason": r.get("reason"), "service": r.service(), "changes": r.changes()})
+            json!({"pid": r.pid, "exe": r.get(key::EXE), "runtime": r.get(key::RUNTIME), "outcome": r.get(key::OUTCOME),
+                   "reason": r.get(key::REASON), "service": r.service(), "changes": r.changes()})
         })
         .collect();
     let summary: Vec<_> = summarize(&records)
@@ -148,40 +144,44 @@ pub fn report() -> serde_json::Value {
 /// Prints the records and a summary line per outcome and reason.
 pub fn run(json_output: bool) -> Result<(), String> {
     if json_output {
-        println!("{:#}", report());
+        say!("{:#}", report());
         return Ok(());
     }
     let (records, unreadable) = scan();
     let summary = summarize(&records);
-    println!(
+    say!(
         "{:>7}  {:<8} {:<9} {:<28} {:<20} EXECUTABLE",
-        "PID", "RUNTIME", "OUTCOME", "REASON", "SERVICE"
+        "PID",
+        "RUNTIME",
+        "OUTCOME",
+        "REASON",
+        "SERVICE"
     );
     for r in &records {
-        println!(
+        say!(
             "{:>7}  {:<8} {:<9} {:<28} {:<20} {}",
             r.pid,
-            r.get("runtime"),
-            r.get("outcome"),
-            r.get("reason"),
+            r.get(key::RUNTIME),
+            r.get(key::OUTCOME),
+            r.get(key::REASON),
             r.service(),
-            r.get("exe")
+            r.get(key::EXE)
         );
         for change in r.changes() {
-            println!("{:>9}{change}", "");
+            say!("{:>9}{change}", "");
         }
     }
-    println!();
+    say!();
     for ((outcome, reason), count) in &summary {
         let reason = if reason.is_empty() {
             String::new()
         } else {
             format!(" ({reason})")
         };
-        println!("{count} {outcome}{reason}");
+        say!("{count} {outcome}{reason}");
     }
     if unreadable > 0 {
-        println!("{unreadable} processes could not be read (run as root to see all)");
+        say!("{unreadable} processes could not be read (run as root to see all)");
     }
     Ok(())
 }
@@ -195,7 +195,7 @@ mod tests {
         let text = b"apm-inject-status 1\nexe=/usr/bin/python3.11\nruntime=python\noutcome=injected\nreason=\nset=DD_SERVICE=shop\nunset=X\n\0\0";
         let r = parse(7, text).unwrap();
         assert_eq!(
-            (r.get("runtime"), r.get("outcome"), r.service()),
+            (r.get(key::RUNTIME), r.get(key::OUTCOME), r.service()),
             ("python", "injected", "shop".to_string())
         );
         assert_eq!(r.changes(), ["DD_SERVICE=shop", "-X"]);

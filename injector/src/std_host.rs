@@ -22,7 +22,7 @@ impl StdHost {
     pub fn new() -> StdHost {
         StdHost {
             started: Instant::now(),
-            budget_ms: analyzer::config::DEFAULT_TIME_BUDGET_MS,
+            budget_ms: contract::config::DEFAULT_TIME_BUDGET_MS,
         }
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// File name that makes the `apm-inject` binary act as the forwarder (`inject/telemetry-forward`
 /// is a link to `apm-inject`, and tracers run it as `$DD_TELEMETRY_FORWARDER_PATH`).
-pub const FORWARDER_NAME: &str = "telemetry-forward";
+pub const FORWARDER_NAME: &str = contract::layout::FORWARDER;
 
 /// Longest the forwarder runs, from start to exit.
 pub const BUDGET: Duration = Duration::from_secs(1);

@@ -4,13 +4,17 @@
 //! points at nothing is removed.
 
 use crate::layout::Root;
-use crate::{preload_file, system_file, tree};
+use crate::output::say;
+use crate::{lock, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Uninstalls from `root`.
 pub fn run(root: &Path) -> Result<(), String> {
+    crate::install::require_root("uninstall")?;
+    signals::defer();
     let root = Root::new(root)?;
+    let _lock = lock::exclusive(&root)?;
     let preload_path = root.ld_so_preload();
     match system_file::read(&preload_path)? {
         Some(content)
@@ -21,18 +25,18 @@ pub fn run(root: &Path) -> Result<(), String> {
             let remaining = preload_file::without_ours(&content);
             system_file::replace(&preload_path, Some(&content), remaining.as_deref())?;
             match remaining {
-                Some(_) => println!("{}: launcher entry removed", preload_path.display()),
-                None => println!(
+                Some(_) => say!("{}: launcher entry removed", preload_path.display()),
+                None => say!(
                     "{}: removed (the launcher was its only entry)",
                     preload_path.display()
                 ),
             }
         }
-        _ => println!("{}: no launcher entry", preload_path.display()),
+        _ => say!("{}: no launcher entry", preload_path.display()),
     }
     for dir in root.our_packages()? {
         tree::remove(&dir)?;
-        println!("removed {}", dir.display());
+        say!("removed {}", dir.display());
     }
     // The packages directory goes too if nothing else lives there.
     let _ = std::fs::remove_dir(root.packages());
@@ -41,9 +45,7 @@ pub fn run(root: &Path) -> Result<(), String> {
             .into_iter()
             .any(preload_file::is_ours)
     }) {
-        println!(
-            "note: LD_PRELOAD here still names the launcher (an image's ENV line?): remove it"
-        );
+        say!("note: LD_PRELOAD here still names the launcher (an image's ENV line?): remove it");
     }
     Ok(())
 }

@@ -15,7 +15,6 @@
 extern crate alloc;
 
 mod arena;
-mod auxv;
 mod guard;
 mod host;
 mod libc;
@@ -26,7 +25,9 @@ mod status;
 mod sys;
 
 use alloc::vec::Vec;
-use analyzer::{config, Decision, Edit, Outcome, Process, Reason};
+use analyzer::{auxv, config, Decision, Edit, Outcome, Process, Reason};
+use contract::config::{DEFAULT_DIR, DEFAULT_TIME_BUDGET_MS, DIR_VARIABLE};
+use contract::render;
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use sys::CPath;
@@ -70,11 +71,8 @@ extern "C" fn start() {
     if !guard::run(decide_and_apply, &mut run) {
         // A panic abandoned the decision before anything was applied: say so if logging.
         if let Some(mut log) = run.log.take() {
-            log.line(&[
-                b"failed: internal_error (",
-                Reason::InternalError.describe().as_bytes(),
-                b")",
-            ]);
+            let failure = Decision::fail(None, Reason::InternalError, Vec::new());
+            log.line(&[&render::summary(&failure)]);
             log.flush();
         }
         if let Some((libc, errno)) = run.errno {
@@ -117,7 +115,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     let exe = run.exe;
     let mut host = host::SysHost {
         started_ns: sys::monotonic_ns(),
-        budget_ms: config::DEFAULT_TIME_BUDGET_MS,
+        budget_ms: DEFAULT_TIME_BUDGET_MS,
     };
     let Some(auxv) = host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
         .ok()
@@ -143,9 +141,9 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         libc: libc.info,
     };
     let dir = process
-        .var(config::DIR_VARIABLE)
+        .var(DIR_VARIABLE)
         .filter(|d| !d.is_empty())
-        .unwrap_or(config::DEFAULT_DIR.as_bytes());
+        .unwrap_or(DEFAULT_DIR.as_bytes());
     let mut storage = Vec::new();
     let (config, status) = config::load(&host, dir, process.euid, &mut storage);
     host.budget_ms = config.time_budget_ms;
@@ -159,20 +157,19 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         Ok(bytes) => {
             process.args = analyzer::process::split_cmdline(bytes);
             let root = loaded.self_path.map(absolute);
-            let root = root.as_deref().and_then(analyzer::layout::packages_root);
+            let root = root.as_deref().and_then(contract::layout::packages_root);
             let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, decision)
         }
-        Err(_) => Decision {
-            outcome: Outcome::Failed(Reason::ProcessUnreadable),
-            ..Decision::skip(
-                analyzer::runtime::detect(analyzer::process::file_name(exe)),
-                Reason::ProcessUnreadable,
-                Vec::new(),
-            )
-        },
+        Err(_) => Decision::fail(
+            analyzer::runtime::detect(analyzer::process::file_name(exe)),
+            Reason::ProcessUnreadable,
+            Vec::new(),
+        ),
     };
-    log_decision(log, &decision);
+    if log.enabled() {
+        log.line(&[&render::summary(&decision)]);
+    }
     if let Some(log) = run.log.take() {
         log.flush();
     }
@@ -214,52 +211,5 @@ fn absolute(path: &[u8]) -> Vec<u8> {
             [&cwd[..], b"/", path].concat()
         }
         Err(_) => Vec::new(),
-    }
-}
-
-/// One line naming the outcome and its reason, e.g. `injected java` or
-/// `skipped: java_version`, followed by the variables changed.
-fn log_decision(log: &mut log::Log, decision: &Decision) {
-    let runtime = decision.runtime.map_or("", |r| r.name()).as_bytes();
-    let mut changed: Vec<u8> = Vec::new();
-    for edit in &decision.edits {
-        changed.extend_from_slice(if changed.is_empty() { b" - " } else { b", " });
-        changed.extend_from_slice(match edit {
-            Edit::Set { .. } => b"set ",
-            Edit::Unset { .. } => b"unset ",
-        });
-        changed.extend_from_slice(edit.name().as_bytes());
-    }
-    let forced: &[u8] = if decision.forced {
-        b" (forced: DD_INJECT_FORCE)"
-    } else {
-        b""
-    };
-    let allowed = decision.allowed_by.as_deref().unwrap_or("");
-    let allowed_note: &[u8] = if allowed.is_empty() {
-        b""
-    } else {
-        b" (allowed by rule "
-    };
-    let allowed_end: &[u8] = if allowed.is_empty() { b"" } else { b")" };
-    match &decision.outcome {
-        Outcome::Injected => log.line(&[
-            b"injected ",
-            runtime,
-            forced,
-            allowed_note,
-            allowed.as_bytes(),
-            allowed_end,
-            &changed,
-        ]),
-        Outcome::Skipped(reason) | Outcome::Failed(reason) => log.line(&[
-            decision.outcome.kind().as_bytes(),
-            b": ",
-            reason.id().as_bytes(),
-            b" (",
-            reason.describe().as_bytes(),
-            b")",
-            &changed,
-        ]),
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! All raw memory reads of loaded objects live in this module.
 
-use crate::auxv::Auxv;
+use analyzer::auxv::Auxv;
 use core::ffi::CStr;
 
 type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;

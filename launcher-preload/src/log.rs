@@ -45,6 +45,11 @@ impl Log {
         }
     }
 
+    /// Whether logging is on (so that a line is worth rendering).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Adds one line made of `parts`, if logging is on.
     pub fn line(&mut self, parts: &[&[u8]]) {
         if !self.enabled {

@@ -1,68 +1,19 @@
-//! The decision record `apm-inject status` reads: one page of text in a shared memory file
-//! named `apm-inject-status`, mapped into the process.
+//! The decision record `apm-inject status` reads (format: `contract::status`): one page of a
+//! shared memory file mapped into the process, its descriptor closed at once.
 //!
-//! Nothing is written on disk, and non-runtime processes never get one. The CLI finds the
-//! mapping in `/proc/<pid>/maps` (`/memfd:apm-inject-status (deleted)`) and reads it through
-//! `/proc/<pid>/mem`. Children inherit it across `fork` (they are instrumented alike) and lose
-//! it on `exec`, where the library decides again. Format (one `key=value` per line, values
-//! without newlines, cut to fit the page):
-//! ```text
-//! apm-inject-status 1
-//! exe=/usr/bin/python3.11
-//! runtime=python
-//! outcome=injected
-//! reason=
-//! set=PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable
-//! unset=JAVA_TOOL_OPTIONS
-//! ```
+//! Nothing is written on disk, and non-runtime processes never get one. Children inherit it
+//! across `fork` (they are instrumented alike) and lose it on `exec`, where the library decides
+//! again.
 
 use crate::sys::{self, CPath};
-use alloc::vec::Vec;
-use analyzer::{Decision, Edit};
-
-/// The memory file's name.
-const NAME: &[u8] = b"apm-inject-status\0";
-/// The record's size: one page.
-const SIZE: usize = 4096;
+use analyzer::Decision;
+use contract::status;
 
 /// Maps the record of `decision` for `exe` (best effort: a failure leaves no trace).
 pub fn record(exe: &[u8], decision: &Decision) {
-    let mut text = Vec::with_capacity(SIZE);
-    text.extend_from_slice(b"apm-inject-status 1\n");
-    line(&mut text, b"exe", &[exe]);
-    line(
-        &mut text,
-        b"runtime",
-        &[decision.runtime.map_or("", |r| r.name()).as_bytes()],
-    );
-    line(&mut text, b"outcome", &[decision.outcome.kind().as_bytes()]);
-    line(
-        &mut text,
-        b"reason",
-        &[decision.outcome.reason().map_or("", |r| r.id()).as_bytes()],
-    );
-    for edit in &decision.edits {
-        match edit {
-            Edit::Set { name, value } => line(&mut text, b"set", &[name.as_bytes(), b"=", value]),
-            Edit::Unset { name } => line(&mut text, b"unset", &[name.as_bytes()]),
-        }
-    }
-    if let Ok(page) = sys::map_named(CPath(NAME), SIZE) {
-        let len = text.len().min(SIZE);
+    let text = status::encode(exe, decision);
+    if let Ok(page) = sys::map_named(CPath(status::NAME.to_bytes_with_nul()), status::SIZE) {
+        let len = text.len().min(page.len());
         page[..len].copy_from_slice(&text[..len]);
     }
-}
-
-/// Appends `key=parts...\n` unless it would not fit the page.
-fn line(text: &mut Vec<u8>, key: &[u8], parts: &[&[u8]]) {
-    let len = key.len() + 2 + parts.iter().map(|p| p.len()).sum::<usize>();
-    if text.len() + len > SIZE {
-        return;
-    }
-    text.extend_from_slice(key);
-    text.push(b'=');
-    for part in parts {
-        text.extend(part.iter().map(|&c| if c == b'\n' { b' ' } else { c }));
-    }
-    text.push(b'\n');
 }

@@ -1,7 +1,18 @@
 """Entry point of the Datadog Python library package, installed by apm-inject.
 
 The launcher puts this package's directory first on PYTHONPATH, so Python imports this file as
-``sitecustomize`` at start-up. It then:
+``sitecustomize`` at start-up. Only a process the launcher decided to instrument goes on: one
+that carries the launcher's decision record (a page of shared memory named
+``apm-inject-status``, mapped by the launcher in the process it decided on and dropped by
+``exec``) saying ``outcome=injected``. An interpreter embedded in another program (gdb, vim,
+uWSGI) or a Python started without the launcher inherits PYTHONPATH but has no record, and
+stays untouched. The record is found in ``/proc/self/maps`` and read through
+``/proc/self/mem``: nothing is added to the environment and nothing runs in non-runtime
+processes. A decided process also stands down, with ``library_entrypoint.abort`` and a debug
+message, when the tracer could not run there: a working directory that is gone or refused
+(the tracer's import hooks resolve paths against it) or an address-space or data limit
+(``ulimit -v``, ``ulimit -d``) too low for the tracer's threads and native runtime.
+Otherwise it:
 
 1. loads ddtrace's auto-instrumentation (``import ddtrace.auto``) from
    ``ddtrace_pkgs/<ABI>/``, the ddtrace wheel installed for this interpreter's extension ABI
@@ -150,7 +161,8 @@ def _import_user_sitecustomize():
     """Imports the sitecustomize that Python would have found without this package."""
     try:
         here = os.path.realpath(_HERE)
-        ours = [i for i, p in enumerate(sys.path) if os.path.realpath(p or ".") == here]
+        # Our entry is absolute; relative ones need a working directory, which may be gone.
+        ours = [i for i, p in enumerate(sys.path) if p.startswith("/") and os.path.realpath(p) == here]
         removed = [(i, sys.path.pop(i)) for i in reversed(ours)]
         this_module = sys.modules.pop("sitecustomize", None)
         found = _next_sitecustomize_exists()
@@ -166,7 +178,99 @@ def _import_user_sitecustomize():
             sys.path.insert(i, path)
 
 
+# The launcher's decision record (contract/src/status.rs): the mapping's name in
+# /proc/self/maps, and what it says for a process the launcher instrumented.
+_STATUS_MAPPING = b"/memfd:apm-inject-status (deleted)"
+_INJECTED = b"\noutcome=injected\n"
+# Below these soft limits the tracer does not fit beside the application: it maps about
+# 560 MiB of address space (thread stacks, allocator arenas, its native runtime) and 70 MiB of
+# data, and its native threads abort the process when an allocation fails.
+_MIN_ADDRESS_SPACE = 1 << 30
+_MIN_DATA = 512 << 20
+
+
+def _launcher_record():
+    """The start of the launcher's decision record for this process: None if there is none,
+    b"" if it is there but cannot be read."""
+    address = None
+    with open("/proc/self/maps", "rb") as maps:
+        for line in maps:
+            if line.rstrip(b"\n").endswith(_STATUS_MAPPING):
+                address = int(line.split(b"-", 1)[0], 16)
+                break
+    if address is None:
+        return None
+    try:
+        fd = os.open("/proc/self/mem", os.O_RDONLY)
+        try:
+            os.lseek(fd, address, os.SEEK_SET)
+            return os.read(fd, 1024)
+        finally:
+            os.close(fd)
+    except Exception:
+        return b""
+
+
+def _decided_here():
+    """Whether the launcher decided to instrument this very process."""
+    try:
+        record = _launcher_record()
+    except Exception:
+        return False
+    return record is not None and (record == b"" or _INJECTED in record)
+
+
+def _unsuitable():
+    """Why the tracer cannot run in this process, e.g. "address_space_limit", or None."""
+    try:
+        os.getcwd()
+    except OSError:
+        return "working_directory_unavailable"
+    try:
+        import resource
+    except ImportError:
+        return None
+    for reason, limit, minimum in (
+        ("address_space_limit", resource.RLIMIT_AS, _MIN_ADDRESS_SPACE),
+        ("data_limit", resource.RLIMIT_DATA, _MIN_DATA),
+    ):
+        soft = resource.getrlimit(limit)[0]
+        if soft != resource.RLIM_INFINITY and soft < minimum:
+            return reason
+    return None
+
+
+def _debug(message):
+    """Writes a debug message where the launcher writes its own, if debug logging is on."""
+    if os.environ.get("DD_APM_INSTRUMENTATION_DEBUG", "").lower() not in ("true", "1"):
+        return
+    line = "datadog sitecustomize[%d]: %s\n" % (os.getpid(), message)
+    for target in os.environ.get("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", "stderr").split(","):
+        target = target.strip()
+        if target.startswith("file://"):
+            target = target[len("file://") :]
+        try:
+            if target == "stderr":
+                sys.stderr.write(line)
+            elif target.startswith("/"):
+                with open(target, "a") as f:
+                    f.write(line)
+        except Exception:
+            pass
+
+
 def _main():
+    if not _decided_here():
+        return
+    reason = _unsuitable()
+    if reason:
+        _debug("not instrumented: " + reason)
+        points = [_point("library_entrypoint.abort", ["reason:" + reason])]
+        try:
+            _report(points)
+        except Exception:
+            pass
+        return
     try:
         points = _load_ddtrace()
     except Exception as error:

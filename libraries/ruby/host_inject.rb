@@ -8,11 +8,21 @@
 # load path (so the bundle's own gems win), they are not added to the bundle. An application
 # that bundles its own datadog (or ddtrace) gem keeps it and this bootstrap stands down.
 #
+# Only a process the launcher decided to instrument goes on: one that carries the launcher's
+# decision record (a page of shared memory named apm-inject-status, mapped by the launcher in
+# the process it decided on, dropped by exec) saying outcome=injected. A Ruby started without
+# the launcher, or an interpreter embedded in another program, inherits RUBYOPT but stays
+# untouched.
+#
 # Whatever goes wrong, the application runs uninstrumented; with
 # DD_APM_INSTRUMENTATION_DEBUG=true (or DD_TRACE_DEBUG=true) it says why on standard error.
 module DatadogHostInject
   PACKAGE = File.expand_path(__dir__)
   GEMS = File.join(PACKAGE, 'gems')
+  # The launcher's decision record (contract/src/status.rs) in /proc/self/maps, and what it
+  # says for a process the launcher instrumented.
+  STATUS_MAPPING = '/memfd:apm-inject-status (deleted)'
+  INJECTED = "\noutcome=injected\n"
 
   module_function
 
@@ -37,7 +47,23 @@ module DatadogHostInject
     lock && File.foreach(lock).any? { |line| line =~ /\A    (datadog|ddtrace) \(/ }
   end
 
+  # Whether the launcher decided to instrument this very process.
+  def decided_here?
+    line = File.foreach('/proc/self/maps').find { |l| l.chomp.end_with?(STATUS_MAPPING) }
+    return false unless line
+    address = line.split('-', 2).first.to_i(16)
+    record = begin
+      File.open('/proc/self/mem', 'rb') { |mem| mem.seek(address) && mem.read(1024) }.to_s
+    rescue StandardError
+      ''
+    end
+    record.empty? || record.include?(INJECTED)
+  rescue StandardError
+    false
+  end
+
   def start
+    return unless decided_here?
     return log('not instrumented: the application bundles its own tracer') if app_bundles_tracer?
     return log('not instrumented: a tracer is already loaded') if defined?(::Datadog::Tracing)
     dirs = Dir.glob(File.join(GEMS, 'gems', '*', 'lib')).sort

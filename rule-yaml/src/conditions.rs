@@ -2,8 +2,10 @@
 //! language: `exe`, `program`, `no_program`, `module`, `options`, `subcommand`, `args`, `env`,
 //! `cwd`, and `when` for alternatives).
 
-use crate::model::{Action, Clause, Rule};
 use crate::tree::{Error, Fields, Node};
+use contract::decision::Reason;
+use contract::rules::{Action, Clause, Rule};
+use contract::runtime::Runtime;
 
 /// Keys that are conditions; the same keys make up one item of `when`.
 pub const CONDITION_KEYS: &[&str] = &[
@@ -17,8 +19,6 @@ pub const CONDITION_KEYS: &[&str] = &[
     "env",
     "cwd",
 ];
-/// Runtime names a rule may name.
-pub const RUNTIMES: &[&str] = &["java", "node", "python", "ruby", "php", "dotnet"];
 const RULE_KEYS: &[&str] = &["id", "description", "runtime", "action", "when"];
 
 /// Reads one rule. `extra_keys` are further keys the caller handles (e.g. `examples`);
@@ -36,7 +36,16 @@ pub fn rule(
         .collect();
     let fields = node.fields("rule", &allowed)?;
     let id = match fields.get("id") {
-        Some(n) => n.string("id")?,
+        Some(n) => {
+            let id = n.string("id")?;
+            if Reason::BUILTIN_IDS.contains(&id.as_str()) {
+                return Err(Error::at(
+                    n.pos,
+                    format!("id: \"{id}\" is reserved (a built-in reason id)"),
+                ));
+            }
+            id
+        }
         None => default_id(),
     };
     let description = match fields.get("description") {
@@ -46,12 +55,13 @@ pub fn rule(
     let runtime = match fields.get("runtime") {
         Some(n) => {
             let name = n.string("runtime")?;
-            if !RUNTIMES.contains(&name.as_str()) {
+            if Runtime::from_name(&name).is_none() {
+                let names: Vec<&str> = Runtime::ALL.iter().map(|r| r.name()).collect();
                 return Err(Error::at(
                     n.pos,
                     format!(
                         "runtime: unknown runtime \"{name}\" (expected one of: {})",
-                        RUNTIMES.join(", ")
+                        names.join(", ")
                     ),
                 ));
             }
@@ -192,6 +202,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rule(&node, &[], String::new).unwrap_err().pos.line, 2);
+        let node = parse("id: opted_out\nruntime: java\n").unwrap().unwrap();
+        assert_eq!(
+            rule(&node, &[], String::new).unwrap_err().to_string(),
+            "1:5: id: \"opted_out\" is reserved (a built-in reason id)"
+        );
         let node = parse("id: x\n").unwrap().unwrap();
         assert!(rule(&node, &[], String::new)
             .unwrap_err()

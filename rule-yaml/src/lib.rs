@@ -2,11 +2,10 @@
 //! from it ([`conditions`]), with `line:column` errors and strict validation (tabs, duplicate
 //! keys, unknown keys and wrong types are errors).
 //!
-//! `tree.rs` and `conditions.rs` are also compiled into `deny-list/build.rs`, which turns the
-//! default deny list into the library's binary form: one reading of the rule language for the
-//! built-in list and for users' files. They refer to the rule model as `crate::model`.
+//! One reading of the rule language for the built-in deny list (`deny-list/build.rs` uses this
+//! crate as a build dependency) and for users' files (`apm-inject config`); both produce the
+//! model of `contract::rules`.
+#![forbid(unsafe_code)]
 
 pub mod conditions;
 pub mod tree;
-
-pub use deny_list::model;

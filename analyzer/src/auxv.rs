@@ -1,5 +1,5 @@
-//! The auxiliary vector (`/proc/self/auxv`): secure-execution flag and where the loader put
-//! the program.
+//! The auxiliary vector (`/proc/self/auxv`), as the library reads it at start-up: the
+//! secure-execution flag and where the loader put the program.
 
 /// `AT_NULL`: end of the vector.
 const AT_NULL: u64 = 0;
@@ -7,8 +7,6 @@ const AT_NULL: u64 = 0;
 const AT_PHDR: u64 = 3;
 /// `AT_PHNUM`: number of program headers.
 const AT_PHNUM: u64 = 5;
-/// `AT_BASE`: load address of the program interpreter (the dynamic loader).
-const AT_BASE: u64 = 7;
 /// `AT_SECURE`: non-zero under secure execution (setuid, setgid, file capabilities).
 const AT_SECURE: u64 = 23;
 
@@ -21,8 +19,6 @@ pub struct Auxv {
     pub phdr: usize,
     /// Number of the main program's program headers.
     pub phnum: usize,
-    /// Load address of the dynamic loader (0 if none).
-    pub interpreter_base: usize,
 }
 
 /// Parses the raw bytes of `/proc/self/auxv` (native-endian `(type, value)` pairs of u64).
@@ -44,7 +40,6 @@ pub fn parse(bytes: &[u8]) -> Option<Auxv> {
             }
             AT_PHDR => auxv.phdr = value,
             AT_PHNUM => auxv.phnum = value,
-            AT_BASE => auxv.interpreter_base = value,
             _ => {}
         }
     }
@@ -54,6 +49,8 @@ pub fn parse(bytes: &[u8]) -> Option<Auxv> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use alloc::vec::Vec;
 
     fn vector(pairs: &[(u64, u64)]) -> Vec<u8> {
         pairs

@@ -1,0 +1,118 @@
+//! How a decision reads for people: the one rendering used by the library's debug log and
+//! `apm-inject explain` (the status record stores the ids alone, see [`crate::status`]).
+//!
+//! ```text
+//! injected java (forced: DD_INJECT_FORCE) (allowed by rule batch) - set JAVA_TOOL_OPTIONS, set DD_INJECTION_ENABLED
+//! skipped: java_version (java -version and friends print the JVM version and exit; …) - unset JAVA_TOOL_OPTIONS
+//! failed: setenv_failed (setenv failed)
+//! ```
+
+use crate::decision::{Decision, Edit, Outcome, Reason};
+use alloc::vec::Vec;
+
+/// The debug log's line for `decision` (see the module docs): the outcome with the runtime
+/// (injected) or the reason (skipped, failed), then the variables changed.
+pub fn summary(decision: &Decision) -> Vec<u8> {
+    let mut out = Vec::new();
+    match &decision.outcome {
+        Outcome::Injected => {
+            out.extend_from_slice(b"injected ");
+            out.extend_from_slice(decision.runtime.map_or("", |r| r.name()).as_bytes());
+            forced_note(decision, &mut out);
+            if let Some(rule) = &decision.allowed_by {
+                out.extend_from_slice(b" (allowed by rule ");
+                out.extend_from_slice(rule.as_bytes());
+                out.push(b')');
+            }
+        }
+        Outcome::Skipped(why) | Outcome::Failed(why) => {
+            out.extend_from_slice(decision.outcome.kind().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&reason(why));
+        }
+    }
+    for (i, edit) in decision.edits.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b" - " } else { b", " });
+        out.extend_from_slice(match edit {
+            Edit::Set { .. } => b"set ",
+            Edit::Unset { .. } => b"unset ",
+        });
+        out.extend_from_slice(edit.name().as_bytes());
+    }
+    out
+}
+
+/// The outcome's kind, noting a bypass of the guardrails: `skipped`, or
+/// `injected (forced: DD_INJECT_FORCE)`.
+pub fn outcome(decision: &Decision) -> Vec<u8> {
+    let mut out = decision.outcome.kind().as_bytes().to_vec();
+    forced_note(decision, &mut out);
+    out
+}
+
+/// A reason as people read it: `<id> (<description>)`, e.g.
+/// `python_no_site (python runs with -S and loads no sitecustomize)`.
+pub fn reason(reason: &Reason) -> Vec<u8> {
+    [
+        reason.id().as_bytes(),
+        b" (",
+        reason.describe().as_bytes(),
+        b")",
+    ]
+    .concat()
+}
+
+/// ` (forced: DD_INJECT_FORCE)` if the decision bypassed the guardrails.
+fn forced_note(decision: &Decision, out: &mut Vec<u8>) {
+    if decision.forced {
+        out.extend_from_slice(b" (forced: DD_INJECT_FORCE)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Runtime;
+    use alloc::string::String;
+    use alloc::vec;
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn injections_name_the_runtime_and_the_changes() {
+        let decision = Decision {
+            runtime: Some(Runtime::Java),
+            outcome: Outcome::Injected,
+            edits: vec![
+                Edit::Set {
+                    name: "JAVA_TOOL_OPTIONS",
+                    value: vec![],
+                },
+                Edit::Unset { name: "DD_SERVICE" },
+            ],
+            forced: true,
+            allowed_by: Some("batch".into()),
+        };
+        assert_eq!(
+            text(summary(&decision)),
+            "injected java (forced: DD_INJECT_FORCE) (allowed by rule batch) \
+             - set JAVA_TOOL_OPTIONS, unset DD_SERVICE"
+        );
+        assert_eq!(
+            text(outcome(&decision)),
+            "injected (forced: DD_INJECT_FORCE)"
+        );
+    }
+
+    #[test]
+    fn skips_name_the_reason() {
+        let decision = Decision::skip(Some(Runtime::Python), Reason::PythonNoSite, vec![]);
+        assert_eq!(
+            text(summary(&decision)),
+            "skipped: python_no_site (python runs with -S and loads no sitecustomize)"
+        );
+        assert_eq!(text(outcome(&decision)), "skipped");
+    }
+}

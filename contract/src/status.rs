@@ -1,0 +1,162 @@
+//! The decision record: what the library decided for a process, kept in that process for
+//! `apm-inject status`.
+//!
+//! The library writes it into one page of a shared memory file named [`NAME`] mapped into the
+//! process (nothing on disk; see `launcher-preload/src/status.rs`); the CLI finds the mapping
+//! in `/proc/<pid>/maps` (`/memfd:apm-inject-status (deleted)`) and reads it through
+//! `/proc/<pid>/mem`. Format: text, one `key=value` per line (values without newlines), lines
+//! that would not fit the page left out:
+//! ```text
+//! apm-inject-status 1
+//! exe=/usr/bin/python3.11
+//! runtime=python
+//! outcome=injected
+//! reason=
+//! set=PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable
+//! unset=JAVA_TOOL_OPTIONS
+//! ```
+
+use crate::decision::{Decision, Edit};
+use alloc::vec::Vec;
+use core::ffi::CStr;
+
+/// The memory file's name.
+pub const NAME: &CStr = c"apm-inject-status";
+/// The record's size: one page.
+pub const SIZE: usize = 4096;
+/// The first line of a record.
+pub const HEADER: &[u8] = b"apm-inject-status 1";
+
+/// The record's keys.
+pub mod key {
+    /// The executable's path.
+    pub const EXE: &str = "exe";
+    /// The runtime's name (`Runtime::name`), empty if none.
+    pub const RUNTIME: &str = "runtime";
+    /// `injected`, `skipped` or `failed` (`Outcome::kind`).
+    pub const OUTCOME: &str = "outcome";
+    /// The reason id, empty for an injection.
+    pub const REASON: &str = "reason";
+    /// A variable set, as `NAME=value` (repeated).
+    pub const SET: &str = "set";
+    /// A variable removed, as `NAME` (repeated).
+    pub const UNSET: &str = "unset";
+}
+
+/// The record of `decision` for `exe`, at most [`SIZE`] bytes.
+pub fn encode(exe: &[u8], decision: &Decision) -> Vec<u8> {
+    let mut text = Vec::with_capacity(SIZE);
+    text.extend_from_slice(HEADER);
+    text.push(b'\n');
+    line(&mut text, key::EXE, &[exe]);
+    let runtime = decision.runtime.map_or("", |r| r.name());
+    line(&mut text, key::RUNTIME, &[runtime.as_bytes()]);
+    line(
+        &mut text,
+        key::OUTCOME,
+        &[decision.outcome.kind().as_bytes()],
+    );
+    let reason = decision.outcome.reason().map_or("", |r| r.id());
+    line(&mut text, key::REASON, &[reason.as_bytes()]);
+    for edit in &decision.edits {
+        match edit {
+            Edit::Set { name, value } => line(&mut text, key::SET, &[name.as_bytes(), b"=", value]),
+            Edit::Unset { name } => line(&mut text, key::UNSET, &[name.as_bytes()]),
+        }
+    }
+    text
+}
+
+/// Appends `key=parts...\n` unless it would not fit the page.
+fn line(text: &mut Vec<u8>, key: &str, parts: &[&[u8]]) {
+    let len = key.len() + 2 + parts.iter().map(|p| p.len()).sum::<usize>();
+    if text.len() + len > SIZE {
+        return;
+    }
+    text.extend_from_slice(key.as_bytes());
+    text.push(b'=');
+    for part in parts {
+        text.extend(part.iter().map(|&c| if c == b'\n' { b' ' } else { c }));
+    }
+    text.push(b'\n');
+}
+
+/// The fields of a record (`page` as mapped: the text, then zeros), in order, e.g.
+/// `("outcome", "injected")`; `None` if `page` is not a record.
+pub fn decode(page: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let text = page.split(|&c| c == 0).next()?;
+    let mut lines = text.split(|&c| c == b'\n');
+    if lines.next()? != HEADER {
+        return None;
+    }
+    Some(
+        lines
+            .filter_map(|l| {
+                let at = l.iter().position(|&c| c == b'=')?;
+                Some((l.get(..at)?, l.get(at + 1..)?))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Outcome, Reason};
+    use crate::runtime::Runtime;
+    use alloc::vec;
+
+    #[test]
+    fn a_decision_round_trips() {
+        let decision = Decision {
+            edits: vec![
+                Edit::Set {
+                    name: "DD_SERVICE",
+                    value: b"shop\nfront".to_vec(),
+                },
+                Edit::Unset {
+                    name: "NODE_OPTIONS",
+                },
+            ],
+            ..Decision::skip(Some(Runtime::Node), Reason::OptedOut, vec![])
+        };
+        let mut page = encode(b"/usr/bin/node", &decision);
+        page.resize(SIZE, 0);
+        let fields = decode(&page).unwrap();
+        let expected: [(&[u8], &[u8]); 6] = [
+            (b"exe", b"/usr/bin/node"),
+            (b"runtime", b"node"),
+            (b"outcome", b"skipped"),
+            (b"reason", b"opted_out"),
+            (b"set", b"DD_SERVICE=shop front"),
+            (b"unset", b"NODE_OPTIONS"),
+        ];
+        assert_eq!(fields, expected);
+        let injected = Decision {
+            outcome: Outcome::Injected,
+            ..decision
+        };
+        let page = encode(b"/x", &injected);
+        let fields = decode(&page).unwrap();
+        assert_eq!(fields[3], (&b"reason"[..], &b""[..]));
+        assert!(decode(b"something else\n").is_none());
+    }
+
+    #[test]
+    fn a_record_never_exceeds_its_page() {
+        let edits = (0..100)
+            .map(|_| Edit::Set {
+                name: "PYTHONPATH",
+                value: vec![b'x'; 100],
+            })
+            .collect();
+        let decision = Decision::skip(None, Reason::NotARuntime, edits);
+        let record = encode(&[b'e'; 5000], &decision);
+        assert!(record.len() <= SIZE);
+        let fields = decode(&record).unwrap();
+        assert_eq!(
+            fields[0].0, b"runtime",
+            "the oversized exe line is left out"
+        );
+    }
+}
