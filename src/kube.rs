@@ -45,12 +45,15 @@ impl TestCa {
     pub fn new(common_name: &str) -> TestCa {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.distinguished_name.push(DnType::CommonName, "apm-inject test CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "apm-inject test CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca, ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        server.distinguished_name.push(DnType::CommonName, common_name);
+        server
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         server
             .subject_alt_names
             .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
@@ -89,14 +92,25 @@ const TOKEN: &str = "apm-inject-test-admin-token";
 impl ApiServer {
     /// Starts etcd, then kube-apiserver, and waits until it is ready (60 s at most).
     pub fn start() -> ApiServer {
-        let dir = tempfile::Builder::new().prefix("kube-apiserver").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("kube-apiserver")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         let etcd_port = free_port();
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let etcd = Command::new("etcd")
             .args(["--data-dir", &d.join("etcd").to_string_lossy()])
-            .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", free_port())])
+            .args([
+                "--listen-client-urls",
+                &etcd_url,
+                "--advertise-client-urls",
+                &etcd_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", free_port()),
+            ])
             .stdout(log(d, "etcd.log"))
             .stderr(log(d, "etcd.log"))
             .spawn()
@@ -104,8 +118,15 @@ impl ApiServer {
         let ca = TestCa::new("kube-apiserver");
         let (ca_file, cert, key) = ca.write(d);
         let sa_key = d.join("service-account.key");
-        std::fs::write(&sa_key, KeyPair::generate().unwrap().serialize_pem()).unwrap();
-        std::fs::write(d.join("tokens.csv"), format!("{TOKEN},admin,admin,\"system:masters\"\n")).unwrap();
+        let sa_public = d.join("service-account.pub");
+        let signing = KeyPair::generate().unwrap();
+        std::fs::write(&sa_key, signing.serialize_pem()).unwrap();
+        std::fs::write(&sa_public, signing.public_key_pem()).unwrap();
+        std::fs::write(
+            d.join("tokens.csv"),
+            format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+        )
+        .unwrap();
         let port = free_port();
         let apiserver = Command::new(k8s_binary("kube-apiserver"))
             .arg(format!("--etcd-servers={etcd_url}"))
@@ -114,11 +135,20 @@ impl ApiServer {
             .arg(format!("--tls-cert-file={}", cert.display()))
             .arg(format!("--tls-private-key-file={}", key.display()))
             .arg(format!("--client-ca-file={}", ca_file.display()))
-            .arg(format!("--token-auth-file={}", d.join("tokens.csv").display()))
-            .arg(format!("--service-account-key-file={}", sa_key.display()))
-            .arg(format!("--service-account-signing-key-file={}", sa_key.display()))
+            .arg(format!(
+                "--token-auth-file={}",
+                d.join("tokens.csv").display()
+            ))
+            .arg(format!("--service-account-key-file={}", sa_public.display()))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                sa_key.display()
+            ))
             .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
-            .args(["--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16"])
+            .args([
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.96.0.0/16",
+            ])
             .arg(format!("--cert-dir={}", d.join("certs").display()))
             .stdout(log(d, "kube-apiserver.log"))
             .stderr(log(d, "kube-apiserver.log"))
@@ -140,20 +170,22 @@ impl ApiServer {
             apiserver,
             dir,
         };
+        let mut server = server;
         server.wait_ready();
         server
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         loop {
             let out = self.kubectl(&["get", "--raw", "/readyz"]);
             if out.status.success() {
                 return;
             }
-            if start.elapsed() > Duration::from_secs(60) {
+            let exited = self.apiserver.try_wait().unwrap().is_some();
+            if exited || start.elapsed() > Duration::from_secs(60) {
                 panic!(
-                    "kube-apiserver not ready after 60 s: {}\n--- kube-apiserver.log (end) ---\n{}\n--- etcd.log (end) ---\n{}",
+                    "kube-apiserver not ready (exited: {exited}): {}\n--- kube-apiserver.log (end) ---\n{}\n--- etcd.log (end) ---\n{}",
                     String::from_utf8_lossy(&out.stderr),
                     self.log_tail("kube-apiserver.log"),
                     self.log_tail("etcd.log")
@@ -181,7 +213,11 @@ impl ApiServer {
         let mut child = Command::new(k8s_binary("kubectl"))
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

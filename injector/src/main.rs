@@ -114,7 +114,11 @@ enum Command {
     Webhook {
         /// Arguments of `apm-inject-webhook`, e.g. `--config FILE --tls-cert FILE --tls-key
         /// FILE --listen 0.0.0.0:8443`.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         args: Vec<OsString>,
     },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;

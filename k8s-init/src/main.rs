@@ -74,7 +74,10 @@ fn parse(args: Vec<OsString>) -> Result<Args, String> {
 
 fn run(args: &Args) -> Result<(), String> {
     let entries = fs::read_dir(&args.from).map_err(|e| format!("{}: {e}", args.from.display()))?;
-    let mut names: Vec<OsString> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let mut names: Vec<OsString> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
     names.sort();
     let mut injector_copied = false;
     for name in names {
@@ -128,8 +131,12 @@ fn remove(path: &Path) -> Result<(), String> {
     .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// An I/O error about `path`.
+fn at(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
 fn copy_tree(source: &Path, target: &Path) -> Result<(), String> {
-    let at = |p: &Path| move |e: std::io::Error| format!("{}: {e}", p.display());
     let meta = fs::symlink_metadata(source).map_err(at(source))?;
     let kind = meta.file_type();
     if kind.is_symlink() {
@@ -144,7 +151,11 @@ fn copy_tree(source: &Path, target: &Path) -> Result<(), String> {
         Ok(())
     } else if kind.is_file() {
         fs::copy(source, target).map_err(at(target))?;
-        let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
         fs::set_permissions(target, fs::Permissions::from_mode(mode)).map_err(at(target))
     } else {
         Ok(()) // sockets, FIFOs, devices: nothing a package needs
@@ -158,8 +169,10 @@ fn write_preload(file: &Path) -> Result<(), String> {
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
     let mut f = fs::File::create(&temporary).map_err(at)?;
-    f.write_all(format!("{LAUNCHER}\n").as_bytes()).map_err(at)?;
-    f.set_permissions(fs::Permissions::from_mode(0o644)).map_err(at)?;
+    f.write_all(format!("{LAUNCHER}\n").as_bytes())
+        .map_err(at)?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(at)?;
     fs::rename(&temporary, file).map_err(at)
 }
 
@@ -172,12 +185,20 @@ mod tests {
         fs::create_dir_all(&version).unwrap();
         fs::write(version.join("launcher.preload.so"), b"elf").unwrap();
         fs::write(version.join("apm-inject"), b"cli").unwrap();
-        fs::set_permissions(version.join("apm-inject"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(
+            version.join("apm-inject"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         symlink("1.0.0", root.join("datadog-apm-inject/stable")).unwrap();
         let lib = root.join("datadog-apm-library-python/4.16.0");
         fs::create_dir_all(&lib).unwrap();
         fs::write(lib.join("sitecustomize.py"), b"#").unwrap();
-        fs::set_permissions(lib.join("sitecustomize.py"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(
+            lib.join("sitecustomize.py"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
     }
 
     fn args(from: &Path, dest: &Path, preload: Option<&Path>) -> Args {
@@ -200,16 +221,34 @@ mod tests {
         let preload = dest.join("ld.so.preload");
         run(&args(from, &dest.join("pkgs"), Some(&preload))).unwrap();
         let pkgs = dest.join("pkgs");
-        assert_eq!(fs::read_link(pkgs.join("datadog-apm-inject/stable")).unwrap(), Path::new("1.0.0"));
-        assert_eq!(mode(&pkgs.join("datadog-apm-inject/1.0.0/inject/apm-inject")), 0o755);
-        assert_eq!(mode(&pkgs.join("datadog-apm-inject/1.0.0/inject/launcher.preload.so")), 0o644);
-        assert_eq!(mode(&pkgs.join("datadog-apm-library-python/4.16.0/sitecustomize.py")), 0o644);
+        assert_eq!(
+            fs::read_link(pkgs.join("datadog-apm-inject/stable")).unwrap(),
+            Path::new("1.0.0")
+        );
+        assert_eq!(
+            mode(&pkgs.join("datadog-apm-inject/1.0.0/inject/apm-inject")),
+            0o755
+        );
+        assert_eq!(
+            mode(&pkgs.join("datadog-apm-inject/1.0.0/inject/launcher.preload.so")),
+            0o644
+        );
+        assert_eq!(
+            mode(&pkgs.join("datadog-apm-library-python/4.16.0/sitecustomize.py")),
+            0o644
+        );
         assert_eq!(mode(&pkgs.join("datadog-apm-library-python")), 0o755);
-        assert_eq!(fs::read_to_string(&preload).unwrap(), format!("{LAUNCHER}\n"));
+        assert_eq!(
+            fs::read_to_string(&preload).unwrap(),
+            format!("{LAUNCHER}\n")
+        );
         assert_eq!(mode(&preload), 0o644);
         // A restarted pod: copied again over the first copy, nothing left behind.
         run(&args(from, &pkgs, Some(&preload))).unwrap();
-        let mut names: Vec<_> = fs::read_dir(&pkgs).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(&pkgs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         assert_eq!(names, ["datadog-apm-inject", "datadog-apm-library-python"]);
     }
@@ -224,7 +263,9 @@ mod tests {
         assert!(run(&args(from, dest, Some(&preload))).is_err());
         assert!(!preload.exists());
         run(&args(from, dest, None)).unwrap();
-        assert!(dest.join("datadog-apm-library-python/4.16.0/sitecustomize.py").exists());
+        assert!(dest
+            .join("datadog-apm-library-python/4.16.0/sitecustomize.py")
+            .exists());
     }
 
     #[test]

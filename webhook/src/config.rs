@@ -429,13 +429,18 @@ fn selector(node: &Node, what: &str) -> Result<Selector, Error> {
         for item in n.items("matchExpressions")? {
             let f = item.fields("matchExpressions", &["key", "operator", "values"])?;
             let required = |k: &str| {
-                f.get(k)
-                    .ok_or_else(|| Error::at(item.pos, format!("matchExpressions: {k} is required")))
+                f.get(k).ok_or_else(|| {
+                    Error::at(item.pos, format!("matchExpressions: {k} is required"))
+                })
             };
             let key = required("key")?.string("key")?;
             let operator_node = required("operator")?;
             let values = match f.get("values") {
-                Some(v) => v.items("values")?.iter().map(|i| i.string("values")).collect::<Result<_, _>>()?,
+                Some(v) => v
+                    .items("values")?
+                    .iter()
+                    .map(|i| i.string("values"))
+                    .collect::<Result<_, _>>()?,
                 None => Vec::new(),
             };
             let operator = Operator::new(&operator_node.string("operator")?, values)
@@ -487,7 +492,8 @@ fn init_resources(node: &Node) -> Result<InitResources, Error> {
             .get(key)
             .map(|n| {
                 let text = n.string(key)?;
-                let q = Quantity::parse(&text).map_err(|m| Error::at(n.pos, format!("{key}: {m}")))?;
+                let q =
+                    Quantity::parse(&text).map_err(|m| Error::at(n.pos, format!("{key}: {m}")))?;
                 if !q.is_positive() {
                     return Err(Error::at(n.pos, format!("{key}: must be above zero")));
                 }
@@ -503,7 +509,10 @@ fn init_resources(node: &Node) -> Result<InitResources, Error> {
 
 /// A Kubernetes object written in YAML, e.g. a `SecurityContext`: keys the type does not
 /// know are errors (serde would drop them silently).
-fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(node: &Node, what: &str) -> Result<T, Error> {
+fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    node: &Node,
+    what: &str,
+) -> Result<T, Error> {
     let written = json(node);
     let value: T = serde_json::from_value(written.clone())
         .map_err(|e| Error::at(node.pos, format!("{what}: {e}")))?;
@@ -578,18 +587,36 @@ mod tests {
         assert_eq!(config.disabled_namespaces, ["jenkins"]);
         let target = &config.targets[0];
         assert_eq!(target.name, "billing");
-        assert!(matches!(&target.namespaces, NamespaceSelector::Labels(s) if s.labels["team"] == "billing"));
-        assert_eq!(target.versions, [(Language::Python, "v4".to_string()), (Language::Js, "default".to_string())]);
+        assert!(
+            matches!(&target.namespaces, NamespaceSelector::Labels(s) if s.labels["team"] == "billing")
+        );
+        assert_eq!(
+            target.versions,
+            [
+                (Language::Python, "v4".to_string()),
+                (Language::Js, "default".to_string())
+            ]
+        );
         assert_eq!(target.configs[0].value.as_deref(), Some("auto"));
         assert_eq!(
-            target.configs[1].value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+            target.configs[1]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
             "metadata.namespace"
         );
         assert_eq!(target.json["name"], "billing");
         assert_eq!(config.injector_tag, "0.2.0");
         assert_eq!(config.registry, "registry.example.com/apm");
         assert_eq!(config.init_resources.cpu.as_ref().unwrap().0, "50m");
-        assert_eq!(config.init_security_context.unwrap().run_as_user, Some(1000));
+        assert_eq!(
+            config.init_security_context.unwrap().run_as_user,
+            Some(1000)
+        );
     }
 
     #[test]
@@ -609,24 +636,35 @@ mod tests {
     fn errors_carry_line_and_column() {
         assert_eq!(
             error("enabled: true\ntargets:\n  - name: a\n    ddTraceConfigs: [{name: PATH, value: x}]\n"),
-            "4:23: ddTraceConfigs: \"PATH\" is not a DD_ variable (DD_ and upper case letters, digits, _)"
+            "4:29: ddTraceConfigs: \"PATH\" is not a DD_ variable (DD_ and upper case letters, digits, _)"
         );
         assert!(error("enabled: yes\n").starts_with("1:10: enabled: expected true or false"));
         assert!(error("enabld: true\n").starts_with("1:1: instrumentation: unknown key \"enabld\""));
-        assert!(error("targets:\n  - ddTraceVersions: {cobol: v1}\n").starts_with("2:21: ddTraceVersions: unknown language \"cobol\""));
+        assert!(error("targets:\n  - ddTraceVersions: {cobol: v1}\n")
+            .starts_with("2:23: ddTraceVersions: unknown language \"cobol\""));
         assert!(error("initResources: {cpu: lots}\n").contains("invalid quantity"));
-        assert!(error("initSecurityContext: {runAsUsr: 1}\n").contains("initSecurityContext.runAsUsr: unknown field"));
-        assert!(error("targets:\n  - podSelector:\n      matchExpressions: [{key: a, operator: In}]\n").contains("operator In needs at least one value"));
+        assert!(error("initSecurityContext: {runAsUsr: 1}\n")
+            .contains("initSecurityContext.runAsUsr: unknown field"));
+        assert!(error(
+            "targets:\n  - podSelector:\n      matchExpressions: [{key: a, operator: In}]\n"
+        )
+        .contains("operator In needs at least one value"));
         assert!(error("disabledNamespaces: [Not_A_Name]\n").contains("is not a namespace name"));
         assert!(error("injectionMode: csi\n").contains("only init_container"));
     }
 
     #[test]
     fn refuses_what_datadog_refuses_together() {
-        assert!(error("enabledNamespaces: [a]\ndisabledNamespaces: [b]\n").contains("cannot be set together"));
-        assert!(error("enabledNamespaces: [a]\ntargets: [{name: t}]\n").contains("cannot be set together"));
-        assert!(error("libVersions: {python: v4}\ntargets: [{name: t}]\n").contains("cannot be set together"));
-        assert!(error("targets:\n  - namespaceSelector: {matchNames: [a], matchLabels: {x: y}}\n").contains("cannot be combined"));
+        assert!(error("enabledNamespaces: [a]\ndisabledNamespaces: [b]\n")
+            .contains("cannot be set together"));
+        assert!(error("enabledNamespaces: [a]\ntargets: [{name: t}]\n")
+            .contains("cannot be set together"));
+        assert!(error("libVersions: {python: v4}\ntargets: [{name: t}]\n")
+            .contains("cannot be set together"));
+        assert!(
+            error("targets:\n  - namespaceSelector: {matchNames: [a], matchLabels: {x: y}}\n")
+                .contains("cannot be combined")
+        );
         assert!(error("targets:\n  - ddTraceConfigs: [{name: DD_X, value: a, valueFrom: {fieldRef: {fieldPath: x}}}]\n").contains("exactly one"));
     }
 

@@ -44,7 +44,9 @@ pub fn check(key: &str) -> Result<(), String> {
 }
 
 /// Checks that annotations fit Kubernetes' total size limit.
-pub fn check_total<'a>(annotations: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<(), String> {
+pub fn check_total<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), String> {
     let total: usize = annotations
         .into_iter()
         .map(|(k, v)| k.len() + v.len())
@@ -74,7 +76,16 @@ mod tests {
         let long = format!("admission.datadoghq.com/{}", "a".repeat(64));
         assert!(check(&long).unwrap_err().contains("63"));
         check(&format!("admission.datadoghq.com/{}", "a".repeat(63))).unwrap();
-        for bad in ["", "/x", "Upper.Example/x", "x/-a", "x/a-", "x/a b", "a/b/c", "-x.io/a"] {
+        for bad in [
+            "",
+            "/x",
+            "Upper.Example/x",
+            "x/-a",
+            "x/a-",
+            "x/a b",
+            "a/b/c",
+            "-x.io/a",
+        ] {
             assert!(check(bad).is_err(), "{bad:?} accepted");
         }
         assert!(check(&format!("{}.io/x", "a".repeat(250))).is_err());

@@ -9,12 +9,12 @@
 pub mod config;
 pub mod keys;
 pub mod language;
+pub mod metrics;
 pub mod mutate;
+pub mod namespaces;
 pub mod quantity;
 pub mod review;
 pub mod select;
 pub mod selector;
-pub mod metrics;
-pub mod namespaces;
 pub mod server;
 pub mod tls;

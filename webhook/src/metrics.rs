@@ -59,7 +59,10 @@ impl Metrics {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         let _ = writeln!(out, "# HELP admission_webhooks_library_injection_attempts Library injection attempts, by language and whether the pod was instrumented.");
-        let _ = writeln!(out, "# TYPE admission_webhooks_library_injection_attempts counter");
+        let _ = writeln!(
+            out,
+            "# TYPE admission_webhooks_library_injection_attempts counter"
+        );
         for ((language, injected), n) in &counts.attempts {
             let _ = writeln!(
                 out,
@@ -67,14 +70,26 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# HELP admission_webhooks_library_injection_errors Library injections that failed, by language.");
-        let _ = writeln!(out, "# TYPE admission_webhooks_library_injection_errors counter");
+        let _ = writeln!(
+            out,
+            "# TYPE admission_webhooks_library_injection_errors counter"
+        );
         for (language, n) in &counts.errors {
-            let _ = writeln!(out, "admission_webhooks_library_injection_errors{{language=\"{language}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "admission_webhooks_library_injection_errors{{language=\"{language}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP apm_inject_webhook_reviews AdmissionReviews answered, by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP apm_inject_webhook_reviews AdmissionReviews answered, by outcome."
+        );
         let _ = writeln!(out, "# TYPE apm_inject_webhook_reviews counter");
         for (outcome, n) in &counts.reviews {
-            let _ = writeln!(out, "apm_inject_webhook_reviews{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "apm_inject_webhook_reviews{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         out
     }

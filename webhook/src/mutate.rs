@@ -29,7 +29,8 @@ pub const VOLUME: &str = "datadog-auto-instrumentation";
 /// The volume holding `ld.so.preload`.
 pub const ETC_VOLUME: &str = "datadog-auto-instrumentation-etc";
 /// The launcher, as app containers see it.
-pub const LAUNCHER: &str = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+pub const LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
 /// The copying program in the injector and library images.
 pub const INIT_PROGRAM: &str = "/apm-inject-init";
 /// Annotation recording the target that selected the pod.
@@ -75,7 +76,9 @@ pub fn apply(
             &security,
         ));
     }
-    spec.init_containers.get_or_insert_with(Vec::new).extend(init);
+    spec.init_containers
+        .get_or_insert_with(Vec::new)
+        .extend(init);
     let mut warnings = Vec::new();
     for container in spec
         .containers
@@ -85,7 +88,11 @@ pub fn apply(
         let libraries: Vec<&Library> = plan
             .libraries
             .iter()
-            .filter(|l| l.containers.as_ref().is_none_or(|names| names.contains(&container.name)))
+            .filter(|l| {
+                l.containers
+                    .as_ref()
+                    .is_none_or(|names| names.contains(&container.name))
+            })
             .collect();
         add_mounts(container, &libraries)?;
         add_env(container, plan, now, &mut warnings);
@@ -111,7 +118,10 @@ fn set_annotation(pod: &mut Pod, key: &str, value: String) -> Result<(), String>
 /// Resources of the init containers: the configured ones, else the pod's own (the largest of
 /// its init containers, or the sum of its containers and sidecars), so that scheduling is
 /// unchanged. A pod whose limits are below what copying needs (50m CPU, 100Mi) is refused.
-fn init_resources(spec: &PodSpec, configured: &InitResources) -> Result<ResourceRequirements, String> {
+fn init_resources(
+    spec: &PodSpec,
+    configured: &InitResources,
+) -> Result<ResourceRequirements, String> {
     let mut limits = BTreeMap::new();
     let mut requests = BTreeMap::new();
     let mut too_small = Vec::new();
@@ -119,7 +129,13 @@ fn init_resources(spec: &PodSpec, configured: &InitResources) -> Result<Resource
         ("cpu", &configured.cpu, MIN_CPU),
         ("memory", &configured.memory, MIN_MEMORY),
     ] {
-        let text = |q: Quantity| if name == "memory" { q.binary() } else { q.to_string() };
+        let text = |q: Quantity| {
+            if name == "memory" {
+                q.binary()
+            } else {
+                q.to_string()
+            }
+        };
         if let Some((written, _)) = configured {
             limits.insert(name.to_string(), KubeQuantity(written.clone()));
             requests.insert(name.to_string(), KubeQuantity(written.clone()));
@@ -129,7 +145,11 @@ fn init_resources(spec: &PodSpec, configured: &InitResources) -> Result<Resource
         let minimum = Quantity::parse(minimum).expect("valid minimum");
         if limit.is_positive() {
             if limit < minimum {
-                too_small.push(format!("{name} pod_limit={} needed={}", text(limit), text(minimum)));
+                too_small.push(format!(
+                    "{name} pod_limit={} needed={}",
+                    text(limit),
+                    text(minimum)
+                ));
             }
             limits.insert(name.to_string(), KubeQuantity(text(limit)));
         }
@@ -257,7 +277,10 @@ fn init_container(
         ..Default::default()
     }];
     if injector {
-        args.extend(["--ld-so-preload".to_string(), "/datadog-etc/ld.so.preload".to_string()]);
+        args.extend([
+            "--ld-so-preload".to_string(),
+            "/datadog-etc/ld.so.preload".to_string(),
+        ]);
         mounts.push(VolumeMount {
             name: ETC_VOLUME.to_string(),
             mount_path: "/datadog-etc".to_string(),
@@ -280,14 +303,28 @@ fn init_container(
 
 fn add_mounts(container: &mut Container, libraries: &[&Library]) -> Result<(), String> {
     let mut wanted = vec![
-        (ETC_VOLUME, "/etc/ld.so.preload".to_string(), "ld.so.preload".to_string()),
+        (
+            ETC_VOLUME,
+            "/etc/ld.so.preload".to_string(),
+            "ld.so.preload".to_string(),
+        ),
         package_mount(INJECTOR_PACKAGE),
     ];
-    wanted.extend(libraries.iter().map(|l| package_mount(&l.language.package())));
+    wanted.extend(
+        libraries
+            .iter()
+            .map(|l| package_mount(&l.language.package())),
+    );
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
     for (volume, path, sub_path) in wanted {
-        if mounts.iter().any(|m| m.mount_path.trim_end_matches('/') == path) {
-            return Err(format!("container {} already mounts {path}", container.name));
+        if mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == path)
+        {
+            return Err(format!(
+                "container {} already mounts {path}",
+                container.name
+            ));
         }
         mounts.push(VolumeMount {
             name: volume.to_string(),
@@ -333,7 +370,11 @@ fn add_env(container: &mut Container, plan: &Plan, now: u64, warnings: &mut Vec<
         variable("DD_INJECT_START_TIME", &now.to_string()),
     ];
     if plan.debug {
-        for name in ["DD_APM_INSTRUMENTATION_DEBUG", "DD_TRACE_STARTUP_LOGS", "DD_TRACE_DEBUG"] {
+        for name in [
+            "DD_APM_INSTRUMENTATION_DEBUG",
+            "DD_TRACE_STARTUP_LOGS",
+            "DD_TRACE_DEBUG",
+        ] {
             ours.push(variable(name, "true"));
         }
     }

@@ -93,7 +93,14 @@ impl Quantity {
     pub fn binary(self) -> String {
         if self.nanos % NANO == 0 {
             let bytes = self.nanos / NANO;
-            for (suffix, shift) in [("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
+            for (suffix, shift) in [
+                ("Ei", 60),
+                ("Pi", 50),
+                ("Ti", 40),
+                ("Gi", 30),
+                ("Mi", 20),
+                ("Ki", 10),
+            ] {
                 if bytes != 0 && bytes % (1i128 << shift) == 0 {
                     return format!("{}{suffix}", bytes >> shift);
                 }
@@ -153,7 +160,9 @@ mod tests {
 
     #[test]
     fn refuses_what_kubernetes_refuses() {
-        for bad in ["", "Mi", "1.2.3", "1 Mi", "1mi", "1e", "1e999", "0x10", "1.5Xi", "."] {
+        for bad in [
+            "", "Mi", "1.2.3", "1 Mi", "1mi", "1e", "1e999", "0x10", "1.5Xi", ".",
+        ] {
             assert!(Quantity::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

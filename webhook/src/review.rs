@@ -27,17 +27,17 @@ pub struct Request {
 impl Request {
     /// Parses a request body; an error is a refusal of the whole request (HTTP 400).
     pub fn parse(body: &[u8]) -> Result<Request, String> {
-        let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-            .map_err(|e| format!("not an AdmissionReview: {e}"))?;
-        if review.types.api_version != "admission.k8s.io/v1" || review.types.kind != "AdmissionReview" {
+        let review: AdmissionReview<DynamicObject> =
+            serde_json::from_slice(body).map_err(|e| format!("not an AdmissionReview: {e}"))?;
+        if review.types.api_version != "admission.k8s.io/v1"
+            || review.types.kind != "AdmissionReview"
+        {
             return Err(format!(
                 "expected an admission.k8s.io/v1 AdmissionReview, got {}/{}",
                 review.types.api_version, review.types.kind
             ));
         }
-        let request = review
-            .request
-            .ok_or("the AdmissionReview has no request")?;
+        let request = review.request.ok_or("the AdmissionReview has no request")?;
         Ok(Request { request })
     }
 
@@ -144,11 +144,21 @@ pub fn answer(
 
 type Decided = (Outcome, Option<Vec<u8>>, Vec<String>);
 
-fn decide(request: &Request, config: &Config, namespace: &Namespace, own: &str, now: u64) -> Decided {
+fn decide(
+    request: &Request,
+    config: &Config,
+    namespace: &Namespace,
+    own: &str,
+    now: u64,
+) -> Decided {
     if !request.is_pod_create() {
         let r = &request.request;
         let what = format!("{} {}", r.kind.kind, operation_name(&r.operation));
-        return (Outcome::Ignored(format!("ignored: {what} (only Pod CREATE is mutated)")), None, vec![]);
+        return (
+            Outcome::Ignored(format!("ignored: {what} (only Pod CREATE is mutated)")),
+            None,
+            vec![],
+        );
     }
     let pod: Pod = match request
         .request
@@ -156,8 +166,20 @@ fn decide(request: &Request, config: &Config, namespace: &Namespace, own: &str, 
         .as_ref()
         .map(|o| serde_json::to_value(o).and_then(serde_json::from_value))
     {
-        None => return (Outcome::Ignored("ignored: the request has no object".into()), None, vec![]),
-        Some(Err(e)) => return (Outcome::Ignored(format!("ignored: the object is not a Pod: {e}")), None, vec![]),
+        None => {
+            return (
+                Outcome::Ignored("ignored: the request has no object".into()),
+                None,
+                vec![],
+            )
+        }
+        Some(Err(e)) => {
+            return (
+                Outcome::Ignored(format!("ignored: the object is not a Pod: {e}")),
+                None,
+                vec![],
+            )
+        }
         Some(Ok(pod)) => pod,
     };
     let plan = match select::decide(config, &pod, namespace, own) {
@@ -169,13 +191,20 @@ fn decide(request: &Request, config: &Config, namespace: &Namespace, own: &str, 
     let labels = match &namespace.labels {
         Ok(labels) => labels,
         Err(e) => {
-            let message = format!("the labels of namespace {:?} are unknown: {e}", namespace.name);
+            let message = format!(
+                "the labels of namespace {:?} are unknown: {e}",
+                namespace.name
+            );
             return failed(&pod, languages, message);
         }
     };
     let mut mutated = pod.clone();
     match mutate::apply(&mut mutated, &plan, config, labels, now) {
-        Ok(warnings) => (Outcome::Injected(languages), patch(&pod, &mutated), warnings),
+        Ok(warnings) => (
+            Outcome::Injected(languages),
+            patch(&pod, &mutated),
+            warnings,
+        ),
         Err(e) => failed(&pod, languages, e),
     }
 }

@@ -122,7 +122,8 @@ pub fn decide(
         None
     };
     let selected = config.enabled
-        && (target.is_some() || (config.targets.is_empty() && namespace_enabled(config, namespace)));
+        && (target.is_some()
+            || (config.targets.is_empty() && namespace_enabled(config, namespace)));
     let containers: Vec<&str> = spec
         .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
         .unwrap_or_default();
@@ -226,14 +227,24 @@ fn annotated_libraries(
             if let Some(image) = annotations.get(&key("custom-image")) {
                 add(&mut found, language, image_reference(image)?, container)?;
             } else if let Some(version) = annotations.get(&key("version")) {
-                add(&mut found, language, library_image(config, language, tag(version)?), container)?;
+                add(
+                    &mut found,
+                    language,
+                    library_image(config, language, tag(version)?),
+                    container,
+                )?;
             }
         }
     }
     if let Some(version) = annotations.get(&format!("{ADMISSION_PREFIX}all-lib.version")) {
         for language in Language::DEFAULTS {
             if !found.iter().any(|l| l.language == language) {
-                add(&mut found, language, library_image(config, language, tag(version)?), None)?;
+                add(
+                    &mut found,
+                    language,
+                    library_image(config, language, tag(version)?),
+                    None,
+                )?;
             }
         }
     }
@@ -271,7 +282,10 @@ fn add(
     Ok(())
 }
 
-fn injector_image(config: &Config, annotations: &BTreeMap<String, String>) -> Result<String, String> {
+fn injector_image(
+    config: &Config,
+    annotations: &BTreeMap<String, String>,
+) -> Result<String, String> {
     if let Some(image) = annotations.get("admission.datadoghq.com/apm-inject.custom-image") {
         return image_reference(image);
     }
@@ -299,7 +313,10 @@ fn tag(value: &str) -> Result<&str, String> {
 
 /// A full image reference from an annotation: non-empty, no spaces or control characters.
 fn image_reference(value: &str) -> Result<String, String> {
-    if value.is_empty() || value.len() > 1024 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.is_empty()
+        || value.len() > 1024
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(format!("{value:?} is not an image reference"));
     }
     Ok(value.to_string())

@@ -63,9 +63,7 @@ impl Operator {
 impl Selector {
     /// Whether `labels` satisfy the selector.
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.expressions.iter().all(|e| {
                 let value = labels.get(&e.key);
                 match &e.operator {
@@ -106,11 +104,7 @@ mod tests {
         };
         assert!(selector.matches(&labels(&[("app", "web"), ("tier", "back")])));
         assert!(!selector.matches(&labels(&[("app", "web"), ("tier", "db")])));
-        assert!(!selector.matches(&labels(&[
-            ("app", "web"),
-            ("tier", "back"),
-            ("canary", "")
-        ])));
+        assert!(!selector.matches(&labels(&[("app", "web"), ("tier", "back"), ("canary", "")])));
         assert!(!selector.matches(&labels(&[("tier", "back")])));
         assert!(Selector::default().matches(&Labels::new()));
     }

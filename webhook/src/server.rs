@@ -60,7 +60,8 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router) -> s
         };
         let (tls, router) = (tls.clone(), router.clone());
         tokio::spawn(async move {
-            let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await else {
+            let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
+            else {
                 return;
             };
             let service = TowerToHyperService::new(router);
@@ -86,7 +87,13 @@ async fn inject(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let answer = review::answer(&request, &shared.config, &namespace, &shared.own_namespace, now);
+    let answer = review::answer(
+        &request,
+        &shared.config,
+        &namespace,
+        &shared.own_namespace,
+        now,
+    );
     shared.metrics.record(&answer.outcome);
     log(&request, &answer.outcome);
     ([(header::CONTENT_TYPE, "application/json")], answer.body).into_response()
@@ -106,12 +113,19 @@ fn log(request: &Request, outcome: &review::Outcome) {
     let pod = format!(
         "{}/{}",
         r.namespace.as_deref().unwrap_or(""),
-        if r.name.is_empty() { "<generated>" } else { &r.name }
+        if r.name.is_empty() {
+            "<generated>"
+        } else {
+            &r.name
+        }
     );
     match outcome {
         review::Outcome::Injected(languages) => {
             let names: Vec<&str> = languages.iter().map(|l| l.id()).collect();
-            eprintln!("apm-inject-webhook: {pod}: instrumented ({})", names.join(", "));
+            eprintln!(
+                "apm-inject-webhook: {pod}: instrumented ({})",
+                names.join(", ")
+            );
         }
         review::Outcome::Failed(_, message) => {
             eprintln!("apm-inject-webhook: {pod}: not instrumented: {message}")

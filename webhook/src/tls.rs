@@ -41,11 +41,16 @@ impl ReloadingCert {
             if now != current.0 {
                 match load(&self.cert, &self.key) {
                     Ok(loaded) => {
-                        eprintln!("apm-inject-webhook: certificate reloaded from {}", self.cert.display());
+                        eprintln!(
+                            "apm-inject-webhook: certificate reloaded from {}",
+                            self.cert.display()
+                        );
                         *current = (now, Arc::new(loaded));
                     }
                     // Half-written rotation: retried at the next handshake.
-                    Err(e) => eprintln!("apm-inject-webhook: keeping the previous certificate: {e}"),
+                    Err(e) => {
+                        eprintln!("apm-inject-webhook: keeping the previous certificate: {e}")
+                    }
                 }
             }
         }
@@ -91,7 +96,8 @@ fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     let private = rustls_pemfile::private_key(&mut read(key)?.as_slice())
         .map_err(|e| format!("{}: {e}", key.display()))?
         .ok_or_else(|| format!("{}: no PEM private key", key.display()))?;
-    let signer = sign::any_supported_type(&private).map_err(|e| format!("{}: {e}", key.display()))?;
+    let signer =
+        sign::any_supported_type(&private).map_err(|e| format!("{}: {e}", key.display()))?;
     let pair = CertifiedKey::new(chain, signer);
     pair.keys_match()
         .map_err(|e| format!("{} and {} do not match: {e}", cert.display(), key.display()))?;
