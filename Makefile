@@ -10,7 +10,7 @@
 #                 conditions, stress; as root
 #   make lint     cargo fmt, clippy, shellcheck of scripts/
 #   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
-#                 Kubernetes tests (make e2e builds it)
+#                 Kubernetes tests and the capture of webhook test assets
 #   make images   the Kubernetes images (injector, libraries, webhook) with `docker import`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
@@ -64,7 +64,7 @@ unit:
 	$(CARGO) test --workspace --exclude apm-inject-tests
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
-e2e: deps dist libraries tools kube-apiserver
+e2e: deps dist libraries tools
 	$(CARGO) test -p apm-inject-tests
 
 # Formatting, clippy and shellcheck of the scripts.

@@ -139,7 +139,10 @@ impl ApiServer {
                 "--token-auth-file={}",
                 d.join("tokens.csv").display()
             ))
-            .arg(format!("--service-account-key-file={}", sa_public.display()))
+            .arg(format!(
+                "--service-account-key-file={}",
+                sa_public.display()
+            ))
             .arg(format!(
                 "--service-account-signing-key-file={}",
                 sa_key.display()
