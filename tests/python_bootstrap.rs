@@ -3,7 +3,7 @@
 //! kept, and the outcome reported through the telemetry forwarder.
 
 use apm_inject_tests::tracers::{free_port, wait_for};
-use apm_inject_tests::{run, stderr, stdout, workspace, Packages};
+use apm_inject_tests::{pyenv, run, stderr, stdout, workspace, Packages};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,17 +11,6 @@ use std::process::{Command, Output};
 
 const PYTHON: &str = "/usr/bin/python3";
 const DDTRACE_LOADED: &str = "import sys; print('ddtrace' in sys.modules)";
-
-/// pyenv's `python<version>`, e.g. `/root/.pyenv/versions/3.12.1/bin/python3.12`.
-fn pyenv(version: &str) -> PathBuf {
-    let versions = Path::new("/root/.pyenv/versions");
-    let found = std::fs::read_dir(versions)
-        .unwrap_or_else(|e| panic!("{}: {e}", versions.display()))
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path().join("bin").join(format!("python{version}")))
-        .find(|path| path.exists());
-    found.unwrap_or_else(|| panic!("no python{version} under {}", versions.display()))
-}
 
 /// `python -c program` under the library, reporting to no agent, with `env` added.
 fn python(p: &Packages, python: &Path, program: &str, env: &[(&str, &str)]) -> Output {
@@ -97,8 +86,8 @@ fn ddtrace_loads_in_every_packaged_python() {
     }
 }
 
-/// The library skips Pythons older than 3.8 itself; `DD_INJECT_FORCE` makes it go on, so that
-/// the bootstrap is what decides.
+/// The library skips Pythons the package does not support (its `supported_runtimes.json`);
+/// `DD_INJECT_FORCE` makes it go on, so that the bootstrap is what decides.
 const FORCE: (&str, &str) = ("DD_INJECT_FORCE", "true");
 
 #[test]
@@ -146,7 +135,8 @@ fn loaded_tracer_is_reported_as_complete() {
 fn unsupported_python_is_reported_as_an_abort() {
     let p = Packages::with_tracers();
     let forwarder = FakeForwarder::new(&p);
-    let out = python(&p, &pyenv("3.8"), DDTRACE_LOADED, &forwarder.env());
+    let env = [forwarder.env().as_slice(), &[FORCE]].concat();
+    let out = python(&p, &pyenv("3.8"), DDTRACE_LOADED, &env);
     assert_eq!(stdout(&out), "False\n", "{}", stderr(&out));
     assert_eq!(
         forwarder.payload()["points"],

@@ -4,7 +4,7 @@
 //! dd-trace 6 and real Python with ddtrace; Java with the fixture agent until the real Java
 //! tracer is packaged.
 
-use apm_inject_tests::tracers::node22;
+use apm_inject_tests::tracers::npm_node;
 use apm_inject_tests::{fixture, run, stderr, stdout, Packages};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -37,7 +37,7 @@ fn prints_as_without_the_launcher(program: &Path, args: &[&str]) {
 
 #[test]
 fn instrumented_node_22_prints_only_what_it_prints_without_the_launcher() {
-    prints_as_without_the_launcher(&node22(), &["-e", "console.log(1)"]);
+    prints_as_without_the_launcher(&npm_node(22), &["-e", "console.log(1)"]);
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn instrumented_python_prints_only_what_it_prints_without_the_launcher() {
 fn a_users_startup_logs_setting_is_kept() {
     let p = Packages::with_tracers();
     let out = run(p
-        .command(node22())
+        .command(npm_node(22))
         .args(["-e", "console.log(1)"])
         .env("DD_TRACE_STARTUP_LOGS", "true"));
     assert_eq!(stdout(&out), "1\n");

@@ -1,12 +1,14 @@
-//! The real tracers (ddtrace from PyPI, dd-trace from npm, packaged by `make libraries`) in
-//! unmodified web applications started under the library, reporting to Datadog's test agent.
+//! The real tracers (dd-java-agent from Maven Central, ddtrace from PyPI, dd-trace 5 and 6 from
+//! npm, packaged by `make libraries`) in unmodified web applications started under the library,
+//! reporting to Datadog's test agent; JDK and build tools left untouched.
 
 use apm_inject_tests::tracers::{
-    app_python, flask_app, node22, node_app, wait_for, TestAgent, WebApp,
+    app_python, flask_app, java_app, node_app, npm_node, wait_for, TestAgent, WebApp,
 };
-use apm_inject_tests::Packages;
+use apm_inject_tests::{cli, run, Packages};
 use serde_json::Value;
 use std::path::Path;
+use std::process::Command;
 use tempfile::TempDir;
 
 /// Variables that make the tracers report their configuration within a second.
@@ -16,13 +18,13 @@ const QUICK_TELEMETRY: (&str, &str) = ("DD_TELEMETRY_HEARTBEAT_INTERVAL", "1");
 /// The directory holding the script lives as long as the returned guard.
 fn python_app(p: &Packages, agent: &TestAgent, env: &[(&str, &str)]) -> (WebApp, TempDir) {
     let (dir, script) = flask_app();
-    let app = WebApp::start(p, agent, &app_python(), &[script.as_path()], env);
+    let app = WebApp::start(p, agent, &app_python(), &[script.as_os_str()], env);
     (app, dir)
 }
 
 /// The Node.js application (`shop-front`) under the library, run by `node`.
 fn node_app_with(p: &Packages, agent: &TestAgent, node: &Path, env: &[(&str, &str)]) -> WebApp {
-    WebApp::start(p, agent, node, &[node_app().as_path()], env)
+    WebApp::start(p, agent, node, &[node_app().as_os_str()], env)
 }
 
 /// Spans named `name` received so far.
@@ -69,11 +71,12 @@ fn python_web_app_is_traced() {
     assert!(spans.iter().all(|s| s["meta"]["language"] == "python"));
 }
 
-#[test]
-fn node_web_app_is_traced() {
+/// The Node.js application run by `node`, traced: two requests, two `web.request` spans, sent
+/// by dd-trace `tracer_major` running on Node.js `node_major`.
+fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
-    let app = node_app_with(&p, &agent, &node22(), &[]);
+    let app = node_app_with(&p, &agent, node, &[]);
     assert_eq!(app.get("/"), "shop front\n");
     assert_eq!(app.get("/cart"), "cart\n");
     let spans = wait_for_spans(&agent, "web.request", 2);
@@ -85,6 +88,29 @@ fn node_web_app_is_traced() {
     let base = format!("http://127.0.0.1:{}", app.port);
     assert_eq!(urls, [format!("{base}/"), format!("{base}/cart")]);
     assert!(spans.iter().all(|s| s["meta"]["language"] == "javascript"));
+    let senders = agent.trace_senders();
+    assert!(
+        senders.iter().all(|(tracer, runtime)| {
+            tracer.starts_with(&format!("{tracer_major}."))
+                && runtime.starts_with(&format!("v{node_major}."))
+        }) && !senders.is_empty(),
+        "dd-trace {tracer_major} on Node.js {node_major}: {senders:?}"
+    );
+}
+
+#[test]
+fn node_18_is_traced_by_dd_trace_5() {
+    node_app_is_traced_by(&npm_node(18), 18, 5);
+}
+
+#[test]
+fn node_20_is_traced_by_dd_trace_5() {
+    node_app_is_traced_by(Path::new("/usr/bin/node"), 20, 5);
+}
+
+#[test]
+fn node_22_is_traced_by_dd_trace_6() {
+    node_app_is_traced_by(&npm_node(22), 22, 6);
 }
 
 /// Needs the library's service naming: `Shop_API.py` → `shop_api`, and the `name` of the
@@ -94,7 +120,7 @@ fn derived_service_name_reaches_the_agent() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
     let (python, _dir) = python_app(&p, &agent, &[]);
-    let node = node_app_with(&p, &agent, &node22(), &[]);
+    let node = node_app_with(&p, &agent, &npm_node(22), &[]);
     python.get("/");
     node.get("/");
     for (span, service) in [("flask.request", "shop_api"), ("web.request", "shop-front")] {
@@ -123,7 +149,7 @@ fn python_tracer_reports_single_step_injection() {
 fn node_tracer_reports_single_step_injection() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
-    let _app = node_app_with(&p, &agent, &node22(), &[QUICK_TELEMETRY]);
+    let _app = node_app_with(&p, &agent, &npm_node(22), &[QUICK_TELEMETRY]);
     let enabled = wait_for("DD_INJECTION_ENABLED from dd-trace", || {
         let entries = agent.configuration("nodejs", "DD_INJECTION_ENABLED");
         entries.into_iter().find(|c| c["origin"] == "env_var")
@@ -142,7 +168,7 @@ fn entry_points_report_through_the_forwarder() {
     let forwarder = p.forwarder();
     let env = [("DD_TELEMETRY_FORWARDER_PATH", forwarder.to_str().unwrap())];
     let (_python, _dir) = python_app(&p, &agent, &env);
-    let _node = node_app_with(&p, &agent, &node22(), &env);
+    let _node = node_app_with(&p, &agent, &npm_node(22), &env);
     for language in ["python", "nodejs"] {
         let metric = wait_for_entrypoint_metric(&agent, language, "library_entrypoint.complete");
         assert_eq!(
@@ -159,33 +185,121 @@ fn library_points_the_tracers_at_the_forwarder() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
     let (_python, _dir) = python_app(&p, &agent, &[]);
-    let _node = node_app_with(&p, &agent, &node22(), &[]);
+    let _node = node_app_with(&p, &agent, &npm_node(22), &[]);
     for language in ["python", "nodejs"] {
         wait_for_entrypoint_metric(&agent, language, "library_entrypoint.complete");
     }
 }
 
 #[test]
-fn node_20_runs_uninstrumented_and_says_why() {
+fn node_16_runs_untouched_and_explain_says_why() {
     let p = Packages::with_tracers();
     let agent = TestAgent::start();
-    let forwarder = p.forwarder();
-    let env = [("DD_TELEMETRY_FORWARDER_PATH", forwarder.to_str().unwrap())];
-    let app = node_app_with(&p, &agent, Path::new("/usr/bin/node"), &env);
+    let log = p.dir.path().join("inject.log");
+    let debug = [
+        ("DD_APM_INSTRUMENTATION_DEBUG", "true"),
+        ("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", log.to_str().unwrap()),
+    ];
+    let app = node_app_with(&p, &agent, &npm_node(16), &debug);
     assert_eq!(app.get("/"), "shop front\n");
-    let abort = wait_for_entrypoint_metric(&agent, "nodejs", "library_entrypoint.abort");
-    assert_eq!(
-        abort["tags"],
-        serde_json::json!(["reason:incompatible_runtime"])
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("skipped: runtime_version_unsupported (version 16.20; the package supports 22 to 26 (dd-trace 6.21.0), 18 to 26 (dd-trace 5."),
+        "{logged}"
     );
-    assert!(abort["application"]["runtime_version"]
-        .as_str()
-        .unwrap()
-        .starts_with("20."));
+    let explained = run(Command::new(cli())
+        .args(["explain", "--json", "--packages-root"])
+        .arg(&p.root)
+        .arg("--")
+        .arg(npm_node(16))
+        .arg(node_app()));
+    let explained: Value = serde_json::from_slice(&explained.stdout).unwrap();
+    assert_eq!(explained["outcome"], "skipped");
+    assert_eq!(explained["reason"]["id"], "runtime_version_unsupported");
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(
-        agent.spans(),
-        Vec::<Value>::new(),
-        "dd-trace 6 does not run on Node.js 20"
+    assert_eq!(agent.spans(), Vec::<Value>::new());
+    assert_eq!(app.output(), "", "nothing printed");
+}
+
+#[test]
+fn spring_boot_app_is_traced_by_the_java_tracer() {
+    let p = Packages::with_tracers();
+    let agent = TestAgent::start();
+    let jar = java_app();
+    let args = [std::ffi::OsStr::new("-jar"), jar.as_os_str()];
+    let app = WebApp::start(&p, &agent, Path::new("/usr/bin/java"), &args, &[]);
+    assert_eq!(app.get("/"), "inventory\n");
+    assert_eq!(app.get("/items/42"), "item 42\n");
+    let spans = wait_for_spans(&agent, "servlet.request", 2);
+    let mut resources: Vec<&str> = spans
+        .iter()
+        .map(|s| s["resource"].as_str().unwrap())
+        .collect();
+    resources.sort();
+    assert_eq!(resources, ["GET /", "GET /items/{id}"]);
+    for span in &spans {
+        assert_eq!(span["service"], "inventory-service", "{span:#}");
+        assert_eq!(span["meta"]["language"], "jvm", "{span:#}");
+    }
+    let senders = agent.trace_senders();
+    assert!(
+        !senders.is_empty()
+            && senders
+                .iter()
+                .all(|(tracer, _)| tracer.starts_with("1.68.1")),
+        "{senders:?}"
     );
+}
+
+/// `cmd` run with and without the launcher (and the real Java package): standard output,
+/// standard error and exit status must be byte-identical.
+fn untouched(p: &Packages, program: &str, args: &[&str]) {
+    let plain = run(Command::new(program).args(args).env_remove("LD_PRELOAD"));
+    let launched = run(p.command(program).args(args));
+    assert_eq!(
+        (&launched.stdout, &launched.stderr, launched.status.code()),
+        (&plain.stdout, &plain.stderr, plain.status.code()),
+        "{program} {args:?}:\n{}",
+        String::from_utf8_lossy(&launched.stderr)
+    );
+}
+
+#[test]
+fn jdk_and_build_tools_are_untouched() {
+    let p = Packages::with_tracers();
+    let commands: [(&str, &[&str]); 5] = [
+        ("java", &["-version"]),
+        ("java", &["--version"]),
+        ("jar", &[]),
+        ("jar", &["--version"]),
+        ("mvn", &["-v"]),
+    ];
+    for (program, args) in commands {
+        untouched(&p, program, args);
+    }
+    // And no agent was loaded: every JVM the launcher saw was skipped, with its reason.
+    let log = p.dir.path().join("inject.log");
+    for (program, args) in commands {
+        let out = run(p
+            .command(program)
+            .args(args)
+            .env("DD_APM_INSTRUMENTATION_DEBUG", "true")
+            .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", &log));
+        assert!(out.status.code().is_some(), "{program} {args:?}");
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let outcomes: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains(": skipped") || l.contains(": injected") || l.contains(": failed"))
+        .collect();
+    assert_eq!(outcomes.len(), commands.len(), "{logged}");
+    for reason in ["java_version", "jdk_tool", "jvm_build_tool"] {
+        assert!(
+            outcomes
+                .iter()
+                .any(|l| l.contains(&format!("skipped: {reason}"))),
+            "{reason}: {logged}"
+        );
+    }
+    assert!(!logged.contains("injected"), "{logged}");
 }

@@ -6,6 +6,7 @@
 use apm_inject_tests::{
     apm_inject, as_nobody, run, snapshot, spawn_retrying, stderr, stdout, system_root, Packages,
 };
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -140,4 +141,190 @@ fn install_as_a_regular_user_says_it_must_run_as_root() {
         stderr(&out)
     );
     assert_eq!(snapshot(root.path()), before);
+}
+
+/// How a run ended and what it left: (signal that ended it, if any; snapshot of the root).
+fn interrupted_run(cmd: &mut Command, root: &Path) -> (Option<i32>, Output, String) {
+    let out = run(cmd);
+    (out.status.signal(), out, snapshot(root))
+}
+
+/// Runs `verb` from `source` on fresh roots made by `setup`, interrupted by `signal` at its
+/// first, second, … checkpoint until a run completes. Each interrupted run must leave the root
+/// exactly as before or exactly as an uninterrupted run leaves it; both must be seen. Returns
+/// how many checkpoints there were.
+fn stopped_at_every_checkpoint(
+    source: &Packages,
+    verb: &str,
+    setup: impl Fn(&Path),
+    signal: i32,
+) -> u32 {
+    let fresh = || {
+        let root = system_root();
+        setup(root.path());
+        root
+    };
+    let reference = fresh();
+    let before = snapshot(reference.path());
+    succeeds(run(&mut action(source, verb, reference.path())));
+    let after = snapshot(reference.path());
+    assert_ne!(before, after);
+    let (mut old, mut new) = (0, 0);
+    for n in 1.. {
+        let root = fresh();
+        let (stopped_by, out, state) = interrupted_run(
+            action(source, verb, root.path())
+                .env("APM_INJECT_TEST_SIGNAL_AT", format!("{n}:{signal}")),
+            root.path(),
+        );
+        let Some(stopped_by) = stopped_by else {
+            succeeds(out);
+            assert_eq!(state, after, "run {n} was not interrupted");
+            assert!(
+                old > 0 && new > 0,
+                "old state {old} times, new state {new} times"
+            );
+            return n - 1;
+        };
+        assert_eq!(stopped_by, signal, "{}", stderr(&out));
+        if state == before {
+            old += 1;
+        } else {
+            assert_eq!(state, after, "stopped at checkpoint {n}: {}", stderr(&out));
+            new += 1;
+        }
+    }
+    unreachable!()
+}
+
+/// A root with version 1.0.0 installed beside a foreign preload entry.
+fn with_version_1(root: &Path) {
+    std::fs::write(root.join("etc/ld.so.preload"), "/usr/lib/libother.so\n").unwrap();
+    let v1 = Packages::versioned("1.0.0");
+    succeeds(run(&mut action(&v1, "install", root)));
+}
+
+#[test]
+fn upgrade_stopped_by_sigterm_at_any_step_is_rolled_back_or_finished() {
+    let v2 = Packages::with_libraries();
+    let checkpoints = stopped_at_every_checkpoint(&v2, "install", with_version_1, 15);
+    assert!(checkpoints > 10, "{checkpoints} checkpoints");
+}
+
+#[test]
+fn reinstall_stopped_by_sigint_at_any_step_keeps_one_whole_copy() {
+    let source = Packages::with_libraries();
+    // The installed copy differs from the shipped one, so that the two can be told apart.
+    let setup = |root: &Path| {
+        succeeds(run(&mut action(&source, "install", root)));
+        let installed = root.join("opt/datadog-packages/datadog-apm-library-python/1.0.0");
+        std::fs::write(installed.join("sitecustomize.py"), "# changed\n").unwrap();
+    };
+    stopped_at_every_checkpoint(&source, "install", setup, 2);
+}
+
+#[test]
+fn uninstall_stopped_by_sigterm_at_any_step_is_rolled_back_or_finished() {
+    let source = Packages::with_libraries();
+    stopped_at_every_checkpoint(&source, "uninstall", with_version_1, 15);
+}
+
+/// Kills `verb` with SIGKILL at each checkpoint in turn: `doctor` must then report the
+/// interrupted change (unless the root is exactly as before or after), and running `verb`
+/// again must leave exactly what an uninterrupted run leaves.
+fn killed_at_every_checkpoint(source: &Packages, verb: &str, setup: impl Fn(&Path)) {
+    let fresh = || {
+        let root = system_root();
+        setup(root.path());
+        root
+    };
+    let reference = fresh();
+    let before = snapshot(reference.path());
+    succeeds(run(&mut action(source, verb, reference.path())));
+    let after = snapshot(reference.path());
+    for n in 1.. {
+        let root = fresh();
+        let (stopped_by, out, state) = interrupted_run(
+            action(source, verb, root.path()).env("APM_INJECT_TEST_SIGNAL_AT", format!("{n}:9")),
+            root.path(),
+        );
+        if stopped_by.is_none() {
+            succeeds(out);
+            assert_eq!(state, after);
+            assert!(n > 1, "never interrupted");
+            return;
+        }
+        assert_eq!(stopped_by, Some(9));
+        if state != before && state != after {
+            let doctor = run(&mut action(source, "doctor", root.path()));
+            assert_eq!(doctor.status.code(), Some(2), "{}", stdout(&doctor));
+            assert!(
+                stdout(&doctor)
+                    .lines()
+                    .any(|l| l.starts_with("FAIL  interrupted_change")),
+                "killed at {n}: {}",
+                stdout(&doctor)
+            );
+        }
+        let out = succeeds(run(&mut action(source, verb, root.path())));
+        assert_eq!(
+            snapshot(root.path()),
+            after,
+            "killed at {n}, then: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn install_killed_at_any_step_is_completed_by_the_next_run() {
+    killed_at_every_checkpoint(&Packages::with_libraries(), "install", with_version_1);
+}
+
+#[test]
+fn uninstall_killed_at_any_step_is_completed_by_the_next_run() {
+    killed_at_every_checkpoint(&Packages::with_libraries(), "uninstall", with_version_1);
+}
+
+#[test]
+fn install_stopped_by_sigterm_at_random_times_is_rolled_back_or_finished() {
+    let source = big_source(1500);
+    let reference = system_root();
+    with_version_1(reference.path());
+    let before = snapshot(reference.path());
+    succeeds(run(&mut action(&source, "install", reference.path())));
+    let after = snapshot(reference.path());
+    let started = std::time::Instant::now();
+    succeeds(run(&mut action(&source, "install", system_root().path())));
+    let duration = started.elapsed().as_millis() as u64;
+    let mut seen = (0, 0);
+    for i in 0..12u64 {
+        let root = system_root();
+        with_version_1(root.path());
+        let mut cmd = action(&source, "install", root.path());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = spawn_retrying(&mut cmd);
+        // Spread over the whole run, from the lock to the clean-up.
+        std::thread::sleep(std::time::Duration::from_millis(
+            duration * (i * 7 % 12) / 11,
+        ));
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap();
+        let state = snapshot(root.path());
+        if state == before {
+            seen.0 += 1;
+        } else {
+            assert_eq!(
+                state,
+                after,
+                "SIGTERM after {} ms",
+                duration * (i * 7 % 12) / 11
+            );
+            seen.1 += 1;
+        }
+    }
+    // Most signals land before the commit point (copying and proving take most of the time).
+    assert!(seen.0 > 0, "{seen:?}");
 }

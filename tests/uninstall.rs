@@ -96,3 +96,72 @@ fn uninstall_refuses_a_preload_directory_and_keeps_the_packages() {
         .join("opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so")
         .is_file());
 }
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn uninstall_leaves_no_backup_naming_the_removed_launcher() {
+    let source = Packages::with_libraries();
+    let root = system_root();
+    succeeds(command(&source, "install", root.path()));
+    succeeds(command(&source, "uninstall", root.path()));
+    // Nothing was there before install: nothing is left, no backup that, restored, would
+    // make every process print "cannot be preloaded".
+    assert_eq!(names(&root.path().join("etc")), Vec::<String>::new());
+
+    std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
+    succeeds(command(&source, "install", root.path()));
+    succeeds(command(&source, "uninstall", root.path()));
+    assert_eq!(names(&root.path().join("etc")), ["ld.so.preload"]);
+}
+
+#[test]
+fn a_backup_left_by_an_earlier_version_is_removed() {
+    let source = Packages::new();
+    let root = system_root();
+    succeeds(command(&source, "install", root.path()));
+    let backup = root.path().join("etc/ld.so.preload.apm-inject-backup");
+    std::fs::write(
+        &backup,
+        "/opt/datadog-packages/datadog-apm-inject/0.9/inject/launcher.preload.so\n",
+    )
+    .unwrap();
+    let out = succeeds(command(&source, "uninstall", root.path()));
+    assert!(!backup.exists(), "{}", stdout(&out));
+}
+
+#[test]
+fn purge_also_removes_the_configuration() {
+    let source = Packages::new();
+    let root = system_root();
+    let config = root.path().join("etc/datadog-agent/inject");
+    let install_with_config = || {
+        succeeds(command(&source, "install", root.path()));
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("host_config.yaml"), "env: prod\n").unwrap();
+    };
+    install_with_config();
+    succeeds(command(&source, "uninstall", root.path()));
+    assert!(config.join("host_config.yaml").is_file());
+
+    install_with_config();
+    succeeds(run(&mut apm_inject(
+        &source.shipped_cli(),
+        &[
+            "uninstall",
+            "--purge",
+            "--root",
+            root.path().to_str().unwrap(),
+        ],
+    )));
+    assert!(!root.path().join("etc/datadog-agent").exists());
+    assert!(!root.path().join("opt/datadog-packages").exists());
+}

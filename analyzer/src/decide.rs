@@ -1,21 +1,25 @@
 //! The decision, in order: runtime, opt-out, disabled runtimes, user rules, runtime-specific
-//! checks, default deny list, other tracers, library package (present, trusted), guardrails
-//! (`requirements.json`, runtime version), then the runtime's variable edits.
+//! checks, default deny list, other tracers, library package (trusted, the tracer for the
+//! runtime's version per `supported_runtimes.json`, present), guardrails (`requirements.json`,
+//! runtime version supported by the package), then the runtime's variable edits.
 
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
+use crate::host::FileKind;
 use crate::host::{Host, ReadError};
-use crate::invocation::{Invocation, Language};
+use crate::invocation::Invocation;
 use crate::java::Java;
+use crate::language::Language;
 use crate::layout::{self, join, library_dir};
 use crate::node::Node;
 use crate::php::Php;
-use crate::process::{file_name, is_false, parent, Process};
+use crate::process::{file_name, is_false, parent, Libc, Process};
 use crate::python::Python;
 use crate::requirements;
 use crate::ruby::Ruby;
 use crate::runtime::{self, Runtime};
 use crate::service;
+use crate::supported;
 use crate::trust;
 use alloc::string::String;
 use alloc::vec;
@@ -54,22 +58,49 @@ pub fn decide<H: Host + ?Sized>(
     let apphost = detected.is_none()
         && dotnet::apphost_candidate(process.exe)
         && host.is_file(&[process.exe, b".runtimeconfig.json"].concat());
-    // Static dispatch: no vtables, whose pointers the loader would relocate in every process.
+    let runtime = if apphost {
+        Some(Runtime::Dotnet)
+    } else {
+        detected
+    };
+    let Some(runtime) = runtime else {
+        return Decision::skip(None, Reason::NotARuntime, vec![]);
+    };
     let context = Context {
         process,
         host,
         packages_root,
         config,
     };
-    match detected {
-        _ if apphost => context.decide(Dotnet { apphost: true }),
-        None => Decision::skip(None, Reason::NotARuntime, vec![]),
-        Some(Runtime::Java) => context.decide(Java),
-        Some(Runtime::Node) => context.decide(Node),
-        Some(Runtime::Python) => context.decide(Python),
-        Some(Runtime::Ruby) => context.decide(Ruby),
-        Some(Runtime::Php) => context.decide(Php),
-        Some(Runtime::Dotnet) => context.decide(Dotnet { apphost: false }),
+    with_language(runtime, apphost, context)
+}
+
+/// Something done with a runtime's rules, whichever runtime it is.
+trait WithLanguage {
+    /// What it gives.
+    type Output;
+    /// Does it with `lang`.
+    fn with<L: Language>(self, lang: L) -> Self::Output;
+}
+
+/// Does `task` with the rules of `runtime` (an apphost for .NET when `apphost`): the one place
+/// that maps a runtime to its module. Static dispatch: no vtables, whose pointers the loader
+/// would relocate in every process.
+fn with_language<T: WithLanguage>(runtime: Runtime, apphost: bool, task: T) -> T::Output {
+    match runtime {
+        Runtime::Java => task.with(Java),
+        Runtime::Node => task.with(Node),
+        Runtime::Python => task.with(Python),
+        Runtime::Ruby => task.with(Ruby),
+        Runtime::Php => task.with(Php),
+        Runtime::Dotnet => task.with(Dotnet { apphost }),
+    }
+}
+
+impl<H: Host + ?Sized> WithLanguage for Context<'_, '_, H> {
+    type Output = Decision;
+    fn with<L: Language>(self, lang: L) -> Decision {
+        self.decide(lang)
     }
 }
 
@@ -128,18 +159,39 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return fail(Reason::PackagesRootUnknown);
         };
         let lib = library_dir(root, runtime);
-        let (entry, kind) = lang.entry_point(process);
-        let entry = join(&lib, entry);
-        if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
-            return skip(Reason::LibraryMissing);
-        }
+        let manifest = join(&lib, layout::SUPPORTED_RUNTIMES);
         let requirements = join(&lib, layout::REQUIREMENTS);
         let package = parent(&lib).unwrap_or_default();
         if !trust::all_trusted(
             self.host,
             process.euid,
-            &[package, &lib, &entry, &requirements],
+            &[package, &lib, &manifest, &requirements],
         ) {
+            return skip(Reason::UntrustedFile);
+        }
+        let choice = match self.host.read_file(&manifest, supported::LIMIT) {
+            Ok(text) => {
+                let version = lang.version(process, &invocation, self.host);
+                supported::choose(&text, version)
+            }
+            Err(ReadError::Missing) => Ok(supported::Choice::whole_package()),
+            Err(_) => Err(Reason::InvalidRequirements),
+        };
+        let choice = match choice {
+            Ok(choice) => choice,
+            Err(reason) => return skip(reason),
+        };
+        let tracer = if choice.dir.is_empty() {
+            lib.clone()
+        } else {
+            [&lib[..], b"/", &choice.dir].concat()
+        };
+        let (entry, kind) = lang.entry_point(process);
+        let entry = join(&tracer, entry);
+        if self.host.stat(&entry).map(|i| i.kind) != Some(kind) {
+            return skip(Reason::LibraryMissing);
+        }
+        if !trust::all_trusted(self.host, process.euid, &[&tracer, &entry]) {
             return skip(Reason::UntrustedFile);
         }
         if !lang.usable(&entry, self.host) {
@@ -157,17 +209,14 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             if let Err(reason) = guardrails {
                 return skip(reason);
             }
-            if lang
-                .version(process, &invocation, self.host)
-                .is_some_and(|v| v < lang.min_version())
-            {
-                return skip(Reason::IncompatibleRuntime);
+            if let Some(description) = choice.unsupported {
+                return skip(Reason::RuntimeVersionUnsupported { description });
             }
             if self.host.out_of_time() {
                 return fail(Reason::TimeBudgetExceeded);
             }
         }
-        match lang.inject(process, &invocation, &lib, self.host) {
+        match lang.inject(process, &invocation, &tracer, self.host) {
             Ok(mut edits) => {
                 let service = self.service_name(&lang, &invocation);
                 edits.extend(self.common_edits(root, service));
@@ -273,22 +322,20 @@ fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
 
 /// What the library package of `runtime` must contain for a process on `libc`, e.g.
 /// `("dd-java-agent.jar", File)`: for installers and `doctor`.
-pub fn library_entry_point(
-    runtime: Runtime,
-    libc: crate::process::Libc,
-) -> (&'static str, crate::host::FileKind) {
+pub fn library_entry_point(runtime: Runtime, libc: Libc) -> (&'static str, FileKind) {
+    /// The entry point for a process.
+    struct EntryPoint<'p>(&'p Process<'p>);
+    impl WithLanguage for EntryPoint<'_> {
+        type Output = (&'static str, FileKind);
+        fn with<L: Language>(self, lang: L) -> Self::Output {
+            lang.entry_point(self.0)
+        }
+    }
     let process = Process {
         libc,
         ..Process::default()
     };
-    match runtime {
-        Runtime::Java => Java.entry_point(&process),
-        Runtime::Node => Node.entry_point(&process),
-        Runtime::Python => Python.entry_point(&process),
-        Runtime::Ruby => Ruby.entry_point(&process),
-        Runtime::Php => Php.entry_point(&process),
-        Runtime::Dotnet => Dotnet { apphost: false }.entry_point(&process),
-    }
+    with_language(runtime, false, EntryPoint(&process))
 }
 
 fn rule_reason(rule: &RuleRef, source: &str) -> Reason {

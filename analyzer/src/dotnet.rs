@@ -8,17 +8,21 @@
 
 use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
-use crate::invocation::{Invocation, Language};
+use crate::invocation::{split, Invocation, Word};
 use crate::json;
+use crate::language::Language;
 use crate::layout::{in_library, join};
 use crate::process::{file_name, major_minor, parent, Process};
 use crate::runtime::Runtime;
+use crate::variable::{Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 
 /// The Datadog CLR profiler's class id.
 pub const PROFILER_ID: &str = "{846F5F1C-F9AE-4B07-969E-05C26BC060D8}";
 const PROFILER_LIBRARY: &str = "Datadog.Trace.ClrProfiler.Native.so";
+/// The variable naming the profiler library.
+const PROFILER_PATH: &str = "CORECLR_PROFILER_PATH";
 const PROFILER_VARIABLES: [&str; 4] = [
     "CORECLR_ENABLE_PROFILING",
     "CORECLR_PROFILER",
@@ -65,7 +69,7 @@ impl Dotnet {
 }
 
 /// Whether a profiler variable's value is the library's own (inherited).
-fn is_ours(name: &str, value: &[u8]) -> bool {
+fn profiler_variable_is_ours(name: &str, value: &[u8]) -> bool {
     match name {
         "CORECLR_ENABLE_PROFILING" => value == b"1",
         "CORECLR_PROFILER" => value == PROFILER_ID.as_bytes(),
@@ -78,55 +82,64 @@ impl Language for Dotnet {
         Runtime::Dotnet
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        let mut inv = Invocation::default();
-        if self.apphost {
-            inv.program = args.first().copied();
-            inv.subcommand = args.get(1).copied();
-            return inv;
-        }
-        let mut rest = args.iter().skip(1);
-        while let Some(&arg) = rest.next() {
-            if arg.starts_with(b"-") {
-                inv.options.push(arg);
-                if takes_value(arg) {
-                    inv.options.extend(rest.next().copied());
-                }
-            } else if arg == b"exec" {
-                inv.options.push(arg);
-            } else {
-                inv.program = Some(arg);
-                break;
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        if arg.starts_with(b"-") {
+            Word::Option {
+                takes_value: takes_value(arg),
             }
+        } else if arg == b"exec" {
+            Word::Option { takes_value: false }
+        } else {
+            Word::Program
         }
-        inv.subcommand = rest.next().copied();
-        inv
+    }
+
+    /// An apphost is the application itself: its arguments are the application's.
+    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
+        if self.apphost {
+            return Invocation {
+                program: args.first().copied(),
+                subcommand: args.get(1).copied(),
+                ..Invocation::default()
+            };
+        }
+        split(args, |arg| self.word(arg))
     }
 
     fn instrumented_by_other(&self, process: &Process, _: &Invocation) -> bool {
-        PROFILER_VARIABLES
-            .iter()
-            .any(|name| process.var(name).is_some_and(|v| !is_ours(name, v)))
+        PROFILER_VARIABLES.iter().any(|name| {
+            process
+                .var(name)
+                .is_some_and(|v| !profiler_variable_is_ours(name, v))
+        })
     }
 
+    /// The profiler's path; the other profiler variables go with it (see `inject`).
+    const VARIABLE: Variable = Variable {
+        name: PROFILER_PATH,
+        shape: Shape::Path,
+    };
+
+    /// The profiler variables of ours, when the profiler path is ours.
     fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        if !process
-            .var("CORECLR_PROFILER_PATH")
-            .is_some_and(|v| in_library(v, Runtime::Dotnet))
+        if Self::VARIABLE
+            .remove(process, |path| self.is_ours(path))
+            .is_none()
         {
             return vec![];
         }
-        let ours = |name: &&str| process.var(name).is_some_and(|v| is_ours(name, v));
+        let ours = |name: &&str| {
+            process
+                .var(name)
+                .is_some_and(|v| profiler_variable_is_ours(name, v))
+        };
         let mut edits: Vec<Edit> = PROFILER_VARIABLES
             .iter()
             .copied()
             .filter(ours)
             .map(|name| Edit::Unset { name })
             .collect();
-        if process
-            .var(TRACER_HOME)
-            .is_some_and(|v| in_library(v, Runtime::Dotnet))
-        {
+        if process.var(TRACER_HOME).is_some_and(|v| self.is_ours(v)) {
             edits.push(Edit::Unset { name: TRACER_HOME });
         }
         edits
@@ -160,10 +173,6 @@ impl Language for Dotnet {
             .min()
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (3, 1)
-    }
-
     /// The assembly's name (`dotnet Shop.Api.dll` → `Shop.Api`) or the apphost's.
     fn service<H: Host + ?Sized>(
         &self,
@@ -181,17 +190,30 @@ impl Language for Dotnet {
         )
     }
 
-    fn inject<H: Host + ?Sized>(
+    fn additions<H: Host + ?Sized>(
         &self,
-        process: &Process,
+        _: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
+    ) -> Vec<Vec<u8>> {
+        vec![join(lib, PROFILER_LIBRARY)]
+    }
+
+    /// The profiler path and, with it, the three variables that enable the profiler and tell
+    /// it where the tracer is; nothing if the profiler path is already ours.
+    fn inject<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        invocation: &Invocation,
+        lib: &[u8],
+        host: &H,
     ) -> Result<Vec<Edit>, Reason> {
-        let profiler = join(lib, PROFILER_LIBRARY);
-        if process.var("CORECLR_PROFILER_PATH") == Some(&profiler[..]) {
+        let profiler = self.additions(process, invocation, lib, host);
+        let profiler: Vec<&[u8]> = profiler.iter().map(Vec::as_slice).collect();
+        let Some(path) = Self::VARIABLE.add(process, &profiler, |p| self.is_ours(p)) else {
             return Ok(vec![]);
-        }
+        };
         Ok(vec![
             Edit::Set {
                 name: "CORECLR_ENABLE_PROFILING",
@@ -201,10 +223,7 @@ impl Language for Dotnet {
                 name: "CORECLR_PROFILER",
                 value: PROFILER_ID.as_bytes().to_vec(),
             },
-            Edit::Set {
-                name: "CORECLR_PROFILER_PATH",
-                value: profiler,
-            },
+            path,
             Edit::Set {
                 name: TRACER_HOME,
                 value: lib.to_vec(),

@@ -1,7 +1,8 @@
 //! What the decision may ask of the machine: file metadata, small files, and the clock.
 //!
 //! The library answers with raw system calls (non-blocking opens, regular files only, size
-//! caps); the CLI with `std::fs`. The decision reads nothing else.
+//! caps); the CLI with `std::fs`. The decision reads nothing else. Both give the same answers:
+//! the `host-contract` crate checks each against the same real files.
 
 use alloc::vec::Vec;
 
@@ -58,10 +59,5 @@ pub trait Host {
     /// Whether `path` is a regular file.
     fn is_file(&self, path: &[u8]) -> bool {
         self.stat(path).is_some_and(|i| i.kind == FileKind::File)
-    }
-
-    /// Whether `path` is a directory.
-    fn is_dir(&self, path: &[u8]) -> bool {
-        self.stat(path).is_some_and(|i| i.kind == FileKind::Dir)
     }
 }

@@ -1,10 +1,8 @@
-//! How a runtime was asked to run (its own options, the program, the program's subcommand),
-//! and the trait each runtime module implements.
+//! How a runtime was asked to run: its own options, the program, the program's subcommand.
+//!
+//! Every runtime's command line is read by one loop, [`split`]; a runtime only says what each
+//! argument before its program is ([`Word`], from `Language::word`).
 
-use crate::decision::{Edit, Reason};
-use crate::host::{FileKind, Host};
-use crate::process::Process;
-use crate::runtime::Runtime;
 use alloc::vec::Vec;
 
 /// A command line split the way the runtime reads it.
@@ -21,132 +19,97 @@ pub struct Invocation<'a> {
     pub subcommand: Option<&'a [u8]>,
 }
 
-/// What the decision needs from each runtime; one implementation per runtime module.
-pub trait Language {
-    /// The runtime this is.
-    fn runtime(&self) -> Runtime;
-    /// Splits the command line into options and program.
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a>;
-    /// A reason specific to this runtime not to instrument, checked before any rule.
-    fn builtin_skip(&self, _process: &Process, _invocation: &Invocation) -> Option<Reason> {
-        None
-    }
-    /// Whether another tracer or agent is already configured (the library's own inherited
-    /// additions do not count).
-    fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool;
-    /// Edits that take out the library's additions inherited from an instrumented parent,
-    /// keeping the user's value.
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit>;
-    /// What the library package must contain (relative to its directory) for this process.
-    fn entry_point(&self, process: &Process) -> (&'static str, FileKind);
-    /// Whether the entry point at `path` can be used: readable by this process (the runtime
-    /// would abort on an unreadable `-javaagent` or `--require`), and sound where a broken one
-    /// would abort it.
-    fn usable<H: Host + ?Sized>(&self, path: &[u8], host: &H) -> bool {
-        host.peek(path, 0, 0).is_ok()
-    }
-    /// The runtime's version, if it can be found cheaply (no child process).
-    fn version<H: Host + ?Sized>(
-        &self,
-        _process: &Process,
-        _invocation: &Invocation,
-        _host: &H,
-    ) -> Option<(u32, u32)> {
-        None
-    }
-    /// The oldest version the tracer supports.
-    fn min_version(&self) -> (u32, u32) {
-        (0, 0)
-    }
-    /// A service name for the process, before normalisation (see `service`), if one can be
-    /// derived from how it was started.
-    fn service<H: Host + ?Sized>(
-        &self,
-        _process: &Process,
-        _invocation: &Invocation,
-        _host: &H,
-    ) -> Option<Vec<u8>> {
-        None
-    }
-    /// Edits that load the library from directory `lib`, or why that cannot be done.
-    fn inject<H: Host + ?Sized>(
-        &self,
-        process: &Process,
-        invocation: &Invocation,
-        lib: &[u8],
-        host: &H,
-    ) -> Result<Vec<Edit>, Reason>;
+/// What one argument before the program is, as a runtime reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Word<'a> {
+    /// One of the runtime's options, e.g. `-Xmx1g`; with `takes_value`, the next argument is
+    /// its value (`-cp lib/*`).
+    Option {
+        /// The next argument is the option's value.
+        takes_value: bool,
+    },
+    /// The program itself: a script, a main class, an assembly, or an inline-code option whose
+    /// code follows (`node -e CODE`).
+    Program,
+    /// The next argument is the program: `--`, or `java -jar` (an option kept among the
+    /// options when `keep`).
+    ProgramFollows {
+        /// This argument is one of the runtime's options too.
+        keep: bool,
+    },
+    /// A module to run: attached (`--module=app`, `-mpip`), else the next argument.
+    Module {
+        /// The module, when written in the same argument.
+        attached: Option<&'a [u8]>,
+        /// This argument is one of the runtime's options too (`python -m`).
+        keep: bool,
+    },
+    /// Inline code, which counts as the program `name` (`python -c CODE`, `-cCODE`); the code is
+    /// attached or the next argument.
+    Code {
+        /// The program's name, e.g. `-c`.
+        name: &'static [u8],
+        /// The code is written in the same argument.
+        attached: bool,
+    },
 }
 
-/// `path` made absolute against the process's working directory (`None` if relative and the
-/// working directory is unknown).
-pub fn absolute(process: &Process, path: &[u8]) -> Option<Vec<u8>> {
-    if path.starts_with(b"/") {
-        return Some(path.to_vec());
-    }
-    let path = path.strip_prefix(b"./").unwrap_or(path);
-    process.cwd.map(|cwd| [cwd, b"/", path].concat())
-}
-
-/// Whether an absolute path is in a system directory, where scripts are tools (`bundle`,
-/// `puma`, `gunicorn`), not the application.
-pub fn in_system_directory(path: &[u8]) -> bool {
-    [&b"/usr/"[..], b"/bin/", b"/sbin/", b"/opt/rh/"]
-        .iter()
-        .any(|p| path.starts_with(p))
-}
-
-/// The application directory's name for `script` (its own directory unless it is a system
-/// tool, then the working directory), e.g. `shop` for `/var/www/shop/public/index.php`.
-pub fn app_directory_name(process: &Process, script: Option<&[u8]>) -> Option<Vec<u8>> {
-    let script = script
-        .filter(|s| !s.starts_with(b"-"))
-        .and_then(|s| absolute(process, s));
-    let dir = match &script {
-        Some(path) if !in_system_directory(path) => crate::process::parent(path)?.to_vec(),
-        _ => process.cwd?.to_vec(),
-    };
-    Some(crate::service::app_directory(&dir).to_vec()).filter(|n| !n.is_empty())
-}
-
-/// Whether `path` can be put in an option string unquoted.
-pub fn plain_path(path: &[u8]) -> bool {
-    !path
-        .iter()
-        .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'))
-}
-
-/// Splits `args` the common way: options start with `-`; `takes_value` options consume the
-/// next argument; `inline` options (`-e`, `-c`) are the program themselves; the first other
-/// argument is the program and the one after it the subcommand.
-pub fn split<'a>(
-    args: &[&'a [u8]],
-    takes_value: fn(&[u8]) -> bool,
-    inline: fn(&[u8]) -> bool,
-) -> Invocation<'a> {
+/// Splits `args` (`args[0]` is the command) with `word` telling what each argument before the
+/// program is; the argument after the program (or module) is the subcommand.
+pub fn split<'a>(args: &[&'a [u8]], word: impl Fn(&'a [u8]) -> Word<'a>) -> Invocation<'a> {
     let mut inv = Invocation::default();
-    let mut rest = args.iter().skip(1);
-    while let Some(&arg) = rest.next() {
-        if arg == b"--" {
-            inv.program = rest.next().copied();
-            break;
-        }
-        if inline(arg) || arg == b"-" {
-            inv.program = Some(arg);
-            break;
-        }
-        if arg.starts_with(b"-") {
-            inv.options.push(arg);
-            if takes_value(arg) {
-                if let Some(&value) = rest.next() {
-                    inv.options.push(value);
+    let mut rest = args.iter().skip(1).copied();
+    while let Some(arg) = rest.next() {
+        match word(arg) {
+            Word::Option { takes_value } => {
+                inv.options.push(arg);
+                if takes_value {
+                    inv.options.extend(rest.next());
                 }
+                continue;
             }
-            continue;
+            Word::Program => inv.program = Some(arg),
+            Word::ProgramFollows { keep } => {
+                if keep {
+                    inv.options.push(arg);
+                }
+                inv.program = rest.next();
+            }
+            Word::Module { attached, keep } => {
+                if keep {
+                    inv.options.push(arg);
+                }
+                inv.module = attached.or_else(|| rest.next());
+            }
+            Word::Code { name, attached } => {
+                inv.options.push(arg);
+                if !attached {
+                    rest.next();
+                }
+                inv.program = Some(name);
+            }
         }
-        inv.program = Some(arg);
         break;
     }
-    inv.subcommand = rest.next().copied();
+    inv.subcommand = rest.next();
     inv
+}
+
+/// The usual reading of an argument: `--` ends the options, `inline` options (`-e`) and `-`
+/// (standard input) are the program, other arguments starting with `-` are options
+/// (`takes_value` ones consume the next argument), anything else is the program.
+pub fn usual_word<'a>(
+    arg: &'a [u8],
+    takes_value: fn(&[u8]) -> bool,
+    inline: fn(&[u8]) -> bool,
+) -> Word<'a> {
+    if arg == b"--" {
+        Word::ProgramFollows { keep: false }
+    } else if inline(arg) || arg == b"-" || !arg.starts_with(b"-") {
+        Word::Program
+    } else {
+        Word::Option {
+            takes_value: takes_value(arg),
+        }
+    }
 }

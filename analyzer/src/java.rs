@@ -5,14 +5,15 @@
 //! characters, so a longer result is not injected. Only the launcher options before the main
 //! class, `-jar` or `-m` belong to the JVM; everything after belongs to the application.
 
-use crate::decision::{Edit, Reason};
+use crate::decision::Reason;
 use crate::host::{FileKind, Host};
-use crate::invocation::{plain_path, Invocation, Language};
+use crate::invocation::{Invocation, Word};
+use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::{file_name, major_minor, parent, Process};
-use crate::runtime::Runtime;
+use crate::runtime::{is_jdk_tool, Runtime};
 use crate::service;
+use crate::variable::{words, Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -24,65 +25,6 @@ const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 pub const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
-
-/// Whether `name` is a JDK tool launcher (a JVM, but never an application), e.g. `keytool`.
-pub fn is_jdk_tool(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"appletviewer"
-            | b"extcheck"
-            | b"idlj"
-            | b"jaotc"
-            | b"jar"
-            | b"jarsigner"
-            | b"javac"
-            | b"javadoc"
-            | b"javah"
-            | b"javap"
-            | b"javaws"
-            | b"jcmd"
-            | b"jconsole"
-            | b"jdb"
-            | b"jdeprscan"
-            | b"jdeps"
-            | b"jfr"
-            | b"jhat"
-            | b"jhsdb"
-            | b"jimage"
-            | b"jinfo"
-            | b"jjs"
-            | b"jlink"
-            | b"jmap"
-            | b"jmc"
-            | b"jmod"
-            | b"jpackage"
-            | b"jps"
-            | b"jrunscript"
-            | b"jsadebugd"
-            | b"jshell"
-            | b"jstack"
-            | b"jstat"
-            | b"jstatd"
-            | b"jvisualvm"
-            | b"jwebserver"
-            | b"keytool"
-            | b"native2ascii"
-            | b"orbd"
-            | b"pack200"
-            | b"policytool"
-            | b"rmic"
-            | b"rmid"
-            | b"rmiregistry"
-            | b"schemagen"
-            | b"serialver"
-            | b"servertool"
-            | b"tnameserv"
-            | b"unpack200"
-            | b"wsgen"
-            | b"wsimport"
-            | b"xjc"
-    )
-}
 
 /// Launcher options whose value is the next argument.
 fn takes_value(option: &[u8]) -> bool {
@@ -107,11 +49,6 @@ fn takes_value(option: &[u8]) -> bool {
     )
 }
 
-/// Whether a `-javaagent:` word is the library's own (any root, any version).
-fn is_ours(word: &[u8]) -> bool {
-    word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
-}
-
 /// The Java runtime.
 pub struct Java;
 
@@ -120,37 +57,25 @@ impl Language for Java {
         Runtime::Java
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        let mut inv = Invocation::default();
-        let mut rest = args.iter().skip(1);
-        while let Some(&arg) = rest.next() {
-            if arg == b"-jar" {
-                inv.options.push(arg);
-                inv.program = rest.next().copied();
-                break;
-            }
-            if arg == b"-m" || arg == b"--module" {
-                inv.module = rest.next().copied();
-                break;
-            }
-            if let Some(module) = arg.strip_prefix(b"--module=") {
-                inv.module = Some(module);
-                break;
-            }
-            // An argument file (`@file`) may name the main class: assume it does.
-            if arg.starts_with(b"@") || !arg.starts_with(b"-") {
-                inv.program = Some(arg);
-                break;
-            }
-            inv.options.push(arg);
-            if takes_value(arg) {
-                if let Some(&value) = rest.next() {
-                    inv.options.push(value);
-                }
-            }
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        match arg {
+            b"-jar" => Word::ProgramFollows { keep: true },
+            b"-m" | b"--module" => Word::Module {
+                attached: None,
+                keep: false,
+            },
+            _ => match arg.strip_prefix(b"--module=") {
+                Some(module) => Word::Module {
+                    attached: Some(module),
+                    keep: false,
+                },
+                // An argument file (`@file`) may name the main class: assume it does.
+                None if arg.starts_with(b"@") || !arg.starts_with(b"-") => Word::Program,
+                None => Word::Option {
+                    takes_value: takes_value(arg),
+                },
+            },
         }
-        inv.subcommand = rest.next().copied();
-        inv
     }
 
     fn builtin_skip(&self, process: &Process, _: &Invocation) -> Option<Reason> {
@@ -158,7 +83,7 @@ impl Language for Java {
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !is_ours(w);
+        let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !self.is_ours(w);
         OPTION_VARIABLES
             .iter()
             .filter_map(|v| process.var(v))
@@ -166,13 +91,14 @@ impl Language for Java {
             || invocation.options.iter().any(|w| foreign(w))
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process
-            .var(JAVA_TOOL_OPTIONS)
-            .and_then(|v| remove_words(v, is_ours));
-        rest.map(|rest| set_or_unset(JAVA_TOOL_OPTIONS, rest))
-            .into_iter()
-            .collect()
+    const VARIABLE: Variable = Variable {
+        name: JAVA_TOOL_OPTIONS,
+        shape: Shape::Words,
+    };
+
+    /// A `-javaagent:` of any version of the Java library package, under any root.
+    fn is_ours(&self, word: &[u8]) -> bool {
+        word.starts_with(b"-javaagent:") && in_library(word, Runtime::Java)
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
@@ -217,10 +143,6 @@ impl Language for Java {
         }
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (8, 0)
-    }
-
     /// The jar or war (`-jar payment-service.jar` → `payment-service`), the module, or the
     /// main class's simple name.
     fn service<H: Host + ?Sized>(
@@ -239,27 +161,22 @@ impl Language for Java {
         Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
     }
 
-    fn inject<H: Host + ?Sized>(
+    fn additions<H: Host + ?Sized>(
         &self,
-        process: &Process,
+        _: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if !plain_path(lib) {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
-        let agent = [&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat();
-        let Some(value) = with_words(process.var(JAVA_TOOL_OPTIONS), &[&agent], is_ours) else {
-            return Ok(vec![]);
-        };
+    ) -> Vec<Vec<u8>> {
+        vec![[&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat()]
+    }
+
+    /// The JVM ignores (or truncates) `JAVA_TOOL_OPTIONS` past 1024 characters.
+    fn accepts(&self, value: &[u8]) -> Result<(), Reason> {
         if value.len() > MAX_TOOL_OPTIONS {
             return Err(Reason::JavaToolOptionsTooLong);
         }
-        Ok(vec![Edit::Set {
-            name: JAVA_TOOL_OPTIONS,
-            value,
-        }])
+        Ok(())
     }
 }
 

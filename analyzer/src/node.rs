@@ -13,15 +13,17 @@
 //! the tracer's among them, and node exits: such processes are skipped
 //! (`node_permission_model`), whether the option is on the command line or in `NODE_OPTIONS`.
 
-use crate::decision::{Edit, Reason};
+use crate::decision::Reason;
 use crate::host::{FileKind, Host};
-use crate::invocation::{absolute, plain_path, split, Invocation, Language};
+use crate::invocation::{usual_word, Invocation, Word};
 use crate::json;
+use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::{parent, Process};
 use crate::runtime::Runtime;
 use crate::service;
+use crate::variable::{words, Shape, Variable};
+use alloc::vec;
 use alloc::vec::Vec;
 
 const NODE_OPTIONS: &str = "NODE_OPTIONS";
@@ -92,13 +94,6 @@ fn restricts(word: &[u8]) -> bool {
     })
 }
 
-/// Whether a `NODE_OPTIONS` word is the library's own `--require` or `--import` (any root,
-/// any version).
-fn is_ours(word: &[u8]) -> bool {
-    (word.starts_with(b"--require=") || word.starts_with(b"--import="))
-        && in_library(word, Runtime::Node)
-}
-
 /// Whether an argument is inline code, which then is the program.
 fn inline(arg: &[u8]) -> bool {
     matches!(arg, b"-e" | b"--eval" | b"-p" | b"--print")
@@ -112,8 +107,8 @@ impl Language for Node {
         Runtime::Node
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        split(args, takes_value, inline)
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        usual_word(arg, takes_value, inline)
     }
 
     fn builtin_skip(&self, process: &Process, invocation: &Invocation) -> Option<Reason> {
@@ -125,24 +120,38 @@ impl Language for Node {
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let foreign = |w: &[u8]| !is_ours(w) && w.windows(8).any(|s| s == b"dd-trace");
+        let foreign = |w: &[u8]| !self.is_ours(w) && w.windows(8).any(|s| s == b"dd-trace");
         process
             .var(NODE_OPTIONS)
             .is_some_and(|v| words(v).any(foreign))
             || invocation.options.iter().any(|w| foreign(w))
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process
-            .var(NODE_OPTIONS)
-            .and_then(|v| remove_words(v, is_ours));
-        rest.map(|rest| set_or_unset(NODE_OPTIONS, rest))
-            .into_iter()
-            .collect()
+    const VARIABLE: Variable = Variable {
+        name: NODE_OPTIONS,
+        shape: Shape::Words,
+    };
+
+    /// A `--require` or `--import` of any version of the Node.js library package, under any
+    /// root.
+    fn is_ours(&self, word: &[u8]) -> bool {
+        (word.starts_with(b"--require=") || word.starts_with(b"--import="))
+            && in_library(word, Runtime::Node)
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
         ("node_modules/dd-trace/init.js", FileKind::File)
+    }
+
+    /// From `include/node/node_version.h` beside node's `bin/` (Node.js binary distributions,
+    /// nvm, Docker's images, Debian with `libnode-dev`).
+    fn version<H: Host + ?Sized>(
+        &self,
+        process: &Process,
+        _: &Invocation,
+        host: &H,
+    ) -> Option<(u32, u32)> {
+        node_version(process, host)
     }
 
     /// The `name` of the nearest `package.json` above the entry script, else the script's
@@ -162,35 +171,24 @@ impl Language for Node {
     /// `--require` of the tracer's CommonJS entry point; ES module applications (`.mjs`, or
     /// `"type": "module"` in their `package.json`) also get `--import` of its ESM initializer
     /// when this node supports `--import` (20.6+, 18.19+) and the package has it.
-    fn inject<H: Host + ?Sized>(
+    fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
         invocation: &Invocation,
         lib: &[u8],
         host: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if !plain_path(lib) {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
+    ) -> Vec<Vec<u8>> {
         let require = [&b"--require="[..], &join(lib, "node_modules/dd-trace/init")].concat();
         let initializer = join(lib, ESM_INITIALIZER);
         let import = [&b"--import="[..], &initializer].concat();
         let esm = entry_script(process, invocation).is_some_and(|s| is_module(&s, host))
             && supports_import(process, host)
             && host.is_file(&initializer);
-        let ours: &[&[u8]] = if esm {
-            &[&require, &import]
+        if esm {
+            vec![require, import]
         } else {
-            &[&require]
-        };
-        let value = with_words(process.var(NODE_OPTIONS), ours, is_ours);
-        Ok(value
-            .map(|value| Edit::Set {
-                name: NODE_OPTIONS,
-                value,
-            })
-            .into_iter()
-            .collect())
+            vec![require]
+        }
     }
 }
 
@@ -200,7 +198,7 @@ const ESM_INITIALIZER: &str = "node_modules/dd-trace/initialize.mjs";
 /// The absolute path of the script node runs (none for `-e`, `-p` or stdin).
 fn entry_script(process: &Process, invocation: &Invocation) -> Option<Vec<u8>> {
     let program = invocation.program.filter(|p| !inline(p) && *p != b"-")?;
-    absolute(process, program)
+    process.absolute(program)
 }
 
 /// The nearest `package.json` above `script`, parsed.
@@ -228,30 +226,32 @@ fn is_module<H: Host + ?Sized>(script: &[u8], host: &H) -> bool {
     }
 }
 
-/// Whether this node accepts `--import` in `NODE_OPTIONS`, from `include/node/node_version.h`
-/// beside its `bin/` (unknown: no).
+/// Whether this node accepts `--import` in `NODE_OPTIONS` (unknown: no).
 fn supports_import<H: Host + ?Sized>(process: &Process, host: &H) -> bool {
-    let Some(prefix) = parent(process.exe).and_then(parent) else {
-        return false;
-    };
-    let Ok(header) = host.read_file(&join(prefix, "include/node/node_version.h"), 64 << 10) else {
-        return false;
-    };
+    match node_version(process, host) {
+        Some((major, minor)) => {
+            major > 20 || (major == 20 && minor >= 6) || (major == 18 && minor >= 19)
+        }
+        None => false,
+    }
+}
+
+/// Node's version from `include/node/node_version.h` beside its `bin/`, e.g. `(20, 20)`.
+fn node_version<H: Host + ?Sized>(process: &Process, host: &H) -> Option<(u32, u32)> {
+    let prefix = parent(parent(process.exe)?)?;
+    let header = host
+        .read_file(&join(prefix, "include/node/node_version.h"), 64 << 10)
+        .ok()?;
     let number = |name: &[u8]| -> Option<u32> {
         let line = header
             .split(|&c| c == b'\n')
             .find_map(|l| l.strip_prefix(name))?;
         core::str::from_utf8(line).ok()?.trim().parse().ok()
     };
-    match (
-        number(b"#define NODE_MAJOR_VERSION "),
-        number(b"#define NODE_MINOR_VERSION "),
-    ) {
-        (Some(major), Some(minor)) => {
-            major > 20 || (major == 20 && minor >= 6) || (major == 18 && minor >= 19)
-        }
-        _ => false,
-    }
+    Some((
+        number(b"#define NODE_MAJOR_VERSION ")?,
+        number(b"#define NODE_MINOR_VERSION ")?,
+    ))
 }
 
 #[cfg(test)]

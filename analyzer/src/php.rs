@@ -5,13 +5,14 @@
 //! `PHP_INI_SCAN_DIR`; when the variable was unset the value starts with `:`, which keeps
 //! PHP's default scan directory.
 
-use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
-use crate::invocation::{app_directory_name, split, Invocation, Language};
-use crate::layout::{in_library, join};
-use crate::options::{remove_entries, set_or_unset};
+use crate::invocation::{usual_word, Invocation, Word};
+use crate::language::Language;
+use crate::layout::join;
 use crate::process::{file_name, major_minor, LibcFlavor, Process};
 use crate::runtime::Runtime;
+use crate::service::app_directory_name;
+use crate::variable::{Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -30,10 +31,6 @@ fn inline(arg: &[u8]) -> bool {
     arg == b"-r"
 }
 
-fn is_ours(entry: &[u8]) -> bool {
-    in_library(entry, Runtime::Php)
-}
-
 /// The PHP runtime (CLI, FPM, CGI).
 pub struct Php;
 
@@ -42,22 +39,18 @@ impl Language for Php {
         Runtime::Php
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        split(args, takes_value, inline)
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        usual_word(arg, takes_value, inline)
     }
 
     fn instrumented_by_other(&self, _: &Process, _: &Invocation) -> bool {
         false
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process
-            .var(PHP_INI_SCAN_DIR)
-            .and_then(|v| remove_entries(v, is_ours));
-        rest.map(|rest| set_or_unset(PHP_INI_SCAN_DIR, rest))
-            .into_iter()
-            .collect()
-    }
+    const VARIABLE: Variable = Variable {
+        name: PHP_INI_SCAN_DIR,
+        shape: Shape::PathsLast,
+    };
 
     fn entry_point(&self, process: &Process) -> (&'static str, FileKind) {
         match process.libc.flavor {
@@ -81,10 +74,6 @@ impl Language for Php {
         major_minor(digits)
     }
 
-    fn min_version(&self) -> (u32, u32) {
-        (7, 0)
-    }
-
     /// The application directory (`/var/www/shop/public/index.php` → `shop`).
     fn service<H: Host + ?Sized>(
         &self,
@@ -95,29 +84,14 @@ impl Language for Php {
         app_directory_name(process, invocation.program)
     }
 
-    fn inject<H: Host + ?Sized>(
+    /// The loader directory for the process's libc, last in `PHP_INI_SCAN_DIR`.
+    fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if lib.contains(&b':') {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
-        let loader = join(lib, self.entry_point(process).0);
-        let current = process.var(PHP_INI_SCAN_DIR);
-        if current.is_some_and(|v| v.split(|&c| c == b':').any(|e| e == loader)) {
-            return Ok(vec![]);
-        }
-        // Unset: ":<loader>" keeps PHP's default scan directory (the empty entry).
-        let user = current
-            .map(|v| remove_entries(v, is_ours).unwrap_or_else(|| v.to_vec()))
-            .unwrap_or_default();
-        let value = [&user[..], b":", &loader].concat();
-        Ok(vec![Edit::Set {
-            name: PHP_INI_SCAN_DIR,
-            value,
-        }])
+    ) -> Vec<Vec<u8>> {
+        vec![join(lib, self.entry_point(process).0)]
     }
 }

@@ -74,6 +74,16 @@ impl<'a> Process<'a> {
     pub fn flag(&self, name: &str) -> bool {
         self.var(name).is_some_and(is_true)
     }
+
+    /// `path` made absolute against the working directory (`None` if relative and the working
+    /// directory is unknown), e.g. `/srv/app/server.js` for `./server.js` in `/srv/app`.
+    pub fn absolute(&self, path: &[u8]) -> Option<Vec<u8>> {
+        if path.starts_with(b"/") {
+            return Some(path.to_vec());
+        }
+        let path = path.strip_prefix(b"./").unwrap_or(path);
+        self.cwd.map(|cwd| [cwd, b"/", path].concat())
+    }
 }
 
 /// Whether a configuration value means true: `true`, `1`, `yes` or `on`, in any case.

@@ -4,23 +4,18 @@
 //! at start-up. Python ignores `PYTHONPATH` under `-E`/`-I` and imports no `site` under `-S`:
 //! those processes are skipped with a reason instead of silently not loading.
 
-use crate::decision::{Edit, Reason};
+use crate::decision::Reason;
 use crate::host::{FileKind, Host};
-use crate::invocation::{Invocation, Language};
-use crate::layout::in_library;
-use crate::options::{prepend_entry, remove_entries, set_or_unset};
+use crate::invocation::{Invocation, Word};
+use crate::language::Language;
 use crate::process::{file_name, major_minor, Process};
 use crate::runtime::Runtime;
 use crate::service;
+use crate::variable::{Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 
 const PYTHONPATH: &str = "PYTHONPATH";
-
-/// Whether a `PYTHONPATH` entry is a version of the library's own package directory.
-fn is_ours(entry: &[u8]) -> bool {
-    in_library(entry, Runtime::Python)
-}
 
 /// Single-letter flags given to Python, e.g. `b"IS"` for `python -I -S app.py` or `-IS`.
 fn flags(invocation: &Invocation) -> Vec<u8> {
@@ -50,67 +45,37 @@ impl Language for Python {
         Runtime::Python
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        let mut inv = Invocation::default();
-        let mut rest = args.iter().skip(1);
-        while let Some(&arg) = rest.next() {
-            if arg == b"-" {
-                inv.program = Some(arg);
-                break;
-            }
-            if arg == b"--" {
-                inv.program = rest.next().copied();
-                break;
-            }
-            if !arg.starts_with(b"-") {
-                inv.program = Some(arg);
-                break;
-            }
-            inv.options.push(arg);
-            if arg.starts_with(b"--") {
-                if arg == b"--check-hash-based-pycs" {
-                    if let Some(&value) = rest.next() {
-                        inv.options.push(value);
-                    }
-                }
-                continue;
-            }
-            // A group of one-letter flags; `c`, `m`, `W` and `X` take the rest as their value.
-            let group = &arg[1..];
-            if let Some(at) = group
-                .iter()
-                .position(|c| matches!(c, b'c' | b'm' | b'W' | b'X'))
-            {
-                let letter = group[at];
-                let attached = &group[at + 1..];
-                let value = if attached.is_empty() {
-                    rest.next().copied()
-                } else {
-                    Some(attached)
-                };
-                match letter {
-                    b'c' => {
-                        inv.program = Some(b"-c");
-                        break;
-                    }
-                    b'm' => {
-                        inv.module = value;
-                        break;
-                    }
-                    _ => {
-                        if attached.is_empty() {
-                            if let Some(v) = value {
-                                inv.options.push(v);
-                            }
-                        }
-                    }
-                }
-            }
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        match arg {
+            b"-" => return Word::Program,
+            b"--" => return Word::ProgramFollows { keep: false },
+            b"--check-hash-based-pycs" => return Word::Option { takes_value: true },
+            _ if !arg.starts_with(b"-") => return Word::Program,
+            _ if arg.starts_with(b"--") => return Word::Option { takes_value: false },
+            _ => {}
         }
-        if inv.program.is_some() || inv.module.is_some() {
-            inv.subcommand = rest.next().copied();
+        // A group of one-letter flags; `c`, `m`, `W` and `X` take the rest as their value.
+        let group = &arg[1..];
+        let Some(at) = group
+            .iter()
+            .position(|c| matches!(c, b'c' | b'm' | b'W' | b'X'))
+        else {
+            return Word::Option { takes_value: false };
+        };
+        let attached = &group[at + 1..];
+        match group[at] {
+            b'c' => Word::Code {
+                name: b"-c",
+                attached: !attached.is_empty(),
+            },
+            b'm' => Word::Module {
+                attached: Some(attached).filter(|m| !m.is_empty()),
+                keep: true,
+            },
+            _ => Word::Option {
+                takes_value: attached.is_empty(),
+            },
         }
-        inv
     }
 
     fn builtin_skip(&self, _: &Process, invocation: &Invocation) -> Option<Reason> {
@@ -125,7 +90,8 @@ impl Language for Python {
     }
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let bootstrap = |e: &[u8]| !is_ours(e) && e.windows(17).any(|w| w == b"ddtrace/bootstrap");
+        let bootstrap =
+            |e: &[u8]| !self.is_ours(e) && e.windows(17).any(|w| w == b"ddtrace/bootstrap");
         invocation
             .program
             .is_some_and(|p| file_name(p) == b"ddtrace-run")
@@ -135,14 +101,10 @@ impl Language for Python {
                 .is_some_and(|v| v.split(|&c| c == b':').any(bootstrap))
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process
-            .var(PYTHONPATH)
-            .and_then(|v| remove_entries(v, is_ours));
-        rest.map(|rest| set_or_unset(PYTHONPATH, rest))
-            .into_iter()
-            .collect()
-    }
+    const VARIABLE: Variable = Variable {
+        name: PYTHONPATH,
+        shape: Shape::PathsFirst,
+    };
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
         ("sitecustomize.py", FileKind::File)
@@ -160,10 +122,6 @@ impl Language for Python {
             .contains(&b'.')
             .then(|| major_minor(digits))
             .flatten()
-    }
-
-    fn min_version(&self) -> (u32, u32) {
-        (3, 8)
     }
 
     /// The app module of a WSGI/ASGI server (`gunicorn shop.wsgi:app` → `shop`), the `-m`
@@ -204,25 +162,16 @@ impl Language for Python {
         Some(service::stem(script).to_vec())
     }
 
-    fn inject<H: Host + ?Sized>(
+    /// The package directory, first on `PYTHONPATH` (its `sitecustomize.py` is the entry
+    /// point).
+    fn additions<H: Host + ?Sized>(
         &self,
-        process: &Process,
+        _: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if lib.contains(&b':') {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
-        let current = process.var(PYTHONPATH);
-        if current.is_some_and(|v| v.split(|&c| c == b':').next() == Some(lib)) {
-            return Ok(vec![]);
-        }
-        let user = current.map(|v| remove_entries(v, is_ours).unwrap_or_else(|| v.to_vec()));
-        Ok(vec![Edit::Set {
-            name: PYTHONPATH,
-            value: prepend_entry(user.as_deref(), lib),
-        }])
+    ) -> Vec<Vec<u8>> {
+        vec![lib.to_vec()]
     }
 }
 

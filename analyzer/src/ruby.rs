@@ -5,13 +5,15 @@
 //! without writing to the application's directory. A library path with whitespace cannot be
 //! written into `RUBYOPT`: such processes are skipped.
 
-use crate::decision::{Edit, Reason};
 use crate::host::{FileKind, Host};
-use crate::invocation::{app_directory_name, plain_path, split, Invocation, Language};
+use crate::invocation::{usual_word, Invocation, Word};
+use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::options::{remove_words, set_or_unset, with_words, words};
 use crate::process::Process;
 use crate::runtime::Runtime;
+use crate::service::app_directory_name;
+use crate::variable::{words, Shape, Variable};
+use alloc::vec;
 use alloc::vec::Vec;
 
 const RUBYOPT: &str = "RUBYOPT";
@@ -36,11 +38,6 @@ fn inline(arg: &[u8]) -> bool {
     arg == b"-e"
 }
 
-/// Whether a `RUBYOPT` word is the library's own `-r` (any root, any version).
-fn is_ours(word: &[u8]) -> bool {
-    word.starts_with(b"-r") && in_library(word, Runtime::Ruby)
-}
-
 /// The libraries `RUBYOPT` requires, in both `-rLIB` and `-r LIB` forms.
 fn required(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut previous_r = false;
@@ -63,8 +60,8 @@ impl Language for Ruby {
         Runtime::Ruby
     }
 
-    fn parse<'a>(&self, args: &[&'a [u8]]) -> Invocation<'a> {
-        split(args, takes_value, inline)
+    fn word<'a>(&self, arg: &'a [u8]) -> Word<'a> {
+        usual_word(arg, takes_value, inline)
     }
 
     fn instrumented_by_other(&self, process: &Process, _: &Invocation) -> bool {
@@ -79,11 +76,14 @@ impl Language for Ruby {
             .is_some_and(|v| required(v).any(foreign))
     }
 
-    fn remove_inherited(&self, process: &Process) -> Vec<Edit> {
-        let rest = process.var(RUBYOPT).and_then(|v| remove_words(v, is_ours));
-        rest.map(|rest| set_or_unset(RUBYOPT, rest))
-            .into_iter()
-            .collect()
+    const VARIABLE: Variable = Variable {
+        name: RUBYOPT,
+        shape: Shape::Words,
+    };
+
+    /// A `-r` of any version of the Ruby library package, under any root.
+    fn is_ours(&self, word: &[u8]) -> bool {
+        word.starts_with(b"-r") && in_library(word, Runtime::Ruby)
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
@@ -100,32 +100,22 @@ impl Language for Ruby {
         app_directory_name(process, invocation.program)
     }
 
-    fn inject<H: Host + ?Sized>(
+    /// `-r<lib>/host_inject`, unless `RUBYOPT` already requires it (also as `-r PATH`).
+    fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
         _: &Invocation,
         lib: &[u8],
         _: &H,
-    ) -> Result<Vec<Edit>, Reason> {
-        if !plain_path(lib) {
-            return Err(Reason::UnsupportedLibraryPath);
-        }
+    ) -> Vec<Vec<u8>> {
         let bootstrap = join(lib, "host_inject");
         if process
             .var(RUBYOPT)
             .is_some_and(|v| required(v).any(|l| l == bootstrap))
         {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let option = [&b"-r"[..], &bootstrap].concat();
-        let value = with_words(process.var(RUBYOPT), &[&option], is_ours);
-        Ok(value
-            .map(|value| Edit::Set {
-                name: RUBYOPT,
-                value,
-            })
-            .into_iter()
-            .collect())
+        vec![[&b"-r"[..], &bootstrap].concat()]
     }
 }
 

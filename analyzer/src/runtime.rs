@@ -6,7 +6,6 @@
 //! `python3`, `python3.12`, `python3.13t`; `ruby`, `ruby3.1`; `php`, `php8.2`, `php-fpm8.2`,
 //! `php-cgi8.2`; `dotnet`.
 
-use crate::java;
 pub use contract::runtime::Runtime;
 
 /// The runtime an executable file name denotes, e.g. `Some(Python)` for `python3.11`.
@@ -48,7 +47,66 @@ fn detect_versioned(name: &[u8]) -> Option<Runtime> {
             .all(|c| is_version_char(*c))
             .then_some(Runtime::Php);
     }
-    java::is_jdk_tool(name).then_some(Runtime::Java)
+    is_jdk_tool(name).then_some(Runtime::Java)
+}
+
+/// Whether `name` is a JDK tool launcher (a JVM, but never an application), e.g. `keytool`.
+pub fn is_jdk_tool(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"appletviewer"
+            | b"extcheck"
+            | b"idlj"
+            | b"jaotc"
+            | b"jar"
+            | b"jarsigner"
+            | b"javac"
+            | b"javadoc"
+            | b"javah"
+            | b"javap"
+            | b"javaws"
+            | b"jcmd"
+            | b"jconsole"
+            | b"jdb"
+            | b"jdeprscan"
+            | b"jdeps"
+            | b"jfr"
+            | b"jhat"
+            | b"jhsdb"
+            | b"jimage"
+            | b"jinfo"
+            | b"jjs"
+            | b"jlink"
+            | b"jmap"
+            | b"jmc"
+            | b"jmod"
+            | b"jpackage"
+            | b"jps"
+            | b"jrunscript"
+            | b"jsadebugd"
+            | b"jshell"
+            | b"jstack"
+            | b"jstat"
+            | b"jstatd"
+            | b"jvisualvm"
+            | b"jwebserver"
+            | b"keytool"
+            | b"native2ascii"
+            | b"orbd"
+            | b"pack200"
+            | b"policytool"
+            | b"rmic"
+            | b"rmid"
+            | b"rmiregistry"
+            | b"schemagen"
+            | b"serialver"
+            | b"servertool"
+            | b"tnameserv"
+            | b"unpack200"
+            | b"wsgen"
+            | b"wsimport"
+            | b"xjc"
+    )
 }
 
 fn is_version_char(c: u8) -> bool {

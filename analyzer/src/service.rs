@@ -7,7 +7,7 @@
 //! derive its own. (A child that sets its own `DD_SERVICE` under an instrumented parent that
 //! derived one is indistinguishable and gets a derived name too.)
 
-use crate::process::{file_name, parent};
+use crate::process::{file_name, parent, Process};
 use alloc::vec::Vec;
 
 /// Longest service name kept.
@@ -55,6 +55,27 @@ pub fn stem(path: &[u8]) -> &[u8] {
         }
         _ => name,
     }
+}
+
+/// Whether an absolute path is in a system directory, where scripts are tools (`bundle`,
+/// `puma`, `gunicorn`), not the application.
+fn in_system_directory(path: &[u8]) -> bool {
+    [&b"/usr/"[..], b"/bin/", b"/sbin/", b"/opt/rh/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// The application directory's name for `script` (its own directory unless it is a system
+/// tool, then the working directory), e.g. `shop` for `/var/www/shop/public/index.php`.
+pub fn app_directory_name(process: &Process, script: Option<&[u8]>) -> Option<Vec<u8>> {
+    let script = script
+        .filter(|s| !s.starts_with(b"-"))
+        .and_then(|s| process.absolute(s));
+    let dir = match &script {
+        Some(path) if !in_system_directory(path) => parent(path)?.to_vec(),
+        _ => process.cwd?.to_vec(),
+    };
+    Some(app_directory(&dir).to_vec()).filter(|n| !n.is_empty())
 }
 
 /// The application directory's name for a script: its directory, skipping `bin`, `public`,

@@ -27,6 +27,12 @@ impl Machine {
             m.files
                 .insert(format!("/opt/datadog-packages/{f}"), String::new());
         }
+        // The .NET tracer supports .NET Core 3.1 and later.
+        m.files.insert(
+            "/opt/datadog-packages/datadog-apm-library-dotnet/stable/supported_runtimes.json"
+                .into(),
+            r#"{"version":1,"tracers":[{"dir":".","min":"3.1"}]}"#.into(),
+        );
         m
     }
 }
@@ -174,7 +180,7 @@ fn dotnet_build_child_loses_the_inherited_profiler() {
 }
 
 #[test]
-fn dotnet_framework_older_than_supported_is_incompatible() {
+fn dotnet_framework_older_than_the_package_supports_is_skipped() {
     let mut m = Machine::with_libraries();
     let config = r#"{"runtimeOptions":{"tfm":"netcoreapp2.1","framework":{"name":"Microsoft.NETCore.App","version":"2.1.0"}}}"#;
     m.files
@@ -186,7 +192,14 @@ fn dotnet_framework_older_than_supported_is_incompatible() {
         &[],
         LibcFlavor::Glibc,
     );
-    assert_eq!(d.outcome, Outcome::Skipped(Reason::IncompatibleRuntime));
+    assert_eq!(
+        d.outcome.reason().unwrap().id(),
+        "runtime_version_unsupported"
+    );
+    assert_eq!(
+        d.outcome.reason().unwrap().describe(),
+        "version 2.1; the package supports 3.1 and later"
+    );
     let config = r#"{"runtimeOptions":{"frameworks":[{"name":"Microsoft.NETCore.App","version":"8.0.0"},{"name":"Microsoft.AspNetCore.App","version":"8.0.0"}]}}"#;
     m.files
         .insert("/srv/app/app.runtimeconfig.json".into(), config.into());
@@ -434,4 +447,109 @@ fn user_service_is_kept_and_derived_one_is_not_inherited() {
         .map(|e| e.name())
         .collect();
     assert_eq!(unset, ["PYTHONPATH", "DD_SERVICE", "DD_INJECTION_ENABLED"]);
+}
+
+/// A Node.js package with dd-trace 6 (Node.js 22–26) and dd-trace 5 (18–26), as `make
+/// libraries` lays it out, and a node of version `major.minor` in `/usr/local`.
+fn node_machine(major: u32, minor: u32) -> Machine {
+    let mut m = Machine::default();
+    let lib = "/opt/datadog-packages/datadog-apm-library-js/stable";
+    for f in [
+        "node_modules/dd-trace/init.js",
+        "dd-trace-5/",
+        "dd-trace-5/node_modules/dd-trace/init.js",
+    ] {
+        m.files.insert(format!("{lib}/{f}"), String::new());
+    }
+    m.files.insert(
+        format!("{lib}/supported_runtimes.json"),
+        r#"{"version":1,"tracers":[
+            {"tracer":"dd-trace 6.21.0","dir":".","min":"22","max":"26"},
+            {"tracer":"dd-trace 5.132.0","dir":"dd-trace-5","min":"18","max":"26"}]}"#
+            .into(),
+    );
+    m.files.insert(
+        "/usr/local/include/node/node_version.h".into(),
+        format!("#define NODE_MAJOR_VERSION {major}\n#define NODE_MINOR_VERSION {minor}\n"),
+    );
+    m
+}
+
+#[test]
+fn node_gets_the_tracer_its_version_supports() {
+    let lib = "/opt/datadog-packages/datadog-apm-library-js/stable";
+    for (major, tracer) in [
+        (18, format!("{lib}/dd-trace-5")),
+        (20, format!("{lib}/dd-trace-5")),
+        (22, lib.to_string()),
+        (24, lib.to_string()),
+    ] {
+        let m = node_machine(major, 1);
+        let d = decide_for(
+            &m,
+            "/usr/local/bin/node",
+            "node app.js",
+            &[],
+            LibcFlavor::Glibc,
+        );
+        assert_eq!(d.outcome, Outcome::Injected, "node {major}");
+        assert_eq!(
+            set(&d, "NODE_OPTIONS"),
+            Some(format!("--require={tracer}/node_modules/dd-trace/init")),
+            "node {major}"
+        );
+    }
+}
+
+#[test]
+fn node_the_package_does_not_support_is_skipped_unless_forced() {
+    for major in [16, 27] {
+        let m = node_machine(major, 0);
+        let d = decide_for(
+            &m,
+            "/usr/local/bin/node",
+            "node app.js",
+            &[],
+            LibcFlavor::Glibc,
+        );
+        assert_eq!(d.outcome.kind(), "skipped", "node {major}");
+        assert_eq!(
+            d.outcome.reason().unwrap().id(),
+            "runtime_version_unsupported"
+        );
+        let forced = ["DD_INJECT_FORCE=true"];
+        let d = decide_for(
+            &m,
+            "/usr/local/bin/node",
+            "node app.js",
+            &forced,
+            LibcFlavor::Glibc,
+        );
+        assert_eq!(d.outcome, Outcome::Injected, "forced node {major}");
+        assert!(set(&d, "NODE_OPTIONS").unwrap().contains("/dd-trace-5/"));
+    }
+}
+
+#[test]
+fn broken_or_escaping_supported_runtimes_block_injection() {
+    let manifest = "/opt/datadog-packages/datadog-apm-library-js/stable/supported_runtimes.json";
+    for text in [
+        "{",
+        r#"{"version":1,"tracers":[{"dir":"../../x","min":"18"}]}"#,
+    ] {
+        let mut m = node_machine(20, 0);
+        m.files.insert(manifest.into(), text.into());
+        let d = decide_for(
+            &m,
+            "/usr/local/bin/node",
+            "node app.js",
+            &[],
+            LibcFlavor::Glibc,
+        );
+        assert_eq!(
+            d.outcome,
+            Outcome::Skipped(Reason::InvalidRequirements),
+            "{text}"
+        );
+    }
 }

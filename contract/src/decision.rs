@@ -26,17 +26,26 @@ macro_rules! reasons {
                 /// user's configuration file.
                 source: String,
             },
+            /// The library package has no tracer for the runtime's version (its
+            /// `supported_runtimes.json`).
+            RuntimeVersionUnsupported {
+                /// The version and the package's ranges, e.g. `version 3.8; the package
+                /// supports 3.9 to 3.13 (ddtrace 4.16.0)`.
+                description: String,
+            },
             $($(#[doc = $doc])* $name,)*
         }
 
         impl Reason {
             /// The ids of the built-in reasons, e.g. `opted_out`: no rule may take one.
-            pub const BUILTIN_IDS: &'static [&'static str] = &[$($id),*];
+            pub const BUILTIN_IDS: &'static [&'static str] =
+                &[RUNTIME_VERSION_UNSUPPORTED, $($id),*];
 
             /// The stable id, e.g. `java_tool_options_too_long`.
             pub fn id(&self) -> &str {
                 match self {
                     Reason::Rule { id, .. } => id,
+                    Reason::RuntimeVersionUnsupported { .. } => RUNTIME_VERSION_UNSUPPORTED,
                     $(Reason::$name => $id,)*
                 }
             }
@@ -44,13 +53,17 @@ macro_rules! reasons {
             /// One sentence for people, e.g. for `explain`.
             pub fn describe(&self) -> &str {
                 match self {
-                    Reason::Rule { description, .. } => description,
+                    Reason::Rule { description, .. }
+                    | Reason::RuntimeVersionUnsupported { description } => description,
                     $(Reason::$name => $describe,)*
                 }
             }
         }
     };
 }
+
+/// The id of [`Reason::RuntimeVersionUnsupported`].
+const RUNTIME_VERSION_UNSUPPORTED: &str = "runtime_version_unsupported";
 
 reasons! {
     /// The executable is not a runtime the product knows.
@@ -66,15 +79,13 @@ reasons! {
     /// (or, for a root process, not owned by root).
     UntrustedFile => "untrusted_file",
         "a library or configuration file is writable by others or not owned by root";
-    /// The runtime's version is older than the tracer supports.
-    IncompatibleRuntime => "incompatible_runtime",
-        "the runtime's version is older than the tracer supports";
     /// The process's C library (flavour, version or architecture) is not supported.
     IncompatibleLibc => "incompatible_libc",
         "the process's C library is not supported by the tracer";
-    /// The library package's `requirements.json` cannot be read or parsed.
+    /// The library package's `requirements.json` or `supported_runtimes.json` cannot be read
+    /// or parsed.
     InvalidRequirements => "invalid_requirements",
-        "the library package's requirements.json cannot be read";
+        "the library package's requirements.json or supported_runtimes.json cannot be read";
     /// The decision took longer than its time budget.
     TimeBudgetExceeded => "time_budget_exceeded",
         "the decision exceeded its time budget";

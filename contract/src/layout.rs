@@ -5,7 +5,7 @@
 //! <root>/datadog-apm-inject/<version>/inject/launcher.preload.so   (and the apm-inject CLI,
 //!                                                                    telemetry-forward -> apm-inject)
 //! <root>/datadog-apm-inject/stable -> <version>
-//! <root>/datadog-apm-library-<lang>/<version>/[requirements.json]; stable -> <version>
+//! <root>/datadog-apm-library-<lang>/<version>/[requirements.json][supported_runtimes.json]; stable -> <version>
 //! ```
 //! The root is found from the library's own path (three directories above `inject/`), so a
 //! relocated tree works as well as `/opt/datadog-packages`. The loader names the library by the
@@ -33,6 +33,9 @@ pub const CLI: &str = "apm-inject";
 pub const FORWARDER: &str = "telemetry-forward";
 /// A library package's guardrails, beside its entry point.
 pub const REQUIREMENTS: &str = "requirements.json";
+/// A library package's tracers and the runtime versions each serves (written by `make
+/// libraries`, read by `analyzer::supported`).
+pub const SUPPORTED_RUNTIMES: &str = "supported_runtimes.json";
 
 /// The packages root for a file in `<root>/datadog-apm-inject/<version>/inject/` or in one of
 /// its `$LIB` directories (up to two levels below), e.g. `/opt/datadog-packages` for

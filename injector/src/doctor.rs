@@ -6,8 +6,8 @@
 
 use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
 use crate::output::say;
-use crate::package::Package;
-use crate::{loadcheck, logs, preload_file, system_file, tree};
+use crate::package::{self, Package};
+use crate::{loadcheck, lock, logs, preload_file, system_file, transaction, tree};
 use serde_json::json;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -25,6 +25,8 @@ const CHECKS: &[fn(&Context) -> Vec<Check>] = &[
     ld_preload_variable,
     inject_package,
     libraries,
+    package_files,
+    interrupted_change,
     config,
     world_writable,
     disk_space,
@@ -102,6 +104,15 @@ struct Context {
 }
 
 impl Context {
+    /// How to run `apm-inject <verb>` for this root, quoted, e.g.
+    /// `` `apm-inject install --root /img` ``.
+    fn command(&self, verb: &str) -> String {
+        match self.root.is_host() {
+            true => format!("`apm-inject {verb}`"),
+            false => format!("`apm-inject {verb} --root {}`", self.root.dir.display()),
+        }
+    }
+
     /// The launcher entry of ours in `/etc/ld.so.preload`, as seen inside the root.
     fn listed_launcher(&self) -> Option<PathBuf> {
         let content = self.preload.1.as_ref().ok()?.as_ref()?;
@@ -170,7 +181,7 @@ pub fn to_json(checks: &[Check]) -> serde_json::Value {
 fn ld_so_preload(cx: &Context) -> Vec<Check> {
     let (path, content) = &cx.preload;
     let shown = path.display();
-    let install = "run `apm-inject install`";
+    let install = format!("run {}", cx.command("install"));
     let exists = match content {
         Err(e) => Check::fail(
             "ld_so_preload_exists",
@@ -180,7 +191,7 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
         Ok(None) => Check::fail(
             "ld_so_preload_exists",
             format!("{shown} is missing"),
-            install,
+            &install,
         ),
         Ok(Some(_)) => Check::pass("ld_so_preload_exists", format!("{shown} is a regular file")),
     };
@@ -205,7 +216,7 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
             ),
             format!("chown root:root {shown} && chmod 0644 {shown}"),
         ),
-        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), install),
+        Err(e) => Check::fail("ld_so_preload_permissions", e.to_string(), &install),
     };
     let stable = layout::stable_launcher();
     let lists = match cx.listed_launcher() {
@@ -220,12 +231,12 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
                 entry.display(),
                 stable.display()
             ),
-            install,
+            &install,
         ),
         None => Check::fail(
             "ld_so_preload_lists_launcher",
             "the launcher is not listed",
-            install,
+            &install,
         ),
     };
     vec![exists, permissions, lists]
@@ -234,11 +245,18 @@ fn ld_so_preload(cx: &Context) -> Vec<Check> {
 fn launcher_loads(cx: &Context) -> Vec<Check> {
     let launcher = cx.listed_launcher().unwrap_or_else(layout::stable_launcher);
     vec![match loadcheck::prove(&cx.root, &launcher) {
-        Ok(proof) => Check::pass("launcher_loads", format!("{} loads into {proof}", launcher.display())),
+        Ok(proof) => Check::pass(
+            "launcher_loads",
+            format!("{} loads into {proof}", launcher.display()),
+        ),
         Err(e) => Check::fail(
             "launcher_loads",
             e,
-            "run `apm-inject install` to reinstall it, or `apm-inject uninstall` to remove its entry",
+            format!(
+                "run {} to reinstall it, or {} to remove its entry",
+                cx.command("install"),
+                cx.command("uninstall")
+            ),
         ),
     }]
 }
@@ -267,7 +285,7 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
                 missing.join(", ")
             ),
             format!(
-                "set LD_PRELOAD={} or unset it",
+                "set LD_PRELOAD='{}' or unset it",
                 layout::stable_launcher().display()
             ),
         )
@@ -294,12 +312,12 @@ fn inject_package(cx: &Context) -> Vec<Check> {
                 "{shown}: stable -> {}, which has no launcher",
                 v.to_string_lossy()
             ),
-            "run `apm-inject install`",
+            format!("run {}", cx.command("install")),
         ),
         None => Check::fail(
             "inject_package",
             format!("{shown} has no stable version"),
-            "run `apm-inject install`",
+            format!("run {}", cx.command("install")),
         ),
     }]
 }
@@ -337,7 +355,10 @@ fn libraries(cx: &Context) -> Vec<Check> {
             ));
             continue;
         }
-        let reinstall = "run `apm-inject install` from a package tree that has it".to_string();
+        let reinstall = format!(
+            "run {} from a package tree that has it",
+            cx.command("install")
+        );
         checks.push(match package.stable_version() {
             Some(v) if package.dir.join(&v).join(entry_point).exists() => Check::pass(
                 id,
@@ -361,10 +382,109 @@ fn libraries(cx: &Context) -> Vec<Check> {
         checks.push(Check::fail(
             "libraries",
             "no tracing library is installed: no process is instrumented",
-            format!("ship {LIBRARY_PREFIX}<language> packages beside apm-inject and run `apm-inject install`"),
+            format!(
+                "ship {LIBRARY_PREFIX}<language> packages beside apm-inject and run {}",
+                cx.command("install")
+            ),
         ));
     }
     checks
+}
+
+/// Every installed version `stable` names matches its manifest, byte for byte.
+fn package_files(cx: &Context) -> Vec<Check> {
+    let id = "package_files";
+    let packages = match cx.root.our_packages() {
+        Ok(p) if p.is_empty() => return vec![Check::not_applicable(id, "no packages installed")],
+        Ok(p) => p,
+        Err(e) => return vec![Check::fail(id, e, "check the packages directory")],
+    };
+    let mut verified = Vec::new();
+    let mut problems = Vec::new();
+    for dir in packages {
+        let package = Package { dir };
+        let name = package
+            .dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(version) = package.stable_version() else {
+            continue;
+        };
+        let label = format!("{name} {}", version.to_string_lossy());
+        match package::verify(&package.dir.join(&version), MAX_LISTED) {
+            Ok(Some(differences)) if differences.is_empty() => verified.push(label),
+            Ok(Some(differences)) => problems.push(format!("{label}: {}", differences.join(", "))),
+            Ok(None) => problems.push(format!(
+                "{label}: no manifest (installed by an earlier apm-inject), cannot be verified"
+            )),
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    vec![if problems.is_empty() {
+        Check::pass(
+            id,
+            format!("match their manifests: {}", verified.join(", ")),
+        )
+    } else {
+        Check::fail(
+            id,
+            problems.join("; "),
+            format!(
+                "run {} to put the packages back as shipped",
+                cx.command("install")
+            ),
+        )
+    }]
+}
+
+/// No install or uninstall was interrupted: no journal, no leftovers.
+fn interrupted_change(cx: &Context) -> Vec<Check> {
+    let id = "interrupted_change";
+    if let Some(pid) = lock::holder(&cx.root) {
+        return vec![Check::not_applicable(
+            id,
+            format!(
+                "an install or uninstall is running (pid {pid}): these checks may see it half done"
+            ),
+        )];
+    }
+    let finish = format!(
+        "run {} (or {}): it finishes or rolls back the change first",
+        cx.command("install"),
+        cx.command("uninstall")
+    );
+    match transaction::interrupted(&cx.root) {
+        Ok(Some((operation, pid, state))) => {
+            let point = match state {
+                transaction::State::Planned => "before its commit point: it will be rolled back",
+                transaction::State::Committed => "after its commit point: it will be finished",
+            };
+            return vec![Check::fail(
+                id,
+                format!("an {operation} (pid {pid}) was interrupted {point}"),
+                finish,
+            )];
+        }
+        Ok(None) => {}
+        Err(e) => return vec![Check::fail(id, e, "move the journal away")],
+    }
+    let leftovers = transaction::leftovers(&cx.root);
+    vec![if leftovers.is_empty() {
+        Check::pass(id, "no interrupted install or uninstall")
+    } else {
+        let listed: Vec<_> = leftovers
+            .iter()
+            .take(MAX_LISTED)
+            .map(|p| p.display().to_string())
+            .collect();
+        Check::fail(
+            id,
+            format!("left by an interrupted run: {}", listed.join(" ")),
+            finish,
+        )
+    }]
 }
 
 /// The host configuration: valid, and compiled into the form the library reads, current.
@@ -448,7 +568,10 @@ fn world_writable(cx: &Context) -> Vec<Check> {
         Check::fail(
             id,
             format!("{} world-writable: {listed}", writable.len()),
-            format!("chmod o-w {listed} (or run `apm-inject install` again)"),
+            format!(
+                "chmod o-w {listed} (or run {} again)",
+                cx.command("install")
+            ),
         )
     }]
 }

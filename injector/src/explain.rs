@@ -5,7 +5,7 @@ use crate::std_host::StdHost;
 use crate::{command, config, packages};
 use analyzer::config::Status;
 use analyzer::process::{Libc, LibcFlavor};
-use analyzer::{Decision, Edit, Process, Reason};
+use analyzer::{Decision, Edit, Outcome, Process, Reason, Runtime};
 use contract::config::COMPILED_FILE;
 use contract::render;
 use serde_json::json;
@@ -108,6 +108,17 @@ fn change<'a>(
 }
 
 /// Where a rule that decided comes from, if one did.
+/// Known limitations of the tracer a decision leads to, for people deciding whether to rely
+/// on it (README.md, "Known limitations").
+fn notes(d: &Decision) -> Vec<&'static str> {
+    match (d.runtime, &d.outcome) {
+        (Some(Runtime::Python), Outcome::Injected) => vec![
+            "ddtrace's native runtime holds descriptors of its own: a daemon that closes every inherited descriptor (os.closerange(3, MAXFD), python-daemon's default) makes it print panics, exit seconds late and possibly write into the file that reuses one; opt such a daemon out with DD_INSTRUMENT_SERVICE_WITH_APM=false or a deny rule",
+        ],
+        _ => vec![],
+    }
+}
+
 fn rule_source(d: &Decision) -> Option<&str> {
     match d.outcome.reason() {
         Some(Reason::Rule { source, .. }) => Some(source),
@@ -142,6 +153,7 @@ impl Context<'_> {
             "packages_root_source": self.root.source,
             "config": {"path": self.config_file().to_string_lossy(), "status": self.config.id()},
             "changes": changes,
+            "notes": notes(d),
         })
     }
 
@@ -170,6 +182,9 @@ impl Context<'_> {
         if d.runtime.is_none() && !self.exec.scripts.is_empty() {
             out +=
                 "note:       a script's interpreter that is not a runtime; a runtime it starts gets its own decision\n";
+        }
+        for note in notes(d) {
+            out += &format!("note:       {note}\n");
         }
         out += &format!(
             "packages:   {} (from {})\n",

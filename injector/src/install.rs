@@ -1,21 +1,36 @@
 //! `apm-inject install`: the packages shipped beside this CLI go into
 //! `<root>/opt/datadog-packages`, the new launcher is proven, then `<root>/etc/ld.so.preload`
-//! lists it.
+//! lists it; all of it one transaction ([`crate::transaction`]).
 //!
 //! Order, so that no process ever preloads a file that is missing or unproven:
-//! 1. refuse early what cannot work (`/etc/ld.so.preload` not a regular file, launcher missing);
-//! 2. copy every package under a staging name and make it durable;
-//! 3. prove the staged launcher ([`loadcheck`]); on failure remove the copies and stop;
-//! 4. put each version in place and switch its `stable` link (libraries first);
-//! 5. write `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
-//! 6. remove the versions `stable` named before, now that nothing refers to them.
+//! 1. refuse early what cannot work (not root, `/etc/ld.so.preload` not a regular file,
+//!    launcher missing); take the root's lock and finish what an interrupted run left;
+//! 2. plan: the journal lists every step and how to undo it;
+//! 3. copy every package under a staging name, exactly what its manifest lists, checking
+//!    every byte ([`crate::manifest`]), and make it durable;
+//! 4. prove the staged launcher ([`loadcheck`]);
+//! 5. put each version in place and switch its `stable` link (libraries first), then write
+//!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
+//! 6. commit; then remove the versions `stable` named before and the backups.
+//!
+//! An error or a terminating signal before the commit rolls everything back.
 
 use crate::layout::{self, Root, Source, INJECT_PACKAGE};
-use crate::output::{say, say_err};
-use crate::package::{Package, Staged};
-use crate::{loadcheck, lock, preload_file, signals, system_file, tree};
+use crate::manifest::{Kind, Manifest};
+use crate::output::say;
+use crate::package::{self, Package};
+use crate::transaction::{self, Plan, Step, Transaction};
+use crate::{loadcheck, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// One package to install.
+struct Item {
+    package: Package,
+    /// Where it comes from: the version directory in the shipped tree.
+    source: PathBuf,
+    version: String,
+}
 
 /// Installs into `root`; with `container`, also prints the `ENV LD_PRELOAD=…` line images need
 /// (musl never reads `/etc/ld.so.preload`).
@@ -33,52 +48,112 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
             root.dir.display()
         ));
     }
-    let _lock = lock::exclusive(&root)?;
-    let previous = system_file::read(&preload_path)?;
+    system_file::read(&preload_path)?;
     let source_launcher = layout::launcher_in(&source.inject_dir());
     if !source_launcher.is_file() {
         return Err(format!("{} is missing", source_launcher.display()));
     }
+    let items = items(&root, &source)?;
 
-    let packages = root.packages();
-    let mut staged: Vec<(String, Staged)> = Vec::new();
-    for (name, version, dir) in source.libraries()? {
-        let package = Package {
-            dir: packages.join(&name),
-        };
-        let label = format!("{} {}", name.to_string_lossy(), version.to_string_lossy());
-        staged.push((label, package.stage(&dir, &version)?));
+    let mut tx = Transaction::begin(&root)?;
+    if let Err(e) = prepare(&root, &items, &mut tx) {
+        return Err(tx.abort(e));
     }
-    let inject = Package {
-        dir: packages.join(INJECT_PACKAGE),
-    };
-    let inject_staged = inject.stage(&source.inject_dir(), &source.version)?;
-    tree::sync_filesystem(&packages)?;
-
-    let staged_launcher = layout::launcher_in(&root.inside(inject_staged.dir()));
-    let proof = loadcheck::prove(&root, &staged_launcher)
-        .map_err(|e| format!("{e}\nnothing was changed"))?;
-    say!("launcher checked: {proof}");
-    if let Some(signal) = signals::checkpoint() {
-        drop(staged);
-        drop(inject_staged);
-        say_err!(
-            "interrupted by {}: nothing was changed",
-            signals::name(signal)
+    if let Err(e) = tx.apply().and_then(|()| tx.commit()) {
+        return Err(tx.abort(e));
+    }
+    for item in &items {
+        say!(
+            "installed {} {}",
+            item.package
+                .dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+            item.version
         );
-        signals::die_by(signal);
     }
-
-    staged.push((
-        format!("{INJECT_PACKAGE} {}", source.version.to_string_lossy()),
-        inject_staged,
-    ));
-    let mut unused = Vec::new();
-    for (label, version) in staged {
-        unused.extend(version.commit()?);
-        say!("installed {label}");
+    let entry = layout::stable_launcher();
+    say!("{}: lists {}", preload_path.display(), entry.display());
+    tx.finish()?;
+    if container {
+        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
+        let value = entry.display().to_string().replace('$', "\\$");
+        say!("ENV LD_PRELOAD={value}");
     }
+    transaction::note_late_signal();
+    Ok(())
+}
 
+/// The packages shipped beside this CLI: libraries (by name), then the injector, last, so that
+/// the launcher switches once the libraries it uses are in place.
+fn items(root: &Root, source: &Source) -> Result<Vec<Item>, String> {
+    let packages = root.packages();
+    let mut items = Vec::new();
+    for (name, version, dir) in source.libraries()? {
+        items.push(Item {
+            package: Package {
+                dir: packages.join(&name),
+            },
+            source: dir,
+            version: version_name(&version)?,
+        });
+    }
+    items.push(Item {
+        package: Package {
+            dir: packages.join(INJECT_PACKAGE),
+        },
+        source: source.inject_dir(),
+        version: version_name(&source.version)?,
+    });
+    Ok(items)
+}
+
+/// A version directory name as text; versions are plain UTF-8 names.
+fn version_name(version: &std::ffi::OsStr) -> Result<String, String> {
+    version
+        .to_str()
+        .filter(|v| layout::is_plain_name(Path::new(v)) && !v.starts_with('.'))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{:?} is not a usable version name", version))
+}
+
+/// Plans the change, then stages and proves everything it needs, with checkpoints.
+fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<(), String> {
+    let preload_path = root.ld_so_preload();
+    let previous = system_file::read(&preload_path)?;
+    let mut plan = Plan::default();
+    for dir in [root.path(Path::new("/opt")), root.packages()]
+        .into_iter()
+        .chain(items.iter().map(|i| i.package.dir.clone()))
+    {
+        if !dir.exists() {
+            plan.created.push(root.inside(&dir));
+        }
+    }
+    for item in items {
+        let dir = &item.package.dir;
+        let previous = item
+            .package
+            .stable_version()
+            .and_then(|v| v.into_string().ok());
+        let replaces = std::fs::symlink_metadata(dir.join(&item.version)).is_ok();
+        if let Some(old) = previous.as_ref().filter(|v| **v != item.version) {
+            plan.remove.push(root.inside(&dir.join(old)));
+        }
+        if replaces {
+            // Where the copy it replaces ends up once exchanged.
+            let staging = package::staging_dir(dir, &item.version);
+            plan.remove.push(root.inside(&staging));
+        }
+        plan.steps.push(Step::Package {
+            package: root.inside(dir),
+            version: item.version.clone(),
+            previous,
+            replaces,
+            staged_inode: None,
+        });
+    }
     let entry = layout::stable_launcher();
     let updated = preload_file::with_entry(
         previous.as_deref().unwrap_or_default(),
@@ -91,20 +166,59 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
             entry.display()
         );
     } else {
-        system_file::replace(&preload_path, previous.as_deref(), Some(&updated))?;
-        say!("{}: lists {}", preload_path.display(), entry.display());
+        plan.steps.push(Step::File {
+            path: root.inside(&preload_path),
+            existed: previous.is_some(),
+            content: Some(updated),
+        });
     }
+    tx.plan("install", plan)?;
+    tx.checkpoint()?;
 
-    for dir in unused {
-        tree::remove(&dir)?;
-        say!("removed {}", dir.display());
+    for (i, item) in items.iter().enumerate() {
+        let (manifest, shipped) = package::manifest_of(&item.source)?;
+        say!(
+            "copying {} {}: {}{}",
+            item.package
+                .dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+            item.version,
+            size_of(&manifest),
+            if shipped {
+                ""
+            } else {
+                " (no manifest shipped: checked against the files as read)"
+            }
+        );
+        let inode = item.package.stage(&item.source, &item.version, &manifest)?;
+        if let Step::Package { staged_inode, .. } = &mut tx.steps_mut()[i] {
+            *staged_inode = Some(inode);
+        }
+        tx.checkpoint()?;
     }
-    if container {
-        // `\$`: Docker would substitute `$LIB` in an ENV instruction.
-        let value = entry.display().to_string().replace('$', "\\$");
-        say!("ENV LD_PRELOAD={value}");
-    }
-    Ok(())
+    tree::sync_filesystem(&root.packages())?;
+    tx.save()?;
+
+    let inject = items.last().expect("the injector comes last");
+    let staged = package::staging_dir(&inject.package.dir, &inject.version);
+    say!("checking the new launcher");
+    let proof = loadcheck::prove(root, &layout::launcher_in(&root.inside(&staged)))?;
+    say!("launcher checked: {proof}");
+    tx.checkpoint()
+}
+
+/// How much a manifest lists, e.g. `1,234 files, 56.7 MB`.
+fn size_of(manifest: &Manifest) -> String {
+    let (files, bytes) = manifest
+        .entries
+        .iter()
+        .fold((0u64, 0u64), |(n, b), e| match &e.kind {
+            Kind::File { size, .. } => (n + 1, b + size),
+            _ => (n, b),
+        });
+    format!("{files} files, {:.1} MB", bytes as f64 / 1e6)
 }
 
 /// Refuses to go on unless running as root: `command` changes files only root may change and

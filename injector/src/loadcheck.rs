@@ -69,7 +69,8 @@ pub fn prove(root: &Root, launcher: &Path) -> Result<String, String> {
     Ok(format!("{} ({whose})", ran.join(", ")))
 }
 
-/// Runs `argv` (in `chroot` if given) with a minimal environment and `preload` as
+/// Runs `argv` (in `chroot` if given) with a minimal environment (`PATH`, and
+/// `PYTHONDONTWRITEBYTECODE`: proving writes nothing in the packages) and `preload` as
 /// `LD_PRELOAD`; fails on a non-zero status, a time-out, or a loader message naming the
 /// launcher on standard error.
 fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(), String> {
@@ -80,6 +81,8 @@ fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
+        // Proving writes nothing: Python would otherwise cache byte-code in the packages.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -70,6 +70,16 @@ pub fn exclusive(root: &Root) -> Result<Lock, String> {
     }
 }
 
+/// The process holding the lock of `root` (0 if `/proc/locks` does not say), if one does.
+pub fn holder(root: &Root) -> Option<u32> {
+    let path = locked_dir(root);
+    let dir = File::open(&path).ok()?;
+    match flock(&dir, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => None,
+        Err(_) => Some(holder_of(&path).unwrap_or(0)),
+    }
+}
+
 /// The process `/proc/locks` names as holding a `flock` on `path`.
 fn holder_of(path: &Path) -> Option<u32> {
     let meta = std::fs::metadata(path).ok()?;

@@ -18,6 +18,7 @@ mod layout;
 mod loadcheck;
 mod lock;
 mod logs;
+mod manifest;
 mod output;
 mod package;
 mod packages;
@@ -28,6 +29,7 @@ mod status;
 mod std_host;
 mod system_file;
 mod telemetry;
+mod transaction;
 mod tree;
 mod uninstall;
 
@@ -88,6 +90,9 @@ enum Command {
         /// Root of the system to uninstall from.
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// Also removes the configuration (/etc/datadog-agent/inject).
+        #[arg(long)]
+        purge: bool,
     },
     /// Checks the installation; exits non-zero if a check fails.
     Doctor {
@@ -108,6 +113,7 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+<<<<<<< HEAD
     /// Runs the Kubernetes admission webhook, or checks its configuration
     /// (`webhook check CONFIG`): runs `apm-inject-webhook`, installed beside this CLI.
     #[command(disable_help_flag = true)]
@@ -120,6 +126,13 @@ enum Command {
             value_name = "ARGS"
         )]
         args: Vec<OsString>,
+=======
+    /// Writes the manifest of a package version directory into it (what `make dist` ships).
+    #[command(hide = true)]
+    Manifest {
+        /// The version directory, e.g. dist/opt/datadog-packages/datadog-apm-inject/1.0.0.
+        dir: PathBuf,
+>>>>>>> main
     },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
     /// silent, always succeeds, ends within a second.
@@ -163,9 +176,10 @@ fn main() -> ExitCode {
         } => config::apply(file),
         Command::Status { json } => status::run(json),
         Command::Install { root, container } => install::run(&root, container),
-        Command::Uninstall { root } => uninstall::run(&root),
+        Command::Uninstall { root, purge } => uninstall::run(&root, purge),
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
+        Command::Manifest { dir } => manifest::run(&dir),
         Command::TelemetryForward { .. } => return telemetry::run(),
         Command::Webhook { args } => webhook(&args),
     };
@@ -173,6 +187,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             say_err!("apm-inject: {message}");
+            // A change stopped by a signal ends by that signal, once rolled back.
+            if let Some(signal) = signals::pending() {
+                signals::die_by(signal);
+            }
             ExitCode::from(2)
         }
     }

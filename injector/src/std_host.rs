@@ -27,25 +27,25 @@ impl StdHost {
     }
 }
 
-/// Opens `path` for reading without blocking, as the library does.
-fn open_for_reading(path: &Path) -> Result<std::fs::File, ReadError> {
+/// Opens `path` for reading without blocking, as the library does: a path that does not exist
+/// (`ENOENT`), runs through a file (`ENOTDIR`) or cannot exist (a NUL byte) is missing.
+fn open_for_reading(path: &[u8]) -> Result<std::fs::File, ReadError> {
+    if path.contains(&0) {
+        return Err(ReadError::Missing);
+    }
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ReadError::Missing,
+        .open(Path::new(OsStr::from_bytes(path)))
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => ReadError::Missing,
             _ => ReadError::Unreadable,
         })
 }
 
-fn path(bytes: &[u8]) -> &Path {
-    Path::new(OsStr::from_bytes(bytes))
-}
-
 impl Host for StdHost {
     fn stat(&self, p: &[u8]) -> Option<FileInfo> {
-        let meta = path(p).metadata().ok()?;
+        let meta = Path::new(OsStr::from_bytes(p)).metadata().ok()?;
         let kind = if meta.is_file() {
             FileKind::File
         } else if meta.is_dir() {
@@ -62,10 +62,13 @@ impl Host for StdHost {
     }
 
     fn read_file(&self, p: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
-        let file = open_for_reading(path(p))?;
+        let file = open_for_reading(p)?;
         let meta = file.metadata().map_err(|_| ReadError::Unreadable)?;
         if !meta.is_file() {
             return Err(ReadError::NotRegular);
+        }
+        if meta.len() > limit as u64 {
+            return Err(ReadError::TooLarge);
         }
         let mut data = Vec::new();
         file.take(limit as u64 + 1)
@@ -79,7 +82,7 @@ impl Host for StdHost {
 
     fn peek(&self, p: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
         use std::os::unix::fs::FileExt;
-        let file = open_for_reading(path(p))?;
+        let file = open_for_reading(p)?;
         let meta = file.metadata().map_err(|_| ReadError::Unreadable)?;
         if meta.is_dir() {
             return Ok((Vec::new(), Vec::new()));
@@ -101,5 +104,15 @@ impl Host for StdHost {
 
     fn out_of_time(&self) -> bool {
         self.started.elapsed().as_millis() > self.budget_ms as u128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_host_keeps_the_host_contract() {
+        host_contract::check(&StdHost::new());
     }
 }

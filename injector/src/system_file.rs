@@ -7,7 +7,7 @@
 //! link) is refused, never read or replaced.
 
 use crate::errors;
-use crate::tree;
+use crate::tree::{self, NON_BLOCKING, NO_FOLLOW};
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{fchown, OpenOptionsExt, PermissionsExt};
@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 /// Mode of the files written.
 const MODE: u32 = 0o644;
-/// `O_NOFOLLOW`: never open through a symbolic link.
-const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-/// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
-const NON_BLOCKING: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+/// Suffix of the copy of a file's previous content.
+pub const BACKUP_SUFFIX: &str = ".apm-inject-backup";
+/// Between a temporary file's name and the writer's pid.
+const TEMPORARY_INFIX: &str = ".apm-inject-";
 
 /// The content of `path`, `None` if it does not exist.
 pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
@@ -79,11 +79,27 @@ pub fn replace(path: &Path, previous: Option<&[u8]>, content: Option<&[u8]>) -> 
     })
 }
 
-/// Where the previous content of `path` is kept, e.g. `/etc/ld.so.preload.apm-inject-backup`.
-fn backup(path: &Path) -> PathBuf {
+/// Where the previous content of `path` is kept until the change is committed, e.g.
+/// `/etc/ld.so.preload.apm-inject-backup`.
+pub fn backup(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
-    name.push(".apm-inject-backup");
+    name.push(BACKUP_SUFFIX);
     PathBuf::from(name)
+}
+
+/// Whether `name` is the name of a temporary file [`write`] makes (and only an interrupted
+/// run leaves), e.g. `.ld.so.preload.apm-inject-1234`.
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(TEMPORARY_INFIX)
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes `content` to `path` atomically and durably (directory included).
+pub fn write_durably(path: &Path, content: &[u8]) -> Result<(), String> {
+    write(path, content)?;
+    tree::sync_dir(parent(path))
 }
 
 /// Checks that `path` now holds `content` (`None`: is gone), durably.
@@ -99,7 +115,7 @@ fn confirm(path: &Path, content: Option<&[u8]>) -> Result<(), String> {
 fn write(path: &Path, content: &[u8]) -> Result<(), String> {
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(path.file_name().unwrap_or_default());
-    temp_name.push(format!(".apm-inject-{}", std::process::id()));
+    temp_name.push(format!("{TEMPORARY_INFIX}{}", std::process::id()));
     let temp = parent(path).join(temp_name);
     let written = OpenOptions::new()
         .write(true)

@@ -1,15 +1,21 @@
 //! Directory trees: walking, creating and copying with the modes and owner packages must have,
 //! removing, listing.
 
-use crate::errors;
+use crate::manifest::{self, Kind, Manifest};
+use crate::{errors, signals};
 use std::fs::{self, Metadata, Permissions};
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{lchown, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of installed directories and executables.
 const EXECUTABLE: u32 = 0o755;
 /// Mode of installed non-executable files.
 const READABLE: u32 = 0o644;
+/// `O_NOFOLLOW`: never open through a symbolic link.
+pub const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+/// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
+pub const NON_BLOCKING: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 
 /// One entry found by [`walk`].
 pub struct Entry {
@@ -43,38 +49,107 @@ pub fn walk(dir: &Path) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-/// Copies directory `source` to `target`, which must not exist: directories 0755, files 0644
-/// (0755 if anyone may execute the source), symbolic links as they are, everything owned by
-/// root, whatever the umask. Other file types (FIFOs, devices, sockets) are refused.
-pub fn copy(source: &Path, target: &Path) -> Result<(), String> {
+/// Copies what `manifest` lists from directory `source` to `target`, which must not exist:
+/// directories 0755, files 0644 (0755 if listed as executable), symbolic links as listed,
+/// everything owned by root, whatever the umask. Each file's bytes are hashed as they are
+/// copied and must match the manifest; files in `source` that it does not list are left out.
+/// Stops early, with an error, when a terminating signal is pending.
+pub fn copy(source: &Path, target: &Path, manifest: &Manifest) -> Result<(), String> {
     fs::create_dir(target).map_err(errors::io("create", target))?;
     settle(target, EXECUTABLE)?;
-    for entry in walk(source)? {
-        let relative = entry
-            .path
-            .strip_prefix(source)
-            .expect("walked under source");
-        let to = target.join(relative);
-        let kind = entry.meta.file_type();
-        if kind.is_dir() {
-            fs::create_dir(&to).map_err(errors::io("create", &to))?;
-            settle(&to, EXECUTABLE)?;
-        } else if kind.is_file() {
-            fs::copy(&entry.path, &to).map_err(errors::io("copy to", &to))?;
-            let executable = entry.meta.mode() & 0o111 != 0;
-            settle(&to, if executable { EXECUTABLE } else { READABLE })?;
-        } else if kind.is_symlink() {
-            let link = fs::read_link(&entry.path).map_err(errors::io("read link", &entry.path))?;
-            std::os::unix::fs::symlink(&link, &to).map_err(errors::io("create link", &to))?;
-            lchown(&to, Some(0), Some(0)).map_err(errors::io("change owner of", &to))?;
-        } else {
-            return Err(format!(
-                "{} is not a file, directory or symbolic link: packages may not contain it",
-                entry.path.display()
-            ));
+    for entry in &manifest.entries {
+        if let Some(signal) = signals::pending() {
+            return Err(format!("interrupted by {}", signals::name(signal)));
+        }
+        let from = source.join(&entry.path);
+        let to = target.join(&entry.path);
+        match &entry.kind {
+            Kind::Dir => {
+                fs::create_dir(&to).map_err(errors::io("create", &to))?;
+                settle(&to, EXECUTABLE)?;
+            }
+            Kind::File {
+                size,
+                sha256,
+                executable,
+            } => {
+                let copied = copy_file(&from, &to)?;
+                if copied != (*size, sha256.clone()) {
+                    return Err(format!(
+                        "{} differs from its package's manifest ({} bytes copied, {size} listed, or \
+                         different content): the package is damaged",
+                        from.display(),
+                        copied.0
+                    ));
+                }
+                settle(&to, if *executable { EXECUTABLE } else { READABLE })?;
+            }
+            Kind::Link { target: link } => {
+                let actual = fs::read_link(&from).map_err(errors::io("read link", &from))?;
+                if actual != Path::new(link) {
+                    return Err(format!(
+                        "{} points to {}, not {link} as its package's manifest says",
+                        from.display(),
+                        actual.display()
+                    ));
+                }
+                std::os::unix::fs::symlink(link, &to).map_err(errors::io("create link", &to))?;
+                lchown(&to, Some(0), Some(0)).map_err(errors::io("change owner of", &to))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Copies regular file `from` (never through a symbolic link) to new file `to`, with its
+/// modification time (Python's byte-code caches are only valid with their sources' times: a
+/// copy with new times would make every Python process as root rewrite them in the package);
+/// returns the size and SHA-256 of what was copied.
+fn copy_file(from: &Path, to: &Path) -> Result<(u64, String), String> {
+    let mut source = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(NO_FOLLOW | NON_BLOCKING)
+        .open(from)
+        .map_err(errors::io("read", from))?;
+    let meta = source.metadata().map_err(errors::io("inspect", from))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", from.display()));
+    }
+    let mut target = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(READABLE)
+        .open(to)
+        .map_err(errors::io("create", to))?;
+    let mut tee = Tee {
+        reader: &mut source,
+        writer: &mut target,
+    };
+    let copied = manifest::hash_reader(&mut tee).map_err(errors::io("copy to", to))?;
+    let modified = meta.modified().map_err(errors::io("inspect", from))?;
+    target
+        .set_times(fs::FileTimes::new().set_modified(modified))
+        .map_err(errors::io("set the time of", to))?;
+    Ok(copied)
+}
+
+/// A reader that writes what it reads.
+struct Tee<'a> {
+    reader: &'a mut fs::File,
+    writer: &'a mut fs::File,
+}
+
+impl std::io::Read for Tee<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.reader.read(buffer)?;
+        self.writer.write_all(&buffer[..n])?;
+        Ok(n)
+    }
+}
+
+/// Gives installed file `path` mode 0644 and root as owner.
+pub fn settle_file(path: &Path) -> Result<(), String> {
+    settle(path, READABLE)
 }
 
 /// Gives `path` (not a symbolic link) its mode and root as owner.

@@ -1,45 +1,37 @@
 //! `apm-inject uninstall`: our entry leaves `<root>/etc/ld.so.preload` first (the file goes if
 //! it was the only entry), then our packages leave `<root>/opt/datadog-packages`, so that no
-//! process ever preloads a missing file. Works on a tree deleted by hand too: the entry that
-//! points at nothing is removed.
+//! process ever preloads a missing file; with `--purge`, the configuration directory goes too.
+//! One transaction ([`crate::transaction`]): the entry's removal is the commit point, the
+//! packages are removed after it (a killed run's successor finishes that). Works on a tree
+//! deleted by hand too: the entry that points at nothing is removed.
 
 use crate::layout::Root;
 use crate::output::say;
-use crate::{lock, preload_file, signals, system_file, tree};
+use crate::transaction::{self, Plan, Step, Transaction};
+use crate::{config, install, preload_file, signals, system_file};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Uninstalls from `root`.
-pub fn run(root: &Path) -> Result<(), String> {
-    crate::install::require_root("uninstall")?;
+/// Uninstalls from `root`; with `purge`, removes the configuration too.
+pub fn run(root: &Path, purge: bool) -> Result<(), String> {
+    install::require_root("uninstall")?;
     signals::defer();
     let root = Root::new(root)?;
-    let _lock = lock::exclusive(&root)?;
-    let preload_path = root.ld_so_preload();
-    match system_file::read(&preload_path)? {
-        Some(content)
-            if preload_file::entries(&content)
-                .into_iter()
-                .any(preload_file::is_ours) =>
-        {
-            let remaining = preload_file::without_ours(&content);
-            system_file::replace(&preload_path, Some(&content), remaining.as_deref())?;
-            match remaining {
-                Some(_) => say!("{}: launcher entry removed", preload_path.display()),
-                None => say!(
-                    "{}: removed (the launcher was its only entry)",
-                    preload_path.display()
-                ),
-            }
-        }
-        _ => say!("{}: no launcher entry", preload_path.display()),
+    let mut tx = Transaction::begin(&root)?;
+    let (plan, message) = match plan(&root, purge) {
+        Ok(planned) => planned,
+        Err(e) => return Err(tx.abort(e)),
+    };
+    let result = tx
+        .plan("uninstall", plan)
+        .and_then(|()| tx.checkpoint())
+        .and_then(|()| tx.apply())
+        .and_then(|()| tx.commit());
+    if let Err(e) = result {
+        return Err(tx.abort(e));
     }
-    for dir in root.our_packages()? {
-        tree::remove(&dir)?;
-        say!("removed {}", dir.display());
-    }
-    // The packages directory goes too if nothing else lives there.
-    let _ = std::fs::remove_dir(root.packages());
+    say!("{message}");
+    tx.finish()?;
     if std::env::var_os("LD_PRELOAD").is_some_and(|v| {
         preload_file::entries(v.as_bytes())
             .into_iter()
@@ -47,5 +39,46 @@ pub fn run(root: &Path) -> Result<(), String> {
     }) {
         say!("note: LD_PRELOAD here still names the launcher (an image's ENV line?): remove it");
     }
+    transaction::note_late_signal();
     Ok(())
+}
+
+/// The steps, and what to say once the entry is gone.
+fn plan(root: &Root, purge: bool) -> Result<(Plan, String), String> {
+    let mut plan = Plan::default();
+    let preload_path = root.ld_so_preload();
+    let shown = preload_path.display();
+    let message = match system_file::read(&preload_path)? {
+        Some(content)
+            if preload_file::entries(&content)
+                .into_iter()
+                .any(preload_file::is_ours) =>
+        {
+            let remaining = preload_file::without_ours(&content);
+            let message = match remaining {
+                Some(_) => format!("{shown}: launcher entry removed"),
+                None => format!("{shown}: removed (the launcher was its only entry)"),
+            };
+            plan.steps.push(Step::File {
+                path: root.inside(&preload_path),
+                existed: true,
+                content: remaining,
+            });
+            message
+        }
+        _ => format!("{shown}: no launcher entry"),
+    };
+    for dir in root.our_packages()? {
+        plan.remove.push(root.inside(&dir));
+    }
+    // The packages directory goes too if nothing else lives there.
+    plan.prune.push(root.inside(&root.packages()));
+    if purge {
+        let config = root.path(&config::dir());
+        plan.remove.push(root.inside(&config));
+        if let Some(parent) = config.parent() {
+            plan.prune.push(root.inside(parent));
+        }
+    }
+    Ok((plan, message))
 }

@@ -99,3 +99,16 @@ pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sys_host_keeps_the_host_contract() {
+        host_contract::check(&SysHost {
+            started_ns: sys::monotonic_ns(),
+            budget_ms: 1000,
+        });
+    }
+}
