@@ -113,7 +113,6 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-<<<<<<< HEAD
     /// Runs the Kubernetes admission webhook, or checks its configuration
     /// (`webhook check CONFIG`): runs `apm-inject-webhook`, installed beside this CLI.
     #[command(disable_help_flag = true)]
@@ -126,13 +125,12 @@ enum Command {
             value_name = "ARGS"
         )]
         args: Vec<OsString>,
-=======
+    },
     /// Writes the manifest of a package version directory into it (what `make dist` ships).
     #[command(hide = true)]
     Manifest {
         /// The version directory, e.g. dist/opt/datadog-packages/datadog-apm-inject/1.0.0.
         dir: PathBuf,
->>>>>>> main
     },
     /// Forwards a tracer's entry-point telemetry (JSON on standard input) to the local agent;
     /// silent, always succeeds, ends within a second.
