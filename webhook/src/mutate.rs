@@ -191,16 +191,16 @@ fn pod_resources(spec: &PodSpec, resource: &str) -> Result<(Quantity, Quantity),
     let (mut sum_limit, mut sum_request) = (Quantity::ZERO, Quantity::ZERO);
     for c in init {
         if sidecar(c) {
-            sum_limit = sum_limit.add(read(c, true)?);
-            sum_request = sum_request.add(read(c, false)?);
+            sum_limit = sum_limit.plus(read(c, true)?);
+            sum_request = sum_request.plus(read(c, false)?);
         } else {
             init_limit = crate::quantity::max(init_limit, read(c, true)?);
             init_request = crate::quantity::max(init_request, read(c, false)?);
         }
     }
     for c in &spec.containers {
-        sum_limit = sum_limit.add(read(c, true)?);
-        sum_request = sum_request.add(read(c, false)?);
+        sum_limit = sum_limit.plus(read(c, true)?);
+        sum_request = sum_request.plus(read(c, false)?);
     }
     let request = crate::quantity::max(init_request, sum_request);
     let limit = crate::quantity::max(crate::quantity::max(init_limit, sum_limit), request);

@@ -83,7 +83,7 @@ impl Quantity {
     }
 
     /// The sum of two quantities.
-    pub fn add(self, other: Quantity) -> Quantity {
+    pub fn plus(self, other: Quantity) -> Quantity {
         Quantity {
             nanos: self.nanos.saturating_add(other.nanos),
         }
@@ -169,11 +169,11 @@ mod tests {
 
     #[test]
     fn sums_and_prints_canonically() {
-        assert_eq!(q("250m").add(q("0.75")).to_string(), "1");
-        assert_eq!(q("100Mi").add(q("28Mi")).to_string(), "134217728");
-        assert_eq!(q("50m").add(q("1m")).to_string(), "51m");
+        assert_eq!(q("250m").plus(q("0.75")).to_string(), "1");
+        assert_eq!(q("100Mi").plus(q("28Mi")).to_string(), "134217728");
+        assert_eq!(q("50m").plus(q("1m")).to_string(), "51m");
         assert_eq!(max(q("1"), q("999m")), q("1"));
-        assert_eq!(q("100Mi").add(q("28Mi")).binary(), "128Mi");
+        assert_eq!(q("100Mi").plus(q("28Mi")).binary(), "128Mi");
         assert_eq!(q("1000").binary(), "1000");
         assert_eq!(q("2048").binary(), "2Ki");
     }
