@@ -6,6 +6,7 @@
 #                 library packages to it
 #   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
 #                 that the end-to-end tests use (target/tools)
+#   make images   the Debian root filesystem the container tests import (target/images)
 #   make test     install test dependencies, then every tier below: lint, unit, e2e, fuzz
 #   make unit     unit tests of every crate: seconds, no root, no network
 #   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
@@ -13,7 +14,7 @@
 #   make lint     cargo fmt, clippy, shellcheck of scripts/
 #   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
 #                 Kubernetes tests and the capture of webhook test assets
-#   make images   the Kubernetes images (injector, libraries, webhook) with `docker import`
+#   make k8s-images  the Kubernetes images (injector, libraries, webhook) with `docker import`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
 #   make bench    cost per exec and per decision, against an empty preload library
@@ -23,7 +24,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test unit e2e lint fuzz demo bench clean kube-apiserver images
+.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images
 
 all: build
 
@@ -37,6 +38,7 @@ dist: build
 	/usr/bin/python3 scripts/noop_preload.py $(INJECT_DIR)
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
+	ln -sfn apm-inject $(INJECT_DIR)/auto_inject_runc
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
 	target/release/apm-inject manifest $(PACKAGES)/datadog-apm-inject/$(VERSION)
 
@@ -46,17 +48,20 @@ libraries: deps build
 tools: deps
 	./scripts/test-tools.sh
 
+images: deps
+	./scripts/container-images.sh
+
 deps:
 	./scripts/install-deps.sh
 
 kube-apiserver: deps
 	./scripts/kube-apiserver.sh
 
-images: deps dist libraries
+k8s-images: deps dist libraries
 	./scripts/k8s-images.sh
 
 # Every tier; CI runs this on a fresh machine (.ci/run).
-test: deps dist libraries tools
+test: deps dist libraries tools images
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -67,7 +72,7 @@ unit:
 	$(CARGO) test --workspace --exclude apm-inject-tests
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
-e2e: deps dist libraries tools
+e2e: deps dist libraries tools images
 	$(CARGO) test -p apm-inject-tests
 
 # Formatting, clippy and shellcheck of the scripts.
@@ -75,7 +80,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh test-assets/capture.sh .ci/run
 
 fuzz: deps build
 	./scripts/fuzz.sh
@@ -86,6 +91,7 @@ demo: deps dist libraries tools
 
 bench: deps dist
 	/usr/bin/python3 bench/run.py
+	/usr/bin/python3 bench/container_start.py
 
 clean:
 	$(CARGO) clean

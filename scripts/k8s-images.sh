@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make images` (Kubernetes): the images the webhook puts into pods, and the webhook's own,
+# `make k8s-images`: the images the webhook puts into pods, and the webhook's own,
 # built with no registry: each is a directory tree in target/k8s-images/<name>/ and its tar
 # file, then `docker import`ed into the Docker engine at DOCKER_HOST (the default one if unset;
 # SKIP_IMPORT=1 builds the tar files only).

@@ -139,6 +139,30 @@ fn loose_permissions_are_reported() {
     );
 }
 
+/// What a root Python with umask 002 used to leave in the package: a group-writable
+/// `__pycache__`.
+#[test]
+fn group_writable_package_entries_are_flagged() {
+    let (source, root) = installed();
+    let cache = root
+        .path()
+        .join("opt/datadog-packages/datadog-apm-library-python/1.0.0/__pycache__");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (out, report) = doctor_report(&mut doctor(&source, root.path(), true));
+    assert_eq!(out.status.code(), Some(2));
+    let writable = check(&report, "world_writable");
+    assert_eq!(writable["status"], "fail");
+    assert!(
+        writable["detail"].as_str().unwrap().contains("__pycache__"),
+        "{writable}"
+    );
+    assert!(
+        writable["fix"].as_str().unwrap().contains("chmod go-w"),
+        "{writable}"
+    );
+}
+
 #[test]
 fn missing_installation_is_reported() {
     let source = Packages::new();
@@ -191,5 +215,51 @@ fn ld_preload_naming_a_missing_launcher_fails() {
     assert!(
         variable["detail"].as_str().unwrap().contains(missing),
         "{variable}"
+    );
+}
+
+#[test]
+fn ld_preload_the_loader_cannot_load_fails() {
+    let (source, root) = installed();
+    // A launcher path of ours whose `$LIB` directory exists only literally (what musl reads):
+    // glibc expands `$LIB` and finds nothing, so every program prints an error.
+    let tree = tempfile::tempdir().unwrap();
+    let literal = tree
+        .path()
+        .join("datadog-apm-inject/1.0/inject/$LIB/launcher.preload.so");
+    std::fs::create_dir_all(literal.parent().unwrap()).unwrap();
+    std::fs::copy(apm_inject_tests::built_library(), &literal).unwrap();
+    for value in [literal.to_str().unwrap(), "relative/libfoo.so"] {
+        let (out, report) =
+            doctor_report(doctor(&source, root.path(), true).env("LD_PRELOAD", value));
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let variable = check(&report, "ld_preload_variable");
+        assert_eq!(variable["status"], "fail", "{value}: {variable}");
+        assert!(
+            variable["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be preloaded"),
+            "{variable}"
+        );
+    }
+}
+
+#[test]
+fn a_relative_log_destination_fails() {
+    let (source, root) = installed();
+    let (out, report) = doctor_report(
+        doctor(&source, root.path(), true)
+            .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", "stderr,debug.log"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let logs = check(&report, "debug_logs");
+    assert_eq!(logs["status"], "fail", "{logs}");
+    assert!(
+        logs["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"debug.log\" (DD_APM_INSTRUMENTATION_OUTPUT_PATHS in this environment) is not an absolute path"),
+        "{logs}"
     );
 }

@@ -211,6 +211,40 @@ fn explain_names_the_python_daemon_limitation() {
     );
 }
 
+#[test]
+fn a_file_that_is_not_executable_is_named_as_such() {
+    let p = Packages::with_libraries();
+    let out = run(&mut explain(&p, &["/etc/passwd"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/etc/passwd: not executable (mode 0644)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_missing_library_is_named() {
+    let p = Packages::new();
+    let v = json(&mut explain(&p, &["python3", "app.py"]));
+    assert_eq!(v["reason"]["id"], "library_missing");
+    let missing = p
+        .root
+        .join("datadog-apm-library-python/stable/sitecustomize.py");
+    assert_eq!(v["missing"], missing.to_str().unwrap());
+    let out = run(Command::new(cli())
+        .args(["explain", "--packages-root"])
+        .arg(&p.root)
+        .args(["--", "python3", "app.py"])
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("LD_PRELOAD"));
+    assert!(
+        stdout(&out).contains(&format!("missing:    {}\n", missing.display())),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// Every variable the library may change.
 const WATCHED: [&str; 15] = [
     "JAVA_TOOL_OPTIONS",

@@ -309,4 +309,10 @@ fn directory_shaped_entry_point_is_skipped() {
         "{}",
         stderr(&out)
     );
+    // The debug log names what it looked for.
+    assert!(
+        stderr(&out).contains(&format!("missing: {}\n", jar.display())),
+        "{}",
+        stderr(&out)
+    );
 }

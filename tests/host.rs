@@ -138,3 +138,193 @@ fn read_only_root_is_refused_and_left_as_it_was() {
     );
     assert!(!root.path().join("opt").exists());
 }
+
+/// The test's copy of the CLI, with a package tree around it.
+fn shipped(source: &Packages) -> std::path::PathBuf {
+    source.shipped_cli()
+}
+
+/// `doctor --json` on the private host (nothing installed unless `script` installs first),
+/// with the agent looked for at `agent_url`.
+fn host_doctor(source: &Packages, prepare: &str, agent_url: &str) -> serde_json::Value {
+    let script = format!(
+        r#"{prepare}
+        DD_TRACE_AGENT_URL="$2" "$1" doctor --json"#
+    );
+    let out = on_private_host(
+        &script,
+        &[shipped(source).as_os_str(), OsStr::new(agent_url)],
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), stderr(&out)))
+}
+
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+}
+
+#[test]
+fn doctor_checks_the_agent_where_the_tracers_look() {
+    let source = Packages::new();
+    let agent = apm_inject_tests::tracers::TestAgent::start();
+    let report = host_doctor(&source, "", &agent.url());
+    let reached = check(&report, "agent");
+    assert_eq!(reached["status"], "pass", "{reached}");
+    assert!(
+        reached["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&agent.url()[7..]),
+        "{reached}"
+    );
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        apm_inject_tests::tracers::free_port()
+    );
+    let report = host_doctor(&source, "", &closed);
+    let missed = check(&report, "agent");
+    assert_eq!(missed["status"], "fail", "{missed}");
+    assert!(missed["fix"]
+        .as_str()
+        .unwrap()
+        .contains("DD_TRACE_AGENT_URL"));
+}
+
+#[test]
+fn doctor_says_which_tracer_supports_which_runtime_here() {
+    let source = Packages::with_libraries();
+    // The JavaScript package's only tracer asks for a Node.js newer than this host's.
+    std::fs::write(
+        source
+            .root
+            .join("datadog-apm-library-js/1.0.0/supported_runtimes.json"),
+        r#"{"version": 1, "tracers": [{"tracer": "dd-trace 99", "dir": ".", "min": "99"}]}"#,
+    )
+    .unwrap();
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        apm_inject_tests::tracers::free_port()
+    );
+    let report = host_doctor(&source, r#""$1" install > /dev/null || exit 10"#, &closed);
+    let python = check(&report, "runtime_python");
+    assert_eq!(python["status"], "pass", "{python}");
+    assert!(
+        python["detail"]
+            .as_str()
+            .unwrap()
+            .contains("traced by datadog-apm-library-python 1.0.0"),
+        "{python}"
+    );
+    let node = check(&report, "runtime_node");
+    assert_eq!(node["status"], "warn", "{node}");
+    assert!(
+        node["detail"]
+            .as_str()
+            .unwrap()
+            .contains("runtime_version_unsupported"),
+        "{node}"
+    );
+    assert_eq!(check(&report, "runtime_java")["status"], "pass");
+    // Warnings do not fail the report: only the agent, missing here, does.
+    let failed: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["agent"], "{report:#}");
+}
+
+#[test]
+fn install_says_what_to_do_next() {
+    let source = Packages::with_libraries();
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        apm_inject_tests::tracers::free_port()
+    );
+    let out = on_private_host(
+        r#"DD_TRACE_AGENT_URL="$2" "$1" install"#,
+        &[shipped(&source).as_os_str(), OsStr::new(&closed)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("next: restart your services"), "{text}");
+    assert!(
+        text.contains(&format!("agent: not reachable at {}", &closed[7..])),
+        "{text}"
+    );
+}
+
+#[test]
+fn flare_collects_the_logs_running_processes_write() {
+    let source = Packages::new();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("svc.log");
+    std::fs::write(
+        &log,
+        "apm-inject[9]: process_exe: '/usr/bin/python3.11'\napm-inject[9]: args: app --db-password=hunter2\n",
+    )
+    .unwrap();
+    let mut service = std::process::Command::new("sleep")
+        .arg("60")
+        .env(
+            "DD_APM_INSTRUMENTATION_OUTPUT_PATHS",
+            format!("stderr,file://{}", log.display()),
+        )
+        .spawn()
+        .unwrap();
+    let archive = logs.path().join("flare.tar.gz");
+    let out = on_private_host(
+        r#"DD_API_KEY=secret-in-env DD_SERVICE=checkout "$1" flare -o "$2""#,
+        &[shipped(&source).as_os_str(), archive.as_os_str()],
+    );
+    let _ = service.kill();
+    let _ = service.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let untar = run(std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path()));
+    assert!(untar.status.success(), "{}", stderr(&untar));
+    let flare = dir.path().join("apm-inject-flare/logs");
+    let sources = std::fs::read_to_string(flare.join("sources.txt")).unwrap();
+    assert!(
+        sources.contains(&format!("pid {} (/usr/bin/sleep)", service.id())),
+        "{sources}"
+    );
+    let collected: Vec<_> = std::fs::read_dir(&flare)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-svc.log"))
+        .collect();
+    assert_eq!(collected.len(), 1, "{sources}");
+    let text = std::fs::read_to_string(&collected[0]).unwrap();
+    assert!(
+        text.contains("process_exe: '/usr/bin/python3.11'"),
+        "{text}"
+    );
+    assert!(text.contains("--db-password=<redacted>"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    // The host's own environment and launchers' decisions, this flare being of the host.
+    let top = dir.path().join("apm-inject-flare");
+    let environment = std::fs::read_to_string(top.join("environment.txt")).unwrap();
+    assert!(
+        environment.contains("DD_API_KEY=<redacted>\n"),
+        "{environment}"
+    );
+    assert!(
+        environment.contains("DD_SERVICE=checkout\n"),
+        "{environment}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(top.join("status.json")).unwrap()).unwrap();
+    assert!(status["processes"].is_array(), "{status:#}");
+}

@@ -52,8 +52,9 @@ fn deny_rule_keeps_a_matching_process_uninstrumented() {
         .env("BATCH", "1")
         .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
     assert!(stdout(&out).starts_with("None"), "{}", stdout(&out));
+    // A rule without a description is named by where it comes from.
     assert!(
-        stderr(&out).contains("skipped: no-batch"),
+        stderr(&out).contains("skipped: no-batch (a rule in host_config.yaml)"),
         "{}",
         stderr(&out)
     );
@@ -280,6 +281,83 @@ fn untrusted_compiled_file_is_ignored() {
     );
     assert!(
         stderr(&out).contains("host configuration ignored: untrusted_file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let p = Packages::new();
+    let dir = config_dir(&p);
+    let out = config(&dir, "check", "\u{feff}log_level: debug\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn relative_log_destinations_are_refused() {
+    let p = Packages::new();
+    let dir = config_dir(&p);
+    let out = config(&dir, "check", "output_paths: [stderr, debug.log]\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"debug.log\" is not stderr or an absolute path"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn apply_creates_the_configuration_directory_of_a_root() {
+    let root = apm_inject_tests::system_root();
+    let source = root.path().join("host_config.yaml");
+    std::fs::write(&source, "env: prod\n").unwrap();
+    let out = run(Command::new(cli())
+        .args(["config", "apply", "--root"])
+        .arg(root.path())
+        .arg(&source)
+        .env_remove("DD_APM_INSTRUMENTATION_CONFIG_DIR"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = root.path().join("etc/datadog-agent/inject");
+    use std::os::unix::fs::MetadataExt;
+    for d in [root.path().join("etc/datadog-agent"), dir.clone()] {
+        let meta = std::fs::metadata(&d).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.uid()),
+            (0o755, 0),
+            "{}",
+            d.display()
+        );
+    }
+    assert!(dir.join("host_config.bin").is_file());
+    let out = run(Command::new(cli())
+        .args(["config", "check", "--root"])
+        .arg(root.path())
+        .env_remove("DD_APM_INSTRUMENTATION_CONFIG_DIR"));
+    // The root's own host_config.yaml is meant: there is none.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("{}/host_config.yaml", dir.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn apply_as_a_regular_user_says_it_must_run_as_root() {
+    let p = Packages::new();
+    let dir = config_dir(&p);
+    let file = dir.join("host_config.yaml");
+    std::fs::write(&file, "env: prod\n").unwrap();
+    let out = run(apm_inject_tests::as_nobody(
+        Command::new(cli())
+            .args(["config", "apply"])
+            .arg(&file)
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", &dir),
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("config apply must run as root"),
         "{}",
         stderr(&out)
     );

@@ -319,6 +319,41 @@ fn debug_log_goes_to_the_output_file_instead() {
 }
 
 #[test]
+fn a_full_debug_log_is_rotated() {
+    let p = Packages::with_libraries();
+    let log = p.dir.path().join("inject.log");
+    // 10 MiB: the size past which the launcher starts a new file.
+    let full = std::fs::File::create(&log).unwrap();
+    full.set_len(10 << 20).unwrap();
+    drop(full);
+    let debug = |p: &Packages| {
+        run(p
+            .command(PYTHON)
+            .args(["-c", "pass"])
+            .env("DD_APM_INSTRUMENTATION_DEBUG", "true")
+            .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", &log))
+    };
+    debug(&p);
+    let rotated = p.dir.path().join("inject.log.1");
+    assert_eq!(std::fs::metadata(&rotated).unwrap().len(), 10 << 20);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("apm-inject[") && text.contains("injected python"),
+        "{text}"
+    );
+    // The next process appends to the new file.
+    debug(&p);
+    assert_eq!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("injected python")
+            .count(),
+        2
+    );
+    assert_eq!(std::fs::metadata(&rotated).unwrap().len(), 10 << 20);
+}
+
+#[test]
 fn nothing_is_written_without_debug() {
     let p = Packages::with_libraries();
     let out = run(p.command("java").arg("-version"));

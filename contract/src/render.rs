@@ -51,15 +51,18 @@ pub fn outcome(decision: &Decision) -> Vec<u8> {
 }
 
 /// A reason as people read it: `<id> (<description>)`, e.g.
-/// `python_no_site (python runs with -S and loads no sitecustomize)`.
+/// `python_no_site (python runs with -S and loads no sitecustomize)`; a rule without a
+/// description is named by where it comes from: `no-batch (a rule in host_config.yaml)`.
 pub fn reason(reason: &Reason) -> Vec<u8> {
-    [
-        reason.id().as_bytes(),
-        b" (",
-        reason.describe().as_bytes(),
-        b")",
-    ]
-    .concat()
+    let description = match reason {
+        Reason::Rule {
+            description,
+            source,
+            ..
+        } if description.is_empty() => [b"a rule in ", source.as_bytes()].concat(),
+        other => other.describe().as_bytes().to_vec(),
+    };
+    [reason.id().as_bytes(), b" (", &description, b")"].concat()
 }
 
 /// ` (forced: DD_INJECT_FORCE)` if the decision bypassed the guardrails.
@@ -104,6 +107,16 @@ mod tests {
             text(outcome(&decision)),
             "injected (forced: DD_INJECT_FORCE)"
         );
+    }
+
+    #[test]
+    fn a_rule_without_description_is_named_by_its_source() {
+        let rule = Reason::Rule {
+            id: "no-batch".into(),
+            description: String::new(),
+            source: "host_config.yaml".into(),
+        };
+        assert_eq!(text(reason(&rule)), "no-batch (a rule in host_config.yaml)");
     }
 
     #[test]

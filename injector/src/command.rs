@@ -20,10 +20,23 @@ pub struct Exec {
     pub scripts: Vec<PathBuf>,
 }
 
-/// Finds `name` like `execvp`: as a path if it contains `/`, else in `PATH`.
+/// Finds `name` like `execvp`: as a path if it contains `/` (which must be an executable
+/// file), else in `PATH`.
 pub fn find(name: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
     if name.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(name));
+        let path = PathBuf::from(name);
+        return match path.metadata() {
+            Ok(m) if m.is_dir() => {
+                Err(format!("{}: is a directory, not a command", path.display()))
+            }
+            Ok(m) if !is_executable(&path) => Err(format!(
+                "{}: not executable (mode {:04o}): the kernel would refuse to run it",
+                path.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Ok(_) => Ok(path),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        };
     }
     let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(path_var)
@@ -32,7 +45,8 @@ pub fn find(name: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{}: command not found in PATH", name.to_string_lossy()))
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether `path` is a regular file with an execute bit.
+pub fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

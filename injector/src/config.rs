@@ -21,11 +21,12 @@
 //! reported as `file:line:column: message`; `apply` never replaces a good compiled file with a
 //! bad one, and writes atomically.
 
+use crate::layout::Root;
 use crate::output::say;
+use crate::{system_file, tree};
 use contract::config::{self, Source};
 use contract::runtime::Runtime;
-use rule_yaml::tree::{self, Error, Node, Pos};
-use std::io::Write;
+use rule_yaml::tree::{self as yaml, Error, Node, Pos};
 use std::path::{Path, PathBuf};
 
 /// Largest configuration file accepted.
@@ -38,7 +39,6 @@ const KEYS: &[&str] = &[
     "version",
     "time_budget_ms",
     "rules",
-    "config_sources",
 ];
 
 /// The configuration directory: `DD_APM_INSTRUMENTATION_CONFIG_DIR`, else the default.
@@ -51,11 +51,26 @@ pub fn dir() -> PathBuf {
 /// Reads and validates `path`; errors as `path:line:column: message` lines.
 pub fn compile(path: &Path) -> Result<Vec<u8>, String> {
     let at = |e: Error| format!("{}:{e}", path.display());
-    let text = tree::read_file(path, MAX_SOURCE)?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > MAX_SOURCE {
+        return Err(format!(
+            "{}:1:1: larger than {} bytes",
+            path.display(),
+            MAX_SOURCE
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}:1:1: not UTF-8 text", path.display()))?;
+    // Editors on some systems start UTF-8 files with a byte order mark: not part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let file_name = path.file_name().map_or("host_config.yaml".into(), |n| {
         n.to_string_lossy().into_owned()
     });
-    let source = match tree::parse(&text).map_err(at)? {
+    let source = match yaml::parse(text).map_err(at)? {
         Some(root) => parse(&root, &file_name).map_err(at)?,
         None => Source::default(),
     };
@@ -79,7 +94,11 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
         };
     }
     if let Some(n) = fields.get("output_paths") {
-        source.output_paths = n.strings("output_paths")?.join(",");
+        let paths = n.strings("output_paths")?;
+        for path in &paths {
+            check_output_path(n, path)?;
+        }
+        source.output_paths = paths.join(",");
     }
     if let Some(n) = fields.get("languages") {
         for (key, value) in n.entries("languages")? {
@@ -115,6 +134,22 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
     source.rules =
         contract::rules::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
     Ok(source)
+}
+
+/// Refuses a log destination the launcher would ignore: anything but `stderr` or an absolute
+/// path (with an optional `file://` prefix), or one holding the list separator `,`.
+fn check_output_path(node: &Node, path: &str) -> Result<(), Error> {
+    let file = path.strip_prefix("file://").unwrap_or(path);
+    if path == "stderr" || (file.starts_with('/') && !file.contains(',')) {
+        return Ok(());
+    }
+    Err(Error::at(
+        node.pos,
+        format!(
+            "output_paths: \"{path}\" is not stderr or an absolute path: the launcher would \
+             ignore it"
+        ),
+    ))
 }
 
 /// Refuses a rule id that would be ambiguous in `explain` and `status`: one of the default deny
@@ -156,60 +191,72 @@ fn runtime(key: &Node) -> Result<Runtime, Error> {
         .ok_or_else(|| Error::at(key.pos, format!("languages: unknown language \"{name}\"")))
 }
 
-/// `config check [FILE]`: validates, printing errors; exit status 2 if invalid.
-pub fn check(file: Option<PathBuf>) -> Result<(), String> {
-    let path = file.unwrap_or_else(|| dir().join(config::SOURCE_FILE));
+/// The configuration directory inside `root`, e.g. `<root>/etc/datadog-agent/inject`.
+pub fn dir_in(root: &Root) -> PathBuf {
+    root.path(&dir())
+}
+
+/// `config check [--root DIR] [FILE]`: validates, printing errors; exit status 2 if invalid.
+pub fn check(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
+    let root = Root::new(root)?;
+    let path = file.unwrap_or_else(|| dir_in(&root).join(config::SOURCE_FILE));
     compile(&path)?;
     say!("{}: ok", path.display());
     Ok(())
 }
 
-/// `config apply [FILE]`: validates and atomically replaces the compiled file.
-pub fn apply(file: Option<PathBuf>) -> Result<(), String> {
-    let dir = dir();
+/// `config apply [--root DIR] [FILE]`: validates and atomically replaces the compiled file in
+/// the root's configuration directory, creating the directory (0755, root) if needed.
+pub fn apply(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
+    crate::install::require_root("config apply")?;
+    let root = Root::new(root)?;
+    let dir = dir_in(&root);
     let path = file.unwrap_or_else(|| dir.join(config::SOURCE_FILE));
     let compiled = compile(&path)?;
+    tree::create_dir_all(&dir)?;
     let target = dir.join(config::COMPILED_FILE);
-    write_atomically(&target, &compiled).map_err(|e| format!("{}: {e}", target.display()))?;
+    system_file::write_durably(&target, &compiled)?;
     say!("{} compiled into {}", path.display(), target.display());
     Ok(())
-}
-
-/// Writes `bytes` to `target` through a temporary file in the same directory, synced, then
-/// renamed over it (mode 0644): readers see the old file or the new one, never a mix.
-pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(format!(
-        ".{}.tmp.{}",
-        target.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        file.sync_all()?;
-        std::fs::rename(&temp, target)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn errors(yaml: &str) -> String {
-        let root = tree::parse(yaml).unwrap().unwrap();
+    fn errors(text: &str) -> String {
+        let root = yaml::parse(text).unwrap().unwrap();
         parse(&root, "host_config.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_key_is_read_or_refused() {
+        assert_eq!(
+            errors("config_sources: BASIC\n"),
+            "1:1: host configuration: unknown key \"config_sources\" (expected one of: \
+             log_level, output_paths, languages, env, version, time_budget_ms, rules)"
+        );
+    }
+
+    #[test]
+    fn output_paths_must_be_destinations_the_launcher_uses() {
+        for bad in ["relative.log", "file://logs/x.log", "/var/log/a,b.log"] {
+            assert!(
+                errors(&format!("output_paths: ['{bad}']"))
+                    .contains("is not stderr or an absolute path"),
+                "{bad}"
+            );
+        }
+        let good = "output_paths: [stderr, /var/log/a.log, 'file:///var/log/b.log']";
+        assert!(parse(&yaml::parse(good).unwrap().unwrap(), "host_config.yaml").is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host_config.yaml");
+        std::fs::write(&path, "\u{feff}log_level: debug\n").unwrap();
+        assert!(compile(&path).is_ok(), "{:?}", compile(&path));
     }
 
     #[test]

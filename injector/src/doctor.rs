@@ -7,7 +7,8 @@
 use crate::layout::{self, Root, INJECT_PACKAGE, LIBRARY_PREFIX};
 use crate::output::say;
 use crate::package::{self, Package};
-use crate::{loadcheck, lock, logs, preload_file, system_file, transaction, tree};
+use crate::support::{self, Support};
+use crate::{agent, loadcheck, lock, logs, preload_file, system_file, transaction, tree};
 use serde_json::json;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -31,6 +32,9 @@ const CHECKS: &[fn(&Context) -> Vec<Check>] = &[
     world_writable,
     disk_space,
     debug_logs,
+    agent,
+    runtimes,
+    docker,
 ];
 
 /// The outcome of one check.
@@ -40,6 +44,9 @@ pub enum Status {
     Pass,
     /// Something to fix.
     Fail,
+    /// Works, but not as one may expect (e.g. a runtime its tracer does not support); does
+    /// not change the exit status.
+    Warn,
     /// Does not apply here, e.g. no log file configured.
     NotApplicable,
 }
@@ -50,6 +57,7 @@ impl Status {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
+            Status::Warn => "warn",
             Status::NotApplicable => "n/a",
         }
     }
@@ -83,6 +91,15 @@ impl Check {
             status: Status::Fail,
             detail: detail.into(),
             fix: Some(fix.into()),
+        }
+    }
+
+    fn warn(id: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            id: id.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: None,
         }
     }
 
@@ -161,9 +178,10 @@ pub fn to_text(checks: &[Check]) -> String {
     }
     let count = |s| checks.iter().filter(|c| c.status == s).count();
     out += &format!(
-        "{} passed, {} failed, {} not applicable\n",
+        "{} passed, {} failed, {} warnings, {} not applicable\n",
         count(Status::Pass),
         count(Status::Fail),
+        count(Status::Warn),
         count(Status::NotApplicable)
     );
     out
@@ -176,6 +194,17 @@ pub fn to_json(checks: &[Check]) -> serde_json::Value {
         .map(|c| json!({"id": c.id, "status": c.status.id(), "detail": c.detail, "fix": c.fix}))
         .collect();
     json!({"ok": checks.iter().all(|c| c.status != Status::Fail), "checks": list})
+}
+
+fn docker(cx: &Context) -> Vec<Check> {
+    crate::docker_status::findings(&cx.root)
+        .into_iter()
+        .map(|(id, outcome, detail, fix)| match outcome {
+            Some(true) => Check::pass(id, detail),
+            Some(false) => Check::fail(id, detail, fix.unwrap_or_default()),
+            None => Check::not_applicable(id, detail),
+        })
+        .collect()
 }
 
 fn ld_so_preload(cx: &Context) -> Vec<Check> {
@@ -261,15 +290,21 @@ fn launcher_loads(cx: &Context) -> Vec<Check> {
     }]
 }
 
+/// `LD_PRELOAD` in this environment: every entry must load (the loader's own verdict, with
+/// `$LIB` expanded and relative paths resolved as it does), and a launcher of ours must exist.
 fn ld_preload_variable(_: &Context) -> Vec<Check> {
     let id = "ld_preload_variable";
-    let Some(value) = std::env::var_os("LD_PRELOAD") else {
+    let Some(value) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) else {
         return vec![Check::pass(
             id,
             "not set in this environment (hosts rely on /etc/ld.so.preload)",
         )];
     };
     let shown = value.to_string_lossy();
+    let fix = format!(
+        "set LD_PRELOAD='{}' or unset it",
+        layout::stable_launcher().display()
+    );
     let entries = preload_file::entries(value.as_bytes());
     let missing: Vec<_> = entries
         .iter()
@@ -277,19 +312,24 @@ fn ld_preload_variable(_: &Context) -> Vec<Check> {
         .filter(|p| preload_file::is_ours(p.as_os_str().as_bytes()) && !p.is_file())
         .map(|p| p.display().to_string())
         .collect();
-    vec![if !missing.is_empty() {
-        Check::fail(
+    if !missing.is_empty() {
+        return vec![Check::fail(
             id,
             format!(
                 "LD_PRELOAD={shown} names a missing launcher: {}",
                 missing.join(", ")
             ),
-            format!(
-                "set LD_PRELOAD='{}' or unset it",
-                layout::stable_launcher().display()
-            ),
-        )
-    } else if entries.iter().any(|e| preload_file::is_ours(e)) {
+            fix,
+        )];
+    }
+    if let Some(complaint) = loadcheck::loader_complaint(&value) {
+        return vec![Check::fail(
+            id,
+            format!("LD_PRELOAD={shown}: every program started with it prints {complaint:?}"),
+            fix,
+        )];
+    }
+    vec![if entries.iter().any(|e| preload_file::is_ours(e)) {
         Check::pass(id, format!("LD_PRELOAD={shown} names the launcher"))
     } else {
         Check::pass(id, format!("LD_PRELOAD={shown}, without the launcher"))
@@ -492,10 +532,7 @@ fn config(cx: &Context) -> Vec<Check> {
     let dir = cx.root.path(&crate::config::dir());
     let source = dir.join(contract::config::SOURCE_FILE);
     let compiled = dir.join(contract::config::COMPILED_FILE);
-    let apply = format!(
-        "fix the errors, then run `apm-inject config apply {}`",
-        source.display()
-    );
+    let apply = format!("fix the errors, then run {}", cx.command("config apply"));
     if !source.exists() {
         return vec![match compiled.exists() {
             true => Check::fail(
@@ -531,6 +568,8 @@ fn config(cx: &Context) -> Vec<Check> {
     }]
 }
 
+/// Entries of our packages that the group or others may write (the check keeps its first
+/// name, `world_writable`): either is code execution as root for someone else.
 fn world_writable(cx: &Context) -> Vec<Check> {
     let id = "world_writable";
     let packages = match cx.root.our_packages() {
@@ -544,7 +583,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             Ok(entries) => writable.extend(
                 entries
                     .into_iter()
-                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o002 != 0)
+                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o022 != 0)
                     .map(|e| e.path.display().to_string()),
             ),
             Err(e) => return vec![Check::fail(id, e, "check the packages directory")],
@@ -554,7 +593,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
         Check::pass(
             id,
             format!(
-                "nothing world-writable under {}",
+                "nothing group- or world-writable under {}",
                 cx.root.packages().display()
             ),
         )
@@ -567,9 +606,9 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             .join(" ");
         Check::fail(
             id,
-            format!("{} world-writable: {listed}", writable.len()),
+            format!("{} group- or world-writable: {listed}", writable.len()),
             format!(
-                "chmod o-w {listed} (or run {} again)",
+                "chmod go-w {listed} (or run {} again)",
                 cx.command("install")
             ),
         )
@@ -609,34 +648,48 @@ fn disk_space(cx: &Context) -> Vec<Check> {
     }]
 }
 
-fn debug_logs(_: &Context) -> Vec<Check> {
+/// The launcher's debug log destinations (this environment's and the host configuration's):
+/// the files exist, and none is one the launcher would ignore (a relative path).
+fn debug_logs(cx: &Context) -> Vec<Check> {
     let id = "debug_logs";
-    let Some(files) = logs::from_env() else {
+    let configured = logs::configured(&cx.root, true, false);
+    if configured.is_empty() {
         return vec![Check::not_applicable(
             id,
-            format!("{} is not set", logs::OUTPUT_PATHS),
+            format!(
+                "{} is not set and the host configuration has no output_paths",
+                logs::OUTPUT_PATHS
+            ),
         )];
-    };
+    }
     let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for file in files {
-        match std::fs::metadata(&file) {
-            Ok(m) if m.is_file() => {
-                let age = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .map_or(0, |d| d.as_secs());
-                found.push(format!(
-                    "{}: {} bytes, last written {age} s ago",
-                    file.display(),
-                    m.len()
-                ));
+    let mut problems = Vec::new();
+    for destinations in &configured {
+        let origin = &destinations.origin;
+        for ignored in logs::ignored(&destinations.value) {
+            problems.push(format!(
+                "{ignored:?} ({origin}) is not an absolute path: the launcher ignores it"
+            ));
+        }
+        for file in destinations.files(&cx.root) {
+            match std::fs::metadata(&file) {
+                Ok(m) if m.is_file() => {
+                    let age = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .map_or(0, |d| d.as_secs());
+                    found.push(format!(
+                        "{}: {} bytes, last written {age} s ago",
+                        file.display(),
+                        m.len()
+                    ));
+                }
+                _ => problems.push(format!("no log file {} ({origin})", file.display())),
             }
-            _ => missing.push(file.display().to_string()),
         }
     }
-    vec![if missing.is_empty() {
+    vec![if problems.is_empty() {
         Check::pass(
             id,
             if found.is_empty() {
@@ -648,8 +701,50 @@ fn debug_logs(_: &Context) -> Vec<Check> {
     } else {
         Check::fail(
             id,
-            format!("no log file: {}", missing.join(", ")),
-            "run a runtime with DD_APM_INSTRUMENTATION_DEBUG=true and this variable set; check its directory is writable",
+            problems.join("; "),
+            "use stderr or absolute paths (file:///var/log/apm-inject.log); run a runtime with \
+             DD_APM_INSTRUMENTATION_DEBUG=true and check the file's directory is writable",
         )
     }]
+}
+
+/// The agent, where the tracers will look for it (this environment's variables and defaults).
+fn agent(cx: &Context) -> Vec<Check> {
+    let id = "agent";
+    if !cx.root.is_host() {
+        return vec![Check::not_applicable(
+            id,
+            "checked on the host that runs the applications",
+        )];
+    }
+    vec![match agent::probe() {
+        (at, Ok(())) => Check::pass(id, format!("the agent at {at} accepts connections")),
+        (at, Err(e)) => Check::fail(
+            id,
+            format!("nothing accepts connections at {at}, where the tracers will send: {e}"),
+            "start the Datadog agent (apm_config enabled), or point the tracers at it with \
+             DD_TRACE_AGENT_URL or DD_AGENT_HOST/DD_TRACE_AGENT_PORT",
+        ),
+    }]
+}
+
+/// Each runtime on this host and whether an installed tracer supports it.
+fn runtimes(cx: &Context) -> Vec<Check> {
+    if !cx.root.is_host() {
+        return vec![Check::not_applicable(
+            "runtimes",
+            "checked on the host that runs the applications",
+        )];
+    }
+    support::runtimes(&cx.root)
+        .into_iter()
+        .map(|(name, support)| {
+            let id = format!("runtime_{name}");
+            match support {
+                Support::Traced(detail) => Check::pass(id, detail),
+                Support::NotTraced(detail) => Check::warn(id, detail),
+                Support::NotApplicable(detail) => Check::not_applicable(id, detail),
+            }
+        })
+        .collect()
 }

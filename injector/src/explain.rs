@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// The C library `exe` would run on: musl if its interpreter is musl's loader, else glibc
 /// (this machine's version).
-fn libc_of(exe: &Path) -> Libc {
+pub fn libc_of(exe: &Path) -> Libc {
     let bytes = std::fs::read(exe).unwrap_or_default();
     let interpreter = goblin::elf::Elf::parse(&bytes)
         .ok()
@@ -51,22 +51,8 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         euid: unsafe { libc::geteuid() },
         libc: libc_of(&exec.exe),
     };
-    let mut host = StdHost::new();
     let config_dir = config::dir();
-    let mut storage = Vec::new();
-    let (config, status) = analyzer::config::load(
-        &host,
-        config_dir.as_os_str().as_bytes(),
-        process.euid,
-        &mut storage,
-    );
-    host.budget_ms = config.time_budget_ms;
-    let decision = analyzer::decide(
-        &process,
-        &host,
-        Some(root.path.as_os_str().as_bytes()),
-        &config,
-    );
+    let (decision, status) = decide(&process, &root.path, &config_dir);
     let context = Context {
         exec: &exec,
         root: &root,
@@ -80,6 +66,39 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
         crate::output::stdout(format_args!("{}", context.text(&decision)));
     }
     Ok(())
+}
+
+/// The launcher's decision for `process`, with its packages at `packages_root` and the host
+/// configuration in `config_dir`; and how that configuration was found.
+pub fn decide(process: &Process, packages_root: &Path, config_dir: &Path) -> (Decision, Status) {
+    let mut host = StdHost::new();
+    let mut storage = Vec::new();
+    let (config, status) = analyzer::config::load(
+        &host,
+        config_dir.as_os_str().as_bytes(),
+        process.euid,
+        &mut storage,
+    );
+    host.budget_ms = config.time_budget_ms;
+    let decision = analyzer::decide(
+        process,
+        &host,
+        Some(packages_root.as_os_str().as_bytes()),
+        &config,
+    );
+    (decision, status)
+}
+
+/// The entry point a `library_missing` decision looked for, e.g.
+/// `/opt/datadog-packages/datadog-apm-library-java/stable/dd-java-agent.jar`.
+fn missing_library(d: &Decision, process: &Process, packages_root: &Path) -> Option<PathBuf> {
+    if d.outcome.reason() != Some(&Reason::LibraryMissing) {
+        return None;
+    }
+    let runtime = d.runtime?;
+    let (entry, _) = analyzer::library_entry_point(runtime, process.libc);
+    let lib = contract::layout::library_dir(packages_root.as_os_str().as_bytes(), runtime);
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(&lib)).join(entry))
 }
 
 /// Everything shown besides the decision.
@@ -153,6 +172,7 @@ impl Context<'_> {
             "packages_root_source": self.root.source,
             "config": {"path": self.config_file().to_string_lossy(), "status": self.config.id()},
             "changes": changes,
+            "missing": missing_library(d, self.process, &self.root.path).map(|p| p.to_string_lossy().into_owned()),
             "notes": notes(d),
         })
     }
@@ -169,6 +189,9 @@ impl Context<'_> {
         out += &format!("outcome:    {}\n", text(&render::outcome(d)));
         if let Some(reason) = d.outcome.reason() {
             out += &format!("reason:     {}\n", text(&render::reason(reason)));
+        }
+        if let Some(missing) = missing_library(d, self.process, &self.root.path) {
+            out += &format!("missing:    {}\n", missing.display());
         }
         if let Some(source) = rule_source(d) {
             out += &format!(

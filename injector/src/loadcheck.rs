@@ -130,3 +130,22 @@ fn run(chroot: Option<&Path>, argv: &[&str], preload: Option<&Path>) -> Result<(
     }
     Ok(())
 }
+
+/// What the loader says when `/bin/true` starts with `LD_PRELOAD` set to `value` (e.g.
+/// `ERROR: ld.so: object 'x.so' from LD_PRELOAD cannot be preloaded …: ignored.`), if it says
+/// anything: the message every program started with that value would print.
+pub fn loader_complaint(value: &std::ffi::OsStr) -> Option<String> {
+    let out = Command::new("/bin/true")
+        .env_clear()
+        .env("LD_PRELOAD", value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find(|l| l.contains("ld.so") || l.contains("LD_PRELOAD"))
+        .map(str::to_owned)
+}

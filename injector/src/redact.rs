@@ -1,15 +1,30 @@
 //! Redaction of secrets from text that leaves the host (flares): the value of every variable,
-//! option or configuration key whose name contains KEY, TOKEN, SECRET or PASSWORD (in any
-//! case) becomes `<redacted>`.
+//! option or configuration key whose name contains KEY, TOKEN, SECRET, PASSWORD, PASSWD or
+//! CREDENTIAL (in any case) becomes `<redacted>`.
 //!
-//! A name is a run of letters, digits, `_`, `.` and `-` followed (after an optional closing
-//! quote and spaces) by `=` or `:`, which covers `DD_API_KEY=…`, `api_key: …`,
-//! `"api_key": "…"`, `--api-key=…` and `-Ddd.api.key=…`. A quoted value is redacted up to its
-//! closing quote; an unquoted one up to the end of the line (more than needed rather than
-//! less).
+//! YAML (and JSON) configuration is redacted structurally ([`yaml`]): parsed, every value under
+//! a secret key replaced (all of it, for a mapping or a list; a null stays null, it holds
+//! nothing), every other string passed through the text rules below, and re-emitted, so
+//! that the result is valid YAML with the same structure. Comments and formatting are not
+//! kept: a comment may hold a secret too.
+//!
+//! Other text ([`redact`]: logs, environments) goes line by line. A name is a run of letters,
+//! digits, `_`, `.` and `-` followed (after an optional closing quote and spaces) by `=` or
+//! `:`, which covers `DD_API_KEY=…`, `api_key: …`, `"api_key": "…"`, `--api-key=…` and
+//! `-Ddd.api.key=…`. A quoted value is redacted up to its closing quote; an unquoted one up to
+//! the end of the line (more than needed rather than less).
+
+use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 /// Words that mark a name as secret.
-const SECRET_WORDS: &[&[u8]] = &[b"KEY", b"TOKEN", b"SECRET", b"PASSWORD"];
+const SECRET_WORDS: &[&[u8]] = &[
+    b"KEY",
+    b"TOKEN",
+    b"SECRET",
+    b"PASSWORD",
+    b"PASSWD",
+    b"CREDENTIAL",
+];
 /// What a secret value becomes.
 const REDACTED: &[u8] = b"<redacted>";
 
@@ -20,6 +35,62 @@ pub fn redact(text: &[u8]) -> Vec<u8> {
         redact_line(line, &mut out);
     }
     out
+}
+
+/// YAML `text` (one or more documents) with the values of secret keys replaced, re-emitted;
+/// an error (without any of the text) if it does not parse.
+pub fn yaml(text: &str) -> Result<String, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let documents = YamlLoader::load_from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let mut out = String::new();
+    for document in documents {
+        let mut emitted = String::new();
+        YamlEmitter::new(&mut emitted)
+            .dump(&redact_node(document, false))
+            .map_err(|e| format!("cannot write YAML: {e}"))?;
+        out += &emitted;
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `node` with secrets replaced; `secret`: it is (inside) the value of a secret key.
+fn redact_node(node: Yaml, secret: bool) -> Yaml {
+    match node {
+        Yaml::Hash(entries) => Yaml::Hash(
+            entries
+                .into_iter()
+                .map(|(key, value)| {
+                    let secret_key =
+                        secret || key_text(&key).is_some_and(|k| is_secret(k.as_bytes()));
+                    (key, redact_node(value, secret_key))
+                })
+                .collect(),
+        ),
+        Yaml::Array(items) => Yaml::Array(
+            items
+                .into_iter()
+                .map(|item| redact_node(item, secret))
+                .collect(),
+        ),
+        Yaml::Null => Yaml::Null,
+        _ if secret => Yaml::String(String::from_utf8_lossy(REDACTED).into_owned()),
+        Yaml::String(text) => {
+            Yaml::String(String::from_utf8_lossy(&redact(text.as_bytes())).into_owned())
+        }
+        Yaml::Alias(_) | Yaml::BadValue => Yaml::Null,
+        other => other,
+    }
+}
+
+/// A mapping key as text, e.g. `DB_PASSWORD`.
+fn key_text(key: &Yaml) -> Option<String> {
+    match key {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 fn redact_line(line: &[u8], out: &mut Vec<u8>) {
@@ -124,6 +195,30 @@ mod tests {
             r("node app.js --auth-token=xyz"),
             "node app.js --auth-token=<redacted>"
         );
+    }
+
+    #[test]
+    fn yaml_is_redacted_structurally_and_still_parses() {
+        let text = "rules:\n  - action: deny\n    env: {DB_PASSWORD: \"hunter2*\", STAGE: prod}\n    \
+                    args: [{any: [\"--api-key=k1\"]}]\nAPI_TOKEN: null\nclient_secret:\n  - a\n  - {b: c}\n\
+                    env: prod # comment\n";
+        let redacted = yaml(text).unwrap();
+        let parsed = &YamlLoader::load_from_str(&redacted).unwrap()[0];
+        let rule = &parsed["rules"][0];
+        assert_eq!(rule["env"]["DB_PASSWORD"].as_str(), Some("<redacted>"));
+        assert_eq!(rule["env"]["STAGE"].as_str(), Some("prod"));
+        assert_eq!(
+            rule["args"][0]["any"][0].as_str(),
+            Some("--api-key=<redacted>")
+        );
+        assert!(parsed["API_TOKEN"].is_null(), "{redacted}");
+        assert_eq!(parsed["client_secret"][0].as_str(), Some("<redacted>"));
+        assert_eq!(parsed["client_secret"][1]["b"].as_str(), Some("<redacted>"));
+        assert_eq!(parsed["env"].as_str(), Some("prod"));
+        for secret in ["hunter2", "k1", "c\n"] {
+            assert!(!redacted.contains(secret), "{redacted}");
+        }
+        assert!(yaml("a: [unclosed").is_err());
     }
 
     #[test]

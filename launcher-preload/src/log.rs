@@ -7,12 +7,18 @@
 //! standard error. Standard output is never written. All lines of one process are collected
 //! and written with one `write` per target at the end, so lines of concurrent processes do not
 //! interleave. Files are opened append-only, created 0600 if missing, never followed into a
-//! FIFO wait (`O_NONBLOCK`), and closed before the constructor returns.
+//! FIFO wait (`O_NONBLOCK`), and closed before the constructor returns. A file that has grown
+//! past [`MAX_FILE_BYTES`] is rotated by the first process to find it so: renamed to
+//! `<file>.1` (replacing an older one) and started anew, so that a log holds at most twice that
+//! (if it cannot be renamed, it is emptied instead). Two processes finding it full at once may
+//! both rotate, losing the older half: a debug log is for a while, not for ever.
 
 use crate::sys::{self, CPath, Fd};
 use alloc::vec::Vec;
 
 const DEBUG: &str = "DD_APM_INSTRUMENTATION_DEBUG";
+/// Size past which a debug log file is rotated (see the module docs).
+pub const MAX_FILE_BYTES: u64 = 10 << 20;
 const OUTPUT_PATHS: &str = "DD_APM_INSTRUMENTATION_OUTPUT_PATHS";
 
 /// The lines of one process, written on `flush`.
@@ -77,15 +83,33 @@ impl Log {
             if path == b"stderr" {
                 Fd::stderr().write_all(&self.text);
             } else if path.starts_with(b"/") && !path.contains(&0) {
-                let c_path = [path, b"\0"].concat();
-                let flags =
-                    sys::O_WRONLY | sys::O_APPEND | sys::O_CREAT | sys::O_NONBLOCK | sys::O_NOCTTY;
-                if let Ok(fd) = sys::open(CPath(&c_path), flags, 0o600) {
+                if let Some(fd) = open_file(path) {
                     fd.write_all(&self.text);
                 }
             }
         }
     }
+}
+
+/// Opens log file `path` for appending, rotating it first if it is full (module docs).
+fn open_file(path: &[u8]) -> Option<Fd> {
+    let c_path = [path, b"\0"].concat();
+    let flags = sys::O_WRONLY | sys::O_APPEND | sys::O_CREAT | sys::O_NONBLOCK | sys::O_NOCTTY;
+    let fd = sys::open(CPath(&c_path), flags, 0o600).ok()?;
+    let opened = fd.stat().ok()?;
+    if opened.size < MAX_FILE_BYTES {
+        return Some(fd);
+    }
+    // Only while `path` still names the full file: another process may have rotated it.
+    if sys::stat(CPath(&c_path)).ok().map(|s| s.id) == Some(opened.id) {
+        let rotated = [path, b".1\0"].concat();
+        if sys::rename(CPath(&c_path), CPath(&rotated)).is_err() {
+            fd.truncate().ok()?;
+            return Some(fd);
+        }
+    }
+    drop(fd);
+    sys::open(CPath(&c_path), flags, 0o600).ok()
 }
 
 fn trim(s: &[u8]) -> &[u8] {

@@ -30,6 +30,7 @@ const SYS_GETCWD: usize = 79;
 const SYS_OPENAT: usize = 257;
 const SYS_NEWFSTATAT: usize = 262;
 const SYS_READLINKAT: usize = 267;
+const SYS_RENAMEAT: usize = 264;
 const SYS_FTRUNCATE: usize = 77;
 const SYS_MEMFD_CREATE: usize = 319;
 const MAP_SHARED: usize = 1;
@@ -76,6 +77,8 @@ pub struct FileStat {
     pub uid: u32,
     /// Size in bytes.
     pub size: u64,
+    /// Device and inode: which file it is.
+    pub id: (u64, u64),
 }
 
 /// Kernel `struct stat` layout on x86_64.
@@ -200,7 +203,23 @@ fn file_stat(st: &KernelStat) -> FileStat {
         mode: st.mode,
         uid: st.uid,
         size: st.size as u64,
+        id: (st.dev, st.ino),
     }
+}
+
+/// Renames `from` to `to` (replacing it).
+pub fn rename(from: CPath, to: CPath) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated.
+    result(unsafe {
+        syscall4(
+            SYS_RENAMEAT,
+            AT_FDCWD as usize,
+            from.0.as_ptr() as usize,
+            AT_FDCWD as usize,
+            to.0.as_ptr() as usize,
+        )
+    })
+    .map(drop)
 }
 
 /// An open file descriptor, closed when dropped.
@@ -283,6 +302,12 @@ impl Fd {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Empties the open file (`ftruncate(2)` to 0).
+    pub fn truncate(&self) -> Result<(), Errno> {
+        // SAFETY: changes only the size of our own open file.
+        result(unsafe { syscall4(SYS_FTRUNCATE, self.0 as usize, 0, 0, 0) }).map(drop)
     }
 
     /// `fstat(2)` of the open file.
