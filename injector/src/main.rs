@@ -6,6 +6,7 @@
 //! again; `doctor` checks an installation; `flare` collects what support needs; `config`
 //! validates and compiles the host configuration; `telemetry-forward` (also run as
 //! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod agent;
 mod command;

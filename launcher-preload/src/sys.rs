@@ -108,6 +108,12 @@ fn result(ret: isize) -> Result<usize, Errno> {
     }
 }
 
+/// System call `n` with up to four arguments (unused ones 0); the raw return value (`-errno` on
+/// failure).
+///
+/// # Safety
+/// The arguments must be valid for system call `n`: pointers to memory of the sizes the call
+/// reads or writes, descriptors the caller owns.
 #[inline(always)]
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
@@ -118,6 +124,10 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     ret
 }
 
+/// System call `n` with six arguments; the raw return value (`-errno` on failure).
+///
+/// # Safety
+/// As for [`syscall4`].
 #[inline(always)]
 unsafe fn syscall6(n: usize, args: [usize; 6]) -> isize {
     let ret: isize;
@@ -143,8 +153,8 @@ pub fn readlink_in<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Option<&'
         )
     };
     match result(ret) {
-        // SAFETY: the kernel initialised the first `n` bytes.
         Ok(n) if n > 0 && n < buf.len() => {
+            // SAFETY: the kernel initialised the first `n` bytes.
             Some(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), n) })
         }
         _ => None,
