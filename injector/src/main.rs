@@ -7,6 +7,7 @@
 //! validates and compiles the host configuration; `telemetry-forward` (also run as
 //! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent; run as
 //! `inject/auto_inject_runc`, it is the OCI runtime shim for Docker and containerd ([`shim`]).
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod agent;
 mod command;
