@@ -14,6 +14,7 @@
 //! process of the pod print a loader error (a visible init failure is better than a pod whose
 //! every program writes to stderr). A library package that cannot be copied is reported and
 //! skipped (exit 0): the launcher leaves that runtime alone (`library_missing`).
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::fs;

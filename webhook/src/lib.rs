@@ -5,6 +5,7 @@
 //! Pure parts: [`config`] (the YAML configuration), [`select`] (which pods, which libraries),
 //! [`mutate`] (the change to a pod), [`review`] (AdmissionReview in and out). The server
 //! ([`server`], [`tls`], [`namespaces`], [`metrics`]) wraps them in HTTPS.
+#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod keys;

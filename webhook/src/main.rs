@@ -5,6 +5,7 @@
 //! apm-inject webhook --config FILE --tls-cert FILE --tls-key FILE --listen ADDR:PORT [--namespace NS]
 //! apm-inject webhook check CONFIG
 //! ```
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
