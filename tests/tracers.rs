@@ -217,7 +217,8 @@ fn library_points_the_tracers_at_the_forwarder() {
             .env_remove("PYTHONPATH");
     };
     let mut python = p.command(pyenv("3.8"));
-    env(python.args(["-c", "pass"]).env("DD_INJECT_FORCE", "1"));
+    env(python.args(["-c", "pass"]));
+    python.env("DD_INJECT_FORCE", "1");
     let mut node = p.command(node_of_unknown_version(dir.path()));
     env(node.args(["-e", "0"]));
     for mut cmd in [python, node] {
