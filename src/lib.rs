@@ -6,6 +6,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod containers;
+pub mod kube;
 pub mod tracers;
 
 use std::os::unix::fs::PermissionsExt;
