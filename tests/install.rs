@@ -363,3 +363,28 @@ fn installed_cli_reinstalls_from_its_own_tree() {
     assert_eq!(names(&python), ["1.0.0", "stable"]);
     assert!(python.join("1.0.0/sitecustomize.py").is_file());
 }
+
+#[test]
+fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
+    // A package without `inject/auto_inject_runc` (the fixture's) on a root where Docker is
+    // present: naming the missing shim in daemon.json would fail every container start.
+    let source = Packages::new();
+    let root = system_root();
+    std::fs::create_dir_all(root.path().join("etc/docker")).unwrap();
+    let out = install_ok(&source, root.path());
+    assert!(stdout(&out).contains("Docker: skipped"), "{}", stdout(&out));
+    assert!(!root.path().join("etc/docker/daemon.json").exists());
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    // Asked for, it is a clear error and nothing changes.
+    let other = system_root();
+    std::fs::create_dir_all(other.path().join("etc/docker")).unwrap();
+    let out = install(&source, other.path(), &["--docker"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auto_inject_runc is missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!other.path().join("etc/docker/daemon.json").exists());
+    assert!(!other.path().join("opt").exists());
+}

@@ -101,6 +101,10 @@ impl Default for Arena {
 // SAFETY: blocks never overlap: `next` only moves forward within the newest mapping except
 // when the newest block is resized in place. The library runs its constructor on one thread.
 unsafe impl GlobalAlloc for Arena {
+    /// The next block of the arena, aligned; null when the arena is full.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc` requires: `layout` has a non-zero size.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         let fits = |next: usize| {
@@ -125,8 +129,16 @@ unsafe impl GlobalAlloc for Arena {
         }
     }
 
+    /// Nothing: the whole arena is unmapped at once when the constructor returns.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::dealloc` requires.
     unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
 
+    /// Grows the newest block in place, else copies into a new block.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc` requires: `ptr` was allocated here with `layout`.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if ptr as usize == self.last.load(Relaxed) {
             if let Some(end) = (ptr as usize).checked_add(new_size) {
