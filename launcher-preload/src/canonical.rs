@@ -142,6 +142,7 @@ mod tests {
         let len = canonical(path.as_os_str().as_encoded_bytes(), &mut out)?;
         let bytes: Vec<u8> = out[..len]
             .iter()
+            // SAFETY: `canonical` initialised the first `len` bytes.
             .map(|b| unsafe { b.assume_init() })
             .collect();
         Some(String::from_utf8(bytes).unwrap())

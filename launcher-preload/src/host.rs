@@ -19,6 +19,9 @@ const ENOENT: sys::Errno = 2;
 /// `ENOTDIR`: a path component is not a directory.
 const ENOTDIR: sys::Errno = 20;
 
+/// A path (NUL-terminated) and what `stat` answered for it.
+type Answer = (Vec<u8>, Result<FileInfo, sys::Errno>);
+
 /// Answers `analyzer::Host` for the running process, for one decision.
 pub struct SysHost {
     /// When the decision started (monotonic nanoseconds).
@@ -26,7 +29,7 @@ pub struct SysHost {
     /// Time budget of the decision.
     pub budget_ms: u32,
     /// What `stat` answered for each path asked about so far.
-    stats: RefCell<Vec<(Vec<u8>, Result<FileInfo, sys::Errno>)>>,
+    stats: RefCell<Vec<Answer>>,
 }
 
 impl SysHost {

@@ -71,8 +71,8 @@ extern "C" fn start(argc: c_int, argv: *const *const u8, envp: *const *const u8)
         Some(s) if s.auxv.secure => return,
         Some(s) => match screen::screen(s, &mut room) {
             screen::Screen::NotARuntime => return,
-            // SAFETY: the screen initialised the first `len` bytes.
             screen::Screen::Candidate(len) => {
+                // SAFETY: the screen initialised the first `len` bytes.
                 Some(unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u8>(), len) })
             }
             screen::Screen::Unknown => None,
