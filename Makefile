@@ -91,6 +91,7 @@ demo: deps dist libraries tools
 
 bench: deps dist
 	/usr/bin/python3 bench/run.py
+	/usr/bin/python3 bench/workload.py
 	/usr/bin/python3 bench/container_start.py
 
 clean:
