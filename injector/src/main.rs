@@ -32,6 +32,7 @@ mod output;
 mod package;
 mod packages;
 mod preload_file;
+mod privilege;
 mod redact;
 mod shim;
 mod signals;
