@@ -363,3 +363,136 @@ fn installed_cli_reinstalls_from_its_own_tree() {
     assert_eq!(names(&python), ["1.0.0", "stable"]);
     assert!(python.join("1.0.0/sitecustomize.py").is_file());
 }
+
+/// A system root with the directories a Debian system has for commands, manual pages and
+/// completions.
+fn root_with_usr() -> tempfile::TempDir {
+    let root = system_root();
+    for dir in [
+        "usr/bin",
+        "usr/share/man/man1",
+        "usr/share/bash-completion/completions",
+    ] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    root
+}
+
+/// A tree whose injector ships its manual pages and completion, as `make dist` makes them.
+fn with_manual() -> Packages {
+    let source = Packages::with_libraries();
+    let inject = source.inject_dir().join("inject");
+    let out = run(Command::new(cli()).arg("man").arg(inject.join("man")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(Command::new(cli()).args(["completions", "bash"]));
+    std::fs::write(inject.join("apm-inject.bash"), &out.stdout).unwrap();
+    source
+}
+
+#[test]
+fn install_links_the_cli_its_manual_and_completion_and_uninstall_takes_them_away() {
+    let source = with_manual();
+    let root = root_with_usr();
+    // Someone else's file holds one of the names: it is left alone.
+    let foreign = root
+        .path()
+        .join("usr/share/bash-completion/completions/apm-inject");
+    std::fs::write(&foreign, "# not ours\n").unwrap();
+    let out = install_ok(&source, root.path());
+    assert!(
+        stdout(&out).contains(&format!("left alone: {}", foreign.display())),
+        "{}",
+        stdout(&out)
+    );
+    let stable = "/opt/datadog-packages/datadog-apm-inject/stable/inject";
+    let link = |relative: &str| {
+        std::fs::read_link(root.path().join(relative))
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+            .display()
+            .to_string()
+    };
+    assert_eq!(link("usr/bin/apm-inject"), format!("{stable}/apm-inject"));
+    assert_eq!(
+        link("usr/share/man/man1/apm-inject.1"),
+        format!("{stable}/man/apm-inject.1")
+    );
+    assert_eq!(
+        link("usr/share/man/man1/apm-inject-install.1"),
+        format!("{stable}/man/apm-inject-install.1")
+    );
+    let out = run(&mut apm_inject(
+        &source.shipped_cli(),
+        &["uninstall", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(names(&root.path().join("usr/bin")).is_empty());
+    assert!(names(&root.path().join("usr/share/man/man1")).is_empty());
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "# not ours\n");
+}
+
+#[test]
+fn install_enables_a_boot_unit_where_systemd_starts_the_root() {
+    let source = Packages::with_libraries();
+    let root = system_root();
+    std::fs::create_dir_all(root.path().join("usr/lib/systemd")).unwrap();
+    std::fs::write(root.path().join("usr/lib/systemd/systemd"), "").unwrap();
+    std::fs::create_dir_all(root.path().join("etc/systemd/system")).unwrap();
+    install_ok(&source, root.path());
+    let unit = root.path().join("etc/systemd/system/apm-inject.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(
+            "ExecStart=/opt/datadog-packages/datadog-apm-inject/stable/inject/apm-inject boot\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(mode(&unit), 0o644);
+    assert_eq!(
+        std::fs::read_link(
+            root.path()
+                .join("etc/systemd/system/sysinit.target.wants/apm-inject.service")
+        )
+        .unwrap(),
+        Path::new("/etc/systemd/system/apm-inject.service")
+    );
+    let out = run(&mut apm_inject(
+        &source.shipped_cli(),
+        &["uninstall", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        names(&root.path().join("etc/systemd/system")),
+        Vec::<String>::new()
+    );
+
+    // A root without systemd gets no unit.
+    let plain = system_root();
+    install_ok(&source, plain.path());
+    assert!(!plain.path().join("etc/systemd").exists());
+}
+
+#[test]
+fn manual_and_completion_come_from_the_cli_definition() {
+    let page = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} man | man -l -", cli().display())));
+    let text = stdout(&page);
+    for expected in [
+        "apm-inject - Single-step APM instrumentation",
+        "install",
+        "doctor",
+        "flare",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    // bash completes subcommands from the generated script.
+    let script = format!(
+        r#"source <({} completions bash)
+        COMP_WORDS=(apm-inject uni); COMP_CWORD=1; COMP_LINE="apm-inject uni"; COMP_POINT=14
+        $(complete -p apm-inject | sed -n 's/.*-F \([^ ]*\) .*/\1/p') apm-inject uni apm-inject
+        echo "${{COMPREPLY[@]}}""#,
+        cli().display()
+    );
+    let out = run(Command::new("bash").arg("-c").arg(script));
+    assert_eq!(stdout(&out).trim(), "uninstall", "{}", stderr(&out));
+}

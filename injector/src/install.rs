@@ -10,7 +10,8 @@
 //!    every byte ([`crate::manifest`]), and make it durable;
 //! 4. prove the staged launcher ([`loadcheck`]);
 //! 5. put each version in place and switch its `stable` link (libraries first), then write
-//!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]);
+//!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]), then the links and
+//!    the systemd unit of [`integration`];
 //! 6. commit; then remove the versions `stable` named before and the backups.
 //!
 //! An error or a terminating signal before the commit rolls everything back.
@@ -20,7 +21,7 @@ use crate::manifest::{Kind, Manifest};
 use crate::output::say;
 use crate::package::{self, Package};
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{agent, loadcheck, preload_file, signals, system_file, tree};
+use crate::{agent, integration, loadcheck, preload_file, signals, system_file, tree};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -56,9 +57,10 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
     let items = items(&root, &source)?;
 
     let mut tx = Transaction::begin(&root)?;
-    if let Err(e) = prepare(&root, &items, &mut tx) {
-        return Err(tx.abort(e));
-    }
+    let touches_unit = match prepare(&root, &items, &mut tx) {
+        Ok(touches_unit) => touches_unit,
+        Err(e) => return Err(tx.abort(e)),
+    };
     if let Err(e) = tx.apply().and_then(|()| tx.commit()) {
         return Err(tx.abort(e));
     }
@@ -76,6 +78,7 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
     let entry = layout::stable_launcher();
     say!("{}: lists {}", preload_path.display(), entry.display());
     tx.finish()?;
+    integration::reload(&root, touches_unit);
     if container {
         // `\$`: Docker would substitute `$LIB` in an ENV instruction.
         let value = entry.display().to_string().replace('$', "\\$");
@@ -140,8 +143,9 @@ fn version_name(version: &std::ffi::OsStr) -> Result<String, String> {
         .ok_or_else(|| format!("{:?} is not a usable version name", version))
 }
 
-/// Plans the change, then stages and proves everything it needs, with checkpoints.
-fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<(), String> {
+/// Plans the change, then stages and proves everything it needs, with checkpoints. Returns
+/// whether the change touches the systemd unit.
+fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<bool, String> {
     let preload_path = root.ld_so_preload();
     let previous = system_file::read(&preload_path)?;
     let mut plan = Plan::default();
@@ -194,6 +198,9 @@ fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<(), Stri
             content: Some(updated),
         });
     }
+    let inject = items.last().expect("the injector comes last");
+    integration::install(root, &inject.source.join("inject"), &mut plan);
+    let touches_unit = integration::touches_unit(&plan.steps);
     tx.plan("install", plan)?;
     tx.checkpoint()?;
 
@@ -223,12 +230,12 @@ fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<(), Stri
     tree::sync_filesystem(&root.packages())?;
     tx.save()?;
 
-    let inject = items.last().expect("the injector comes last");
     let staged = package::staging_dir(&inject.package.dir, &inject.version);
     say!("checking the new launcher");
     let proof = loadcheck::prove(root, &layout::launcher_in(&root.inside(&staged)))?;
     say!("launcher checked: {proof}");
-    tx.checkpoint()
+    tx.checkpoint()?;
+    Ok(touches_unit)
 }
 
 /// How much a manifest lists, e.g. `1,234 files, 56.7 MB`.

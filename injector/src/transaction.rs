@@ -315,6 +315,7 @@ impl Step {
             }
             Step::Link { path, target } => {
                 let path = root.path(path);
+                tree::create_dir_all(parent(&path))?;
                 std::os::unix::fs::symlink(target, &path).map_err(errors::io("create", &path))?;
                 tree::sync_dir(parent(&path))
             }

@@ -1,6 +1,7 @@
 //! `apm-inject uninstall`: our entry leaves `<root>/etc/ld.so.preload` first (the file goes if
 //! it was the only entry), then our packages leave `<root>/opt/datadog-packages`, so that no
-//! process ever preloads a missing file; with `--purge`, the configuration directory goes too.
+//! process ever preloads a missing file; so do the links and the systemd unit install added
+//! ([`crate::integration`]); with `--purge`, the configuration directory goes too.
 //! One transaction ([`crate::transaction`]): the entry's removal is the commit point, the
 //! packages are removed after it (a killed run's successor finishes that). Works on a tree
 //! deleted by hand too: the entry that points at nothing is removed.
@@ -8,7 +9,7 @@
 use crate::layout::Root;
 use crate::output::say;
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{config, install, preload_file, signals, system_file};
+use crate::{config, install, integration, preload_file, signals, system_file};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
         Ok(planned) => planned,
         Err(e) => return Err(tx.abort(e)),
     };
+    let touches_unit = integration::touches_unit(&plan.steps);
     let result = tx
         .plan("uninstall", plan)
         .and_then(|()| tx.checkpoint())
@@ -32,6 +34,7 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
     }
     say!("{message}");
     tx.finish()?;
+    integration::reload(&root, touches_unit);
     if std::env::var_os("LD_PRELOAD").is_some_and(|v| {
         preload_file::entries(v.as_bytes())
             .into_iter()
@@ -68,6 +71,7 @@ fn plan(root: &Root, purge: bool) -> Result<(Plan, String), String> {
         }
         _ => format!("{shown}: no launcher entry"),
     };
+    integration::uninstall(root, &mut plan);
     for dir in root.our_packages()? {
         plan.remove.push(root.inside(&dir));
     }
