@@ -68,7 +68,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh test-assets/capture.sh .ci/run
 
 fuzz: deps build
 	./scripts/fuzz.sh

@@ -42,6 +42,12 @@ fn main() {
         "noisy_preload.c",
         "noisy-preload.so",
     );
+    c(
+        "gcc",
+        &["-shared", "-fPIC"],
+        "failing_setenv.c",
+        "failing-setenv.so",
+    );
 
     c("gcc", &["-m32"], "hello.c", "hello-i386");
     foreign(

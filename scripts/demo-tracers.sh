@@ -3,8 +3,9 @@
 # a Flask application, a Node.js application (on Node.js 16, 18, 20 and 22) and a Spring Boot
 # application, which contain no tracing code, run under the launcher of the dist tree (with the
 # dd-java-agent, ddtrace and dd-trace packages of `make libraries`); a few requests go to each;
-# then a table shows what the launcher decided, what the tracers' entry points reported, and
-# the spans the agent received per application and service.
+# then a table shows what the launcher decided, what `apm-inject status` says of each process,
+# what the tracers' entry points reported, and the spans the agent received per application
+# and service.
 # Needs `make dist libraries tools` (`make demo` runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +55,8 @@ run() {
     while [ "$1" != -- ]; do paths+=("$1"); shift; done
     shift
     local port; port=$(free_port)
-    env LD_PRELOAD="$launcher" DD_TRACE_AGENT_URL="$agent" PORT="$port" \
+    # A one-second telemetry heartbeat, so that the counts reach the agent while the demo waits.
+    env LD_PRELOAD="$launcher" DD_TRACE_AGENT_URL="$agent" PORT="$port" DD_TELEMETRY_HEARTBEAT_INTERVAL=1 \
         DD_APM_INSTRUMENTATION_DEBUG=true DD_APM_INSTRUMENTATION_OUTPUT_PATHS="$work/$name.inject.log" \
         "$@" > "$work/$name.log" 2>&1 &
     local pid=$!
@@ -78,10 +80,10 @@ run java-spring-boot / /items/42 -- /usr/bin/java -jar \
 echo
 echo "== waiting for the tracers to flush (a few seconds)"
 
-/usr/bin/python3 - "$agent" "${apps[@]}" <<'EOF'
-import json, os, re, sys, time, urllib.request
+/usr/bin/python3 - "$agent" "$root/datadog-apm-inject/stable/inject/apm-inject" "${apps[@]}" <<'EOF'
+import json, os, re, subprocess, sys, time, urllib.request
 
-agent, apps = sys.argv[1], [a.split("|") for a in sys.argv[2:]]
+agent, cli, apps = sys.argv[1], sys.argv[2], [a.split("|") for a in sys.argv[3:]]
 
 def get(path):
     return json.load(urllib.request.urlopen(agent + path, timeout=10))
@@ -105,7 +107,13 @@ received = traces_by_pid()
 def entry_points():
     """library_entrypoint.* reports per (language, runtime major version)."""
     found = {}
+    events = []
     for r in get("/test/session/apmtelemetry"):
+        if r.get("request_type") == "message-batch":  # ddtrace batches its events
+            events += [dict(e, application=r.get("application", {})) for e in r["payload"]]
+        else:
+            events.append(r)
+    for r in events:
         if r.get("request_type") != "generate-metrics":
             continue
         app = r.get("application", {})
@@ -116,7 +124,14 @@ def entry_points():
                 found.setdefault(key, set()).add(" ".join([s["metric"]] + s.get("tags", [])))
     return found
 
+def states():
+    """`apm-inject status`: each process's state and reason, by pid."""
+    status = json.loads(subprocess.run([cli, "status", "--json"], capture_output=True).stdout)
+    return {str(p["pid"]): p["state"] + (" (%s)" % p["reason"] if p["reason"] else "")
+            for p in status["processes"]}
+
 reports = entry_points()
+state = states()
 rows = []
 for name, pid, log in apps:
     text = open(log).read() if os.path.exists(log) else ""
@@ -126,13 +141,14 @@ for name, pid, log in apps:
     app_spans = [s for trace in received.get(pid, []) for s in trace]
     services = sorted({s["service"] for s in app_spans}) or ["-"]
     report = reports.get((language, major), {"none received"})
-    rows.append((name, decision[-1] if decision else "not a runtime", ",".join(services),
-                 str(len(app_spans)), "; ".join(sorted(report))))
+    rows.append((name, decision[-1] if decision else "not a runtime", state.get(pid, "-"),
+                 ",".join(services), str(len(app_spans)), "; ".join(sorted(report))))
 
-header = ("application", "launcher decision", "service", "spans", "entry point telemetry")
-widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+header = ("application", "launcher decision", "apm-inject status", "service", "spans",
+          "entry point telemetry")
+widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
 for row in [header] + rows:
-    print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[5])
 
 print()
 print("traces per service (root spans):")

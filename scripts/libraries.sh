@@ -22,8 +22,11 @@
 # ddtrace has compiled extensions, so it is installed once per CPython ABI (glibc, x86_64); the
 # bootstrap loads the directory matching the running interpreter and leaves others alone.
 # A version already built is kept (delete its directory to rebuild); the bootstrap is always
-# refreshed. Needs pip for /usr/bin/python3, npm and Maven (scripts/install-deps.sh; Maven's
-# downloads are cached in target/m2), and the CLI built (`make build`) to write the manifests.
+# refreshed. Nothing may be written into the package at run time, so every .py file gets its
+# byte-code here, compiled by the real interpreter of each ABI (pyenv's 3.9 to 3.13).
+# Needs pip for /usr/bin/python3, pyenv's interpreters, npm and Maven (scripts/install-deps.sh;
+# Maven's downloads are cached in target/m2), and the CLI built (`make build`) to write the
+# manifests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,31 +39,77 @@ DD_JAVA_AGENT_VERSION=1.68.1
 PYTHON_VERSIONS="3.9 3.10 3.11 3.12 3.13"
 root=dist/opt/datadog-packages
 
+# The interpreter of CPython `version` (e.g. 3.12) that compiles byte-code for its ABI: pyenv's
+# (every version of these machines lives under /root/.pyenv/versions), else the system's.
+python_for() {
+    local version=$1 found
+    for found in /root/.pyenv/versions/"$version".*/bin/python"$version" ""; do
+        [ -x "$found" ] && break
+    done
+    [ -n "$found" ] || found=$(command -v "/usr/bin/python$version" || true)
+    if [ -z "$found" ]; then
+        echo "libraries: no python$version to compile byte-code with (pyenv or /usr/bin)" >&2
+        return 1
+    fi
+    echo "$found"
+}
+
+# Compiles every .py under `dir` with the interpreter `python`, as unchecked-hash .pyc files
+# (PEP 552): valid whatever the files' times after a copy, so no interpreter ever writes
+# byte-code into the installed package. Fails if a file does not compile.
+compile_tree() {
+    local python=$1 dir=$2
+    "$python" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$dir" >/dev/null
+}
+
 python_package() {
     local package=$root/datadog-apm-library-python
     local dir=$package/$DDTRACE_VERSION
-    if [ ! -f "$dir/version" ]; then
+    # Built and compiled: the last ABI's byte-code is the last thing written.
+    local last=${PYTHON_VERSIONS##* }
+    local stamp=$dir/ddtrace_pkgs/cpython-${last/./}-x86_64-linux-gnu/ddtrace/__pycache__/__init__.cpython-${last/./}.pyc
+    if [ ! -f "$stamp" ]; then
         echo "libraries: ddtrace $DDTRACE_VERSION for CPython $PYTHON_VERSIONS"
-        local host_abi
-        host_abi=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')
         rm -rf "$dir.tmp"
         for version in $PYTHON_VERSIONS; do
-            local abi=cpython-${version/./}-x86_64-linux-gnu compile=--no-compile
-            # Byte-code is precompiled for the interpreter that installs (Debian's python3).
-            [ "$abi" = "$host_abi" ] && compile=--compile
+            local abi=cpython-${version/./}-x86_64-linux-gnu python
+            python=$(python_for "$version")
             /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-                --no-warn-script-location "$compile" \
+                --no-warn-script-location --no-compile \
                 --target "$dir.tmp/ddtrace_pkgs/$abi" \
                 --python-version "$version" --implementation cp --abi "cp${version/./}" \
                 --platform manylinux2014_x86_64 --only-binary=:all: \
                 "ddtrace==$DDTRACE_VERSION"
+            compile_tree "$python" "$dir.tmp/ddtrace_pkgs/$abi"
         done
         echo "$DDTRACE_VERSION" > "$dir.tmp/version"
+        rm -rf "$dir"
         mv "$dir.tmp" "$dir"
     fi
-    install -m 0644 libraries/python/sitecustomize.py "$dir/sitecustomize.py"
+    bootstrap "$dir"
     /usr/bin/python3 scripts/supported_runtimes.py python "$dir"
     ln -sfn "$DDTRACE_VERSION" "$package/stable"
+}
+
+# The bootstrap sitecustomize.py and its byte-code for every interpreter that may import it
+# (each CPython of this machine, supported or not: DD_INJECT_FORCE lets the launcher go on
+# for any), so that importing it never writes: unchecked-hash .pyc in __pycache__ from 3.7 on,
+# a timestamp .pyc for 3.6 and (beside the source) 2.7, kept valid because the source's time
+# is fixed and `apm-inject install` keeps file times.
+bootstrap() {
+    local dir=$1 python
+    rm -rf "$dir/__pycache__" "$dir/sitecustomize.pyc"
+    install -m 0644 libraries/python/sitecustomize.py "$dir/sitecustomize.py"
+    touch -d @0 "$dir/sitecustomize.py"
+    for python in /usr/bin/python3 /root/.pyenv/versions/*/bin/python; do
+        [ -x "$python" ] || continue
+        if "$python" -c 'import sys; sys.exit(sys.version_info < (3, 7))'; then
+            compile_tree "$python" "$dir/sitecustomize.py"
+        else
+            "$python" -c 'import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)' \
+                "$dir/sitecustomize.py"
+        fi
+    done
 }
 
 # npm_install DIR VERSION: dd-trace VERSION into DIR/node_modules, unless already there.

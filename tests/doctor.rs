@@ -139,6 +139,30 @@ fn loose_permissions_are_reported() {
     );
 }
 
+/// What a root Python with umask 002 used to leave in the package: a group-writable
+/// `__pycache__`.
+#[test]
+fn group_writable_package_entries_are_flagged() {
+    let (source, root) = installed();
+    let cache = root
+        .path()
+        .join("opt/datadog-packages/datadog-apm-library-python/1.0.0/__pycache__");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (out, report) = doctor_report(&mut doctor(&source, root.path(), true));
+    assert_eq!(out.status.code(), Some(2));
+    let writable = check(&report, "world_writable");
+    assert_eq!(writable["status"], "fail");
+    assert!(
+        writable["detail"].as_str().unwrap().contains("__pycache__"),
+        "{writable}"
+    );
+    assert!(
+        writable["fix"].as_str().unwrap().contains("chmod go-w"),
+        "{writable}"
+    );
+}
+
 #[test]
 fn missing_installation_is_reported() {
     let source = Packages::new();

@@ -704,3 +704,33 @@ fn broken_configuration_file_leaves_python_running() {
         assert_eq!(stdout(&out), "42\n", "{how:?}");
     }
 }
+
+#[test]
+fn a_failed_setenv_undoes_the_edits_already_made() {
+    // A setenv that fails for DD_INJECTION_ENABLED, which comes after PYTHONPATH: the library
+    // must put PYTHONPATH back, so that the process runs as it would without the library.
+    let p = Packages::with_libraries();
+    let preload = format!(
+        "{} {}",
+        p.launcher.display(),
+        fixture("failing-setenv.so").display()
+    );
+    let out = run(Command::new(PYTHON)
+        .args([
+            "-c",
+            "import os; print([os.environ.get(v) for v in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS')])",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("PYTHONPATH", "/srv/app")
+        .env_remove("DD_INJECTION_ENABLED")
+        .env_remove("DD_TRACE_STARTUP_LOGS")
+        .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "['/srv/app', None, None]\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("]: failed: setenv_failed (setenv failed)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("fixture sitecustomize loaded"), "{err}");
+}

@@ -1,8 +1,9 @@
 //! The Python library package's `sitecustomize.py` (libraries/python): ddtrace for the
 //! interpreters it was built for, silence for the others, the user's own `sitecustomize`
-//! kept, and the outcome reported through the telemetry forwarder.
+//! kept, and the outcome reported (through ddtrace's own telemetry when it loaded, else
+//! through the telemetry forwarder).
 
-use apm_inject_tests::tracers::{free_port, wait_for};
+use apm_inject_tests::tracers::{free_port, wait_for, TestAgent};
 use apm_inject_tests::{pyenv, run, stderr, stdout, workspace, Packages};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -109,26 +110,31 @@ fn other_pythons_run_unchanged_and_silently() {
     }
 }
 
+/// The `complete` count travels with ddtrace's own telemetry: no forwarder process is run.
 #[test]
-fn loaded_tracer_is_reported_as_complete() {
+fn loaded_tracer_reports_complete_without_a_process() {
     let p = Packages::with_tracers();
+    let agent = TestAgent::start();
     let forwarder = FakeForwarder::new(&p);
-    let out = python(&p, Path::new(PYTHON), DDTRACE_LOADED, &forwarder.env());
+    let program = "import sys, time; print('ddtrace' in sys.modules); time.sleep(3)";
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", program])
+        .env_remove("PYTHONPATH")
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_TELEMETRY_HEARTBEAT_INTERVAL", "1")
+        .envs(forwarder.env()));
     assert_eq!(stdout(&out), "True\n", "{}", stderr(&out));
-    let payload = forwarder.payload();
-    assert_eq!(
-        payload["points"],
-        json!([{"name": "library_entrypoint.complete", "tags": ["injection_forced:false"]}])
-    );
-    let meta = &payload["metadata"];
-    assert_eq!(meta["language_name"], "python");
-    assert_eq!(meta["runtime_name"], "cpython");
-    assert_eq!(meta["tracer_version"], "4.16.0");
-    assert!(meta["language_version"]
-        .as_str()
-        .unwrap()
-        .starts_with("3.11."));
-    assert!(meta["pid"].as_u64().unwrap() > 1);
+    let metric = wait_for("library_entrypoint.complete from ddtrace", || {
+        agent.metrics("library_entrypoint.complete").pop()
+    });
+    assert_eq!(metric["tags"], json!(["injection_forced:false"]));
+    assert_eq!(metric["type"], "count");
+    assert_eq!(metric["namespace"], "tracers");
+    let app = &metric["application"];
+    assert_eq!(app["language_name"], "python");
+    assert_eq!(app["tracer_version"], "4.16.0");
+    assert!(!forwarder.output.exists(), "the forwarder ran");
 }
 
 #[test]

@@ -1,7 +1,12 @@
-//! `apm-inject status` lists running processes the launcher decided on, from the record each
-//! keeps in memory, and nothing for other programs.
+//! `apm-inject status` tells which runtime processes are traced and why the others are not:
+//! the launcher's decision and the tracer's own outcome, from the record each process keeps in
+//! memory; runtimes started before the install are listed as needing a restart; other programs
+//! are not listed.
 
-use apm_inject_tests::{cli, run, stdout, Packages};
+use apm_inject_tests::tracers::{free_port, wait_for};
+use apm_inject_tests::{cli, private_host, pyenv, run, stdout, Packages};
+use serde_json::Value;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 struct Running(Child);
@@ -23,55 +28,220 @@ fn start(cmd: &mut Command) -> Running {
     )
 }
 
+/// `apm-inject status --json`.
+fn status() -> Value {
+    let out = run(Command::new(cli()).args(["status", "--json"]));
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The entry of process `pid` in a status document.
+fn process(status: &Value, pid: u32) -> Option<Value> {
+    status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .cloned()
+}
+
+/// The summary's count for `state` and `reason`.
+fn count(status: &Value, state: &str, reason: Option<&str>) -> u64 {
+    let entry = status["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == state && s["reason"].as_str() == reason)
+        .cloned();
+    entry.map_or(0, |s| s["count"].as_u64().unwrap())
+}
+
+const SLEEP: &str = "import time; time.sleep(60)";
+
 #[test]
 fn status_lists_instrumented_and_skipped_processes() {
     let p = Packages::with_libraries();
-    let sleep = "import time; time.sleep(60)";
-    let injected = start(p.command("/usr/bin/python3").args(["-c", sleep]));
-    let skipped = start(p.command("/usr/bin/python3").args(["-I", "-c", sleep]));
+    let injected = start(p.command("/usr/bin/python3").args(["-c", SLEEP]));
+    let skipped = start(p.command("/usr/bin/python3").args(["-I", "-c", SLEEP]));
     let other = start(p.command("sleep").arg("60"));
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let out = run(Command::new(cli()).args(["status", "--json"]));
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let find = |pid: u32| {
-        v["processes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["pid"] == pid)
-            .cloned()
-    };
-    let a = find(injected.0.id()).expect("instrumented python listed");
+    let v = status();
+    assert_eq!(v["schema_version"], 1);
+    let a = process(&v, injected.0.id()).expect("instrumented python listed");
+    assert_eq!(a["runtime"], "python");
+    assert_eq!(a["launcher"]["outcome"], "injected");
     assert_eq!(
-        (a["runtime"].as_str(), a["outcome"].as_str()),
-        (Some("python"), Some("injected"))
+        a["command_line"],
+        serde_json::json!(["/usr/bin/python3", "-c", SLEEP])
     );
-    assert!(a["changes"]
+    // The fixture package's entry point does not report: injected, outcome unknown.
+    assert_eq!(
+        (a["state"].as_str(), &a["tracer"]),
+        (Some("injected"), &Value::Null)
+    );
+    assert!(a["launcher"]["changes"]
         .as_array()
         .unwrap()
         .iter()
         .any(|c| c.as_str().unwrap().starts_with("PYTHONPATH=")));
-    let b = find(skipped.0.id()).expect("skipped python listed");
+    let b = process(&v, skipped.0.id()).expect("skipped python listed");
     assert_eq!(
-        (b["outcome"].as_str(), b["reason"].as_str()),
+        (b["state"].as_str(), b["reason"].as_str()),
         (Some("skipped"), Some("python_ignores_environment"))
     );
     assert!(
-        find(other.0.id()).is_none(),
+        process(&v, other.0.id()).is_none(),
         "non-runtime processes have no record"
     );
-    assert!(v["summary"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["outcome"] == "injected" && s["count"].as_u64() >= Some(1)));
+    assert!(count(&v, "injected", None) >= 1);
     let text = stdout(&run(Command::new(cli()).arg("status")));
     assert!(
         text.contains(&injected.0.id().to_string())
             && text.contains("skipped (python_ignores_environment)"),
         "{text}"
     );
+}
+
+/// What the issue asks to see at a glance: a traced process, one whose tracer aborted (an
+/// unsupported Python forced past the launcher's guardrails with `DD_INJECT_FORCE`), and one
+/// the deny list kept out, side by side with the reasons, command lines and a summary.
+#[test]
+fn traced_aborted_and_denied_processes_side_by_side() {
+    let p = Packages::with_tracers();
+    let agent = format!("http://127.0.0.1:{}", free_port());
+    let python = |program: &Path| {
+        let mut cmd = p.command(program);
+        cmd.env_remove("PYTHONPATH")
+            .env_remove("DD_INJECT_FORCE")
+            .env("DD_TRACE_AGENT_URL", &agent);
+        cmd
+    };
+    let traced = start(python(Path::new("/usr/bin/python3")).args(["-c", SLEEP]));
+    let aborted = start(
+        python(&pyenv("3.8"))
+            .args(["-c", SLEEP])
+            .env("DD_INJECT_FORCE", "1"),
+    );
+    // A script named like pip: the default deny list keeps package managers out.
+    let pip = p.dir.path().join("pip");
+    std::fs::write(&pip, SLEEP).unwrap();
+    let denied = start(python(Path::new("/usr/bin/python3")).arg(&pip));
+    let settled = |pid: u32| {
+        let v = status();
+        let entry = process(&v, pid)?;
+        (entry["state"] != "injected").then_some(v)
+    };
+    wait_for("the tracers' outcomes", || {
+        settled(traced.0.id())?;
+        settled(aborted.0.id())
+    });
+    let v = status();
+    let entry = |child: &Running| process(&v, child.0.id()).unwrap();
+    let t = entry(&traced);
+    assert_eq!(
+        (t["state"].as_str(), &t["reason"]),
+        (Some("traced"), &Value::Null)
+    );
+    assert_eq!(t["tracer"]["outcome"], "complete");
+    assert_eq!(t["tracer"]["version"], "4.16.0");
+    let a = entry(&aborted);
+    assert_eq!(
+        (a["state"].as_str(), a["reason"].as_str()),
+        (Some("aborted"), Some("incompatible_runtime"))
+    );
+    assert_eq!(a["launcher"]["outcome"], "injected");
+    assert_eq!(a["tracer"]["reason"], "incompatible_runtime");
+    let d = entry(&denied);
+    assert_eq!(
+        (d["state"].as_str(), d["reason"].as_str()),
+        (Some("skipped"), Some("python_package_manager"))
+    );
+    assert_eq!(d["tracer"], Value::Null);
+    assert_eq!(d["command_line"][1], pip.to_str().unwrap());
+    for (state, reason) in [
+        ("traced", None),
+        ("aborted", Some("incompatible_runtime")),
+        ("skipped", Some("python_package_manager")),
+    ] {
+        assert!(count(&v, state, reason) >= 1, "{state} {reason:?}: {v:#}");
+    }
+    let text = stdout(&run(Command::new(cli()).arg("status")));
+    for line in [
+        "traced",
+        "aborted (incompatible_runtime)",
+        "skipped (python_package_manager)",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.ends_with(line) && l.starts_with(char::is_numeric)),
+            "summary line {line:?} in\n{text}"
+        );
+    }
+    let row = |child: &Running| {
+        let pid = child.0.id().to_string();
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&pid));
+        row.unwrap_or_else(|| panic!("{pid} in\n{text}")).to_owned()
+    };
+    assert!(row(&traced).contains(" traced "), "{text}");
+    assert!(row(&aborted).contains(" aborted ") && row(&aborted).contains("incompatible_runtime"));
+    assert!(row(&denied).contains(&format!("/usr/bin/python3 {}", pip.display())));
+}
+
+/// A Python that started before the launcher was listed in `/etc/ld.so.preload` (in a private
+/// mount namespace) is listed as needing a restart; one started after is not.
+#[test]
+fn runtimes_started_before_the_install_need_a_restart() {
+    let p = Packages::with_libraries();
+    let scratch = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"/usr/bin/python3 -c '{SLEEP}' & old=$!
+        sleep 1.2
+        echo "$1" > /etc/ld.so.preload
+        /usr/bin/python3 -c '{SLEEP}' & new=$!
+        sleep 0.5
+        echo "$old $new"
+        "$2" status --json
+        kill $old $new"#
+    );
+    let mut cmd = private_host(
+        scratch.path(),
+        &[
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+            "sh".as_ref(),
+            p.launcher.as_ref(),
+            cli().as_ref(),
+        ],
+    );
+    let out = run(cmd.env_remove("LD_PRELOAD"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let (pids, json) = text.split_once('\n').unwrap();
+    let pids: Vec<u32> = pids.split(' ').map(|p| p.parse().unwrap()).collect();
+    let v: Value = serde_json::from_str(json).unwrap();
+    let old = process(&v, pids[0]).expect("the old python is listed");
+    assert_eq!(
+        (old["state"].as_str(), old["reason"].as_str()),
+        (
+            Some("restart_to_instrument"),
+            Some("started_before_install")
+        )
+    );
+    assert_eq!(
+        (&old["launcher"], &old["tracer"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(old["runtime"], "python");
+    let new = process(&v, pids[1]).expect("the new python is listed");
+    assert_eq!(new["state"], "injected");
+    assert!(count(&v, "restart_to_instrument", Some("started_before_install")) >= 1);
 }
 
 #[test]

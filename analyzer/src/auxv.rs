@@ -87,4 +87,21 @@ mod tests {
         assert_eq!(parse(&v[..20]), None);
         assert_eq!(parse(&[]), None);
     }
+
+    fn asset(name: &str) -> Vec<u8> {
+        std::fs::read([env!("CARGO_MANIFEST_DIR"), "/../test-assets/proc/", name].concat()).unwrap()
+    }
+
+    #[test]
+    fn captured_vectors_of_glibc_and_musl_processes() {
+        for name in ["auxv-glibc", "auxv-musl"] {
+            let bytes = asset(name);
+            let auxv = parse(&bytes).unwrap_or_else(|| panic!("{name}"));
+            assert!(!auxv.secure && auxv.phdr != 0 && auxv.phnum > 0, "{name}");
+            for cut in (0..bytes.len()).step_by(8) {
+                let end = bytes[..cut].chunks_exact(16).any(|p| p[..8] == [0; 8]);
+                assert_eq!(parse(&bytes[..cut]).is_some(), end, "{name} cut at {cut}");
+            }
+        }
+    }
 }

@@ -287,4 +287,40 @@ mod tests {
         assert!(!apphost_candidate(b"/usr/lib/x86_64-linux-gnu/thing"));
         assert!(!apphost_candidate(b"relative"));
     }
+
+    #[test]
+    fn version_comes_from_runtimeconfig_json() {
+        use crate::host::memory::Files;
+        let cases = [("Shop.Api", (8, 0)), ("Worker", (6, 0)), ("Legacy", (3, 0))];
+        for (app, version) in cases {
+            let config = ["/app/", app, ".runtimeconfig.json"].concat();
+            let files =
+                Files::default().asset(&config, &["dotnet/", app, ".runtimeconfig.json"].concat());
+            let apphost = ["/app/", app].concat();
+            let process = Process {
+                exe: apphost.as_bytes(),
+                ..Process::default()
+            };
+            let host = Dotnet { apphost: true };
+            let invocation = host.parse(&[apphost.as_bytes()]);
+            assert_eq!(
+                host.version(&process, &invocation, &files),
+                Some(version),
+                "{app}"
+            );
+            let dll = ["/app/", app, ".dll"].concat();
+            let args = [&b"dotnet"[..], dll.as_bytes()];
+            let dotnet = Dotnet { apphost: false };
+            let process = Process {
+                exe: b"/usr/bin/dotnet",
+                ..Process::default()
+            };
+            let invocation = dotnet.parse(&args);
+            assert_eq!(
+                dotnet.version(&process, &invocation, &files),
+                Some(version),
+                "dotnet {app}.dll"
+            );
+        }
+    }
 }

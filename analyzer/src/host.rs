@@ -61,3 +61,60 @@ pub trait Host {
         self.stat(path).is_some_and(|i| i.kind == FileKind::File)
     }
 }
+
+/// Files in memory, for unit tests over captured inputs (`test-assets/`).
+#[cfg(test)]
+pub(crate) mod memory {
+    use super::{FileInfo, FileKind, Host, ReadError};
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+
+    /// A host whose only files are the ones added.
+    #[derive(Default)]
+    pub struct Files(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl Files {
+        /// Adds `path` with the contents of `test-assets/<asset>`.
+        pub fn asset(mut self, path: &str, asset: &str) -> Files {
+            let file = [env!("CARGO_MANIFEST_DIR"), "/../test-assets/", asset].concat();
+            let contents = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            self.0.insert(path.as_bytes().to_vec(), contents);
+            self
+        }
+    }
+
+    impl Host for Files {
+        fn stat(&self, path: &[u8]) -> Option<FileInfo> {
+            self.0.get(path).map(|data| FileInfo {
+                kind: FileKind::File,
+                mode: 0o644,
+                uid: 0,
+                size: data.len() as u64,
+            })
+        }
+
+        fn read_file(&self, path: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
+            match self.0.get(path) {
+                None => Err(ReadError::Missing),
+                Some(data) if data.len() > limit => Err(ReadError::TooLarge),
+                Some(data) => Ok(data.clone()),
+            }
+        }
+
+        fn peek(
+            &self,
+            path: &[u8],
+            head: usize,
+            tail: usize,
+        ) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
+            let data = self.0.get(path).ok_or(ReadError::Missing)?;
+            let head = data[..head.min(data.len())].to_vec();
+            let tail = data[data.len() - tail.min(data.len())..].to_vec();
+            Ok((head, tail))
+        }
+
+        fn out_of_time(&self) -> bool {
+            false
+        }
+    }
+}

@@ -206,4 +206,32 @@ mod tests {
             Some(&b"serve"[..])
         );
     }
+
+    #[test]
+    fn version_comes_from_the_jdk_release_file() {
+        use crate::host::memory::Files;
+        for (asset, version) in [
+            ("release-openjdk-17", (17, 0)),
+            ("release-temurin-25", (25, 0)),
+        ] {
+            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
+            let process = Process {
+                exe: b"/jdk/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&process, &Invocation::default(), &files),
+                Some(version)
+            );
+            let jre = Process {
+                exe: b"/jdk/jre/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                Java.version(&jre, &Invocation::default(), &files),
+                Some(version),
+                "Java 8 layout"
+            );
+        }
+    }
 }

@@ -286,4 +286,21 @@ mod tests {
             Some(&b"install"[..])
         );
     }
+
+    #[test]
+    fn import_support_comes_from_node_version_h() {
+        use crate::host::memory::Files;
+        let process = Process {
+            exe: b"/node/bin/node",
+            ..Process::default()
+        };
+        for asset in ["node_version-20.h", "node_version-22.h"] {
+            let files = Files::default().asset(
+                "/node/include/node/node_version.h",
+                &["node/", asset].concat(),
+            );
+            assert!(supports_import(&process, &files), "{asset}");
+        }
+        assert!(!supports_import(&process, &Files::default()), "unknown: no");
+    }
 }

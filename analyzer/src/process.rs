@@ -140,4 +140,23 @@ mod tests {
         );
         assert!(split_cmdline(b"").is_empty());
     }
+
+    #[test]
+    fn captured_command_lines_of_glibc_and_musl_processes() {
+        for name in ["cmdline-glibc", "cmdline-musl"] {
+            let file = [env!("CARGO_MANIFEST_DIR"), "/../test-assets/proc/", name].concat();
+            let bytes = std::fs::read(file).unwrap();
+            assert_eq!(
+                split_cmdline(&bytes),
+                alloc::vec![
+                    &b"/usr/bin/java"[..],
+                    b"cmdline",
+                    b"--port=8080",
+                    b"two words",
+                    b""
+                ],
+                "{name}"
+            );
+        }
+    }
 }

@@ -15,6 +15,18 @@
 //! set=PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable
 //! unset=JAVA_TOOL_OPTIONS
 //! ```
+//!
+//! The library's text ends before [`TRACER_OFFSET`]; the rest of the page is the tracer's
+//! area. The tracer's entry point (the Python package's `sitecustomize.py`) writes its own
+//! outcome there once it knows it, through `/proc/self/mem` at the mapping's address plus
+//! [`TRACER_OFFSET`], in the same text form ([`tracer_key`]):
+//! ```text
+//! apm-inject-tracer 1
+//! outcome=abort
+//! reason=incompatible_runtime
+//! tracer_version=4.16.0
+//! ```
+//! The library never writes there (a fresh memory file reads as zeros), so the two never race.
 
 use crate::decision::{Decision, Edit};
 use alloc::vec::Vec;
@@ -26,6 +38,10 @@ pub const NAME: &CStr = c"apm-inject-status";
 pub const SIZE: usize = 4096;
 /// The first line of a record.
 pub const HEADER: &[u8] = b"apm-inject-status 1";
+/// Where the tracer's area starts (it runs to the end of the page).
+pub const TRACER_OFFSET: usize = 3072;
+/// The first line of the tracer's area once the tracer has written it.
+pub const TRACER_HEADER: &[u8] = b"apm-inject-tracer 1";
 
 /// The record's keys.
 pub mod key {
@@ -43,9 +59,19 @@ pub mod key {
     pub const UNSET: &str = "unset";
 }
 
-/// The record of `decision` for `exe`, at most [`SIZE`] bytes.
+/// The keys of the tracer's area.
+pub mod tracer_key {
+    /// `complete`, `abort` or `error`, as in the tracers' `library_entrypoint.*` telemetry.
+    pub const OUTCOME: &str = "outcome";
+    /// Why it aborted or failed, e.g. `incompatible_runtime`; empty for `complete`.
+    pub const REASON: &str = "reason";
+    /// The tracer's version, e.g. `4.16.0`.
+    pub const TRACER_VERSION: &str = "tracer_version";
+}
+
+/// The record of `decision` for `exe`, at most [`TRACER_OFFSET`] bytes.
 pub fn encode(exe: &[u8], decision: &Decision) -> Vec<u8> {
-    let mut text = Vec::with_capacity(SIZE);
+    let mut text = Vec::with_capacity(TRACER_OFFSET);
     text.extend_from_slice(HEADER);
     text.push(b'\n');
     line(&mut text, key::EXE, &[exe]);
@@ -67,10 +93,10 @@ pub fn encode(exe: &[u8], decision: &Decision) -> Vec<u8> {
     text
 }
 
-/// Appends `key=parts...\n` unless it would not fit the page.
+/// Appends `key=parts...\n` unless it would not fit before the tracer's area.
 fn line(text: &mut Vec<u8>, key: &str, parts: &[&[u8]]) {
     let len = key.len() + 2 + parts.iter().map(|p| p.len()).sum::<usize>();
-    if text.len() + len > SIZE {
+    if text.len() + len > TRACER_OFFSET {
         return;
     }
     text.extend_from_slice(key.as_bytes());
@@ -84,9 +110,20 @@ fn line(text: &mut Vec<u8>, key: &str, parts: &[&[u8]]) {
 /// The fields of a record (`page` as mapped: the text, then zeros), in order, e.g.
 /// `("outcome", "injected")`; `None` if `page` is not a record.
 pub fn decode(page: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    let text = page.split(|&c| c == 0).next()?;
+    fields(&page[..page.len().min(TRACER_OFFSET)], HEADER)
+}
+
+/// The fields of the tracer's area of `page`, in order, e.g. `("outcome", "complete")`;
+/// `None` if the tracer has not written it.
+pub fn decode_tracer(page: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    fields(page.get(TRACER_OFFSET..)?, TRACER_HEADER)
+}
+
+/// The `key=value` lines of `text` (up to its first zero) after the line `header`.
+fn fields<'a>(text: &'a [u8], header: &[u8]) -> Option<Vec<(&'a [u8], &'a [u8])>> {
+    let text = text.split(|&c| c == 0).next()?;
     let mut lines = text.split(|&c| c == b'\n');
-    if lines.next()? != HEADER {
+    if lines.next()? != header {
         return None;
     }
     Some(
@@ -143,6 +180,25 @@ mod tests {
     }
 
     #[test]
+    fn the_tracers_area_is_read_apart_from_the_record() {
+        let decision = Decision::skip(Some(Runtime::Python), Reason::OptedOut, vec![]);
+        let mut page = encode(b"/usr/bin/python3", &decision);
+        page.resize(SIZE, 0);
+        assert!(decode_tracer(&page).is_none(), "nothing written yet");
+        let tracer = b"apm-inject-tracer 1\noutcome=abort\nreason=incompatible_runtime\n";
+        page[TRACER_OFFSET..TRACER_OFFSET + tracer.len()].copy_from_slice(tracer);
+        let expected: [(&[u8], &[u8]); 2] =
+            [(b"outcome", b"abort"), (b"reason", b"incompatible_runtime")];
+        assert_eq!(decode_tracer(&page).unwrap(), expected);
+        assert_eq!(
+            decode(&page).unwrap()[2],
+            (&b"outcome"[..], &b"skipped"[..])
+        );
+        page[TRACER_OFFSET..TRACER_OFFSET + 3].copy_from_slice(b"xyz");
+        assert!(decode_tracer(&page).is_none(), "not a tracer's text");
+    }
+
+    #[test]
     fn a_record_never_exceeds_its_page() {
         let edits = (0..100)
             .map(|_| Edit::Set {
@@ -152,7 +208,10 @@ mod tests {
             .collect();
         let decision = Decision::skip(None, Reason::NotARuntime, edits);
         let record = encode(&[b'e'; 5000], &decision);
-        assert!(record.len() <= SIZE);
+        assert!(
+            record.len() <= TRACER_OFFSET,
+            "the tracer's area stays free"
+        );
         let fields = decode(&record).unwrap();
         assert_eq!(
             fields[0].0, b"runtime",

@@ -4,7 +4,8 @@
 //! `doctor` and `install` report it. Reachable means a connection is accepted, which is all a
 //! tracer needs to start sending.
 
-use crate::telemetry::{Endpoint, DEFAULT_SOCKET};
+use crate::http_client::Endpoint;
+use crate::telemetry::{agent, DEFAULT_SOCKET};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -17,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// and whether it accepts a connection there (`Err` says why not).
 pub fn probe() -> (String, Result<(), String>) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let Some(endpoint) = Endpoint::from_env(&env, Path::new(DEFAULT_SOCKET).exists()) else {
+    let Some(endpoint) = agent(&env, Path::new(DEFAULT_SOCKET).exists()) else {
         let url = env("DD_TRACE_AGENT_URL").unwrap_or_default();
         return (
             url.clone(),

@@ -39,7 +39,6 @@ const KEYS: &[&str] = &[
     "version",
     "time_budget_ms",
     "rules",
-    "config_sources",
 ];
 
 /// The configuration directory: `DD_APM_INSTRUMENTATION_CONFIG_DIR`, else the default.
@@ -228,6 +227,15 @@ mod tests {
     fn errors(text: &str) -> String {
         let root = yaml::parse(text).unwrap().unwrap();
         parse(&root, "host_config.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_key_is_read_or_refused() {
+        assert_eq!(
+            errors("config_sources: BASIC\n"),
+            "1:1: host configuration: unknown key \"config_sources\" (expected one of: \
+             log_level, output_paths, languages, env, version, time_budget_ms, rules)"
+        );
     }
 
     #[test]

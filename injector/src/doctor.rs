@@ -556,6 +556,8 @@ fn config(cx: &Context) -> Vec<Check> {
     }]
 }
 
+/// Entries of our packages that the group or others may write (the check keeps its first
+/// name, `world_writable`): either is code execution as root for someone else.
 fn world_writable(cx: &Context) -> Vec<Check> {
     let id = "world_writable";
     let packages = match cx.root.our_packages() {
@@ -569,7 +571,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             Ok(entries) => writable.extend(
                 entries
                     .into_iter()
-                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o002 != 0)
+                    .filter(|e| !e.meta.file_type().is_symlink() && e.meta.mode() & 0o022 != 0)
                     .map(|e| e.path.display().to_string()),
             ),
             Err(e) => return vec![Check::fail(id, e, "check the packages directory")],
@@ -579,7 +581,7 @@ fn world_writable(cx: &Context) -> Vec<Check> {
         Check::pass(
             id,
             format!(
-                "nothing world-writable under {}",
+                "nothing group- or world-writable under {}",
                 cx.root.packages().display()
             ),
         )
@@ -592,9 +594,9 @@ fn world_writable(cx: &Context) -> Vec<Check> {
             .join(" ");
         Check::fail(
             id,
-            format!("{} world-writable: {listed}", writable.len()),
+            format!("{} group- or world-writable: {listed}", writable.len()),
             format!(
-                "chmod o-w {listed} (or run {} again)",
+                "chmod go-w {listed} (or run {} again)",
                 cx.command("install")
             ),
         )

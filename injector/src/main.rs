@@ -15,6 +15,7 @@ mod doctor;
 mod errors;
 mod explain;
 mod flare;
+mod http_client;
 mod install;
 mod integration;
 mod layout;

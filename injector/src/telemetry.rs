@@ -20,12 +20,11 @@
 //! The forwarder runs in the application's shadow: it never prints, always exits 0, and ends
 //! within [`BUDGET`] whatever the agent does (stdin read, DNS, connect, send and reply included).
 
+use crate::http_client::{self, Endpoint};
 use serde_json::{json, Map, Value};
 use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,6 +44,9 @@ const NAMESPACE: &str = "tracers";
 
 /// Largest payload read from standard input; tracers send well under 1 KiB.
 const MAX_INPUT: u64 = 64 * 1024;
+
+/// Largest agent reply read; the proxy answers with an empty body.
+const MAX_REPLY: usize = 64 * 1024;
 
 /// The agent's default Unix socket, used by the tracers when nothing else is configured.
 pub(crate) const DEFAULT_SOCKET: &str = "/var/run/datadog/apm.socket";
@@ -82,8 +84,9 @@ fn forward(deadline: Instant) -> Option<()> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     let request = Request::new(&payload, &env, &host(), now)?;
-    let endpoint = Endpoint::from_env(&env, Path::new(DEFAULT_SOCKET).exists())?;
-    endpoint.post(&request, deadline)
+    let endpoint = agent(&env, Path::new(DEFAULT_SOCKET).exists())?;
+    http_client::send(&endpoint, request.to_http(), deadline, MAX_REPLY).ok()?;
+    Some(())
 }
 
 /// One `generate-metrics` request: its JSON body and the client headers.
@@ -154,25 +157,24 @@ impl Request {
         })
     }
 
-    /// The HTTP/1.1 request, headers and body, for `host_header`.
-    fn to_http(&self, host_header: &str) -> Vec<u8> {
-        let mut head = format!(
-            "POST {PROXY_PATH} HTTP/1.1\r\nHost: {host_header}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\
-             DD-Telemetry-API-Version: v2\r\nDD-Telemetry-Request-Type: generate-metrics\r\n",
-            self.body.len()
-        );
+    /// The HTTP request to the agent's telemetry proxy.
+    fn to_http(&self) -> hyper::Request<Vec<u8>> {
+        let mut request = hyper::Request::post(PROXY_PATH)
+            .header("Content-Type", "application/json")
+            .header("DD-Telemetry-API-Version", "v2")
+            .header("DD-Telemetry-Request-Type", "generate-metrics");
         for (name, value) in [
             ("DD-Client-Library-Language", &self.language),
             ("DD-Client-Library-Version", &self.tracer_version),
         ] {
             let value: String = value.chars().filter(|c| matches!(c, ' '..='~')).collect();
             if !value.is_empty() {
-                head.push_str(&format!("{name}: {value}\r\n"));
+                request = request.header(name, value);
             }
         }
-        head.push_str("Connection: close\r\n\r\n");
-        [head.as_bytes(), self.body.as_bytes()].concat()
+        request
+            .body(self.body.clone().into_bytes())
+            .expect("method, path and printable headers are valid")
     }
 }
 
@@ -216,105 +218,51 @@ fn runtime_id() -> String {
         .unwrap_or_default()
 }
 
-/// Where the agent listens.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Endpoint {
-    /// `host` (name or address, IPv6 without brackets) and port.
-    Tcp(String, u16),
-    /// A Unix socket path.
-    Unix(PathBuf),
+/// The agent as the tracers find it (module docs); `socket_exists` tells whether the default
+/// socket is there. `None` for a URL this forwarder cannot use (e.g. `https://`).
+pub(crate) fn agent(env: &dyn Fn(&str) -> Option<String>, socket_exists: bool) -> Option<Endpoint> {
+    if let Some(url) = env("DD_TRACE_AGENT_URL") {
+        return agent_url(&url);
+    }
+    let host = env("DD_AGENT_HOST");
+    let port = env("DD_TRACE_AGENT_PORT");
+    if host.is_none() && port.is_none() && socket_exists {
+        return Some(Endpoint::Unix(DEFAULT_SOCKET.into()));
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 8126,
+    };
+    let host = host.unwrap_or_else(|| "127.0.0.1".into());
+    Some(Endpoint::Tcp(host, port))
 }
 
-impl Endpoint {
-    /// The agent as the tracers find it (module docs); `socket_exists` tells whether the
-    /// default socket is there. `None` for a URL this forwarder cannot use (e.g. `https://`).
-    pub(crate) fn from_env(
-        env: &dyn Fn(&str) -> Option<String>,
-        socket_exists: bool,
-    ) -> Option<Endpoint> {
-        if let Some(url) = env("DD_TRACE_AGENT_URL") {
-            return Endpoint::from_url(&url);
-        }
-        let host = env("DD_AGENT_HOST");
-        let port = env("DD_TRACE_AGENT_PORT");
-        if host.is_none() && port.is_none() && socket_exists {
-            return Some(Endpoint::Unix(DEFAULT_SOCKET.into()));
-        }
-        let port = match port {
-            Some(p) => p.parse().ok()?,
-            None => 8126,
-        };
-        let host = host.unwrap_or_else(|| "127.0.0.1".into());
-        Some(Endpoint::Tcp(host, port))
+/// `http://host[:port][/…]`, `http://[v6]:port` or `unix:///path`.
+fn agent_url(url: &str) -> Option<Endpoint> {
+    if let Some(path) = url.strip_prefix("unix://") {
+        return Some(Endpoint::Unix(path.into()));
     }
-
-    /// `http://host[:port][/…]`, `http://[v6]:port` or `unix:///path`.
-    fn from_url(url: &str) -> Option<Endpoint> {
-        if let Some(path) = url.strip_prefix("unix://") {
-            return Some(Endpoint::Unix(path.into()));
+    let authority = url.strip_prefix("http://")?.split('/').next()?;
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']')?;
+            (host, rest.strip_prefix(':'))
         }
-        let authority = url.strip_prefix("http://")?.split('/').next()?;
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => {
-                let (host, rest) = v6.split_once(']')?;
-                (host, rest.strip_prefix(':'))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            },
-        };
-        let port = match port {
-            Some(p) => p.parse().ok()?,
-            None => 80,
-        };
-        (!host.is_empty()).then(|| Endpoint::Tcp(host.into(), port))
-    }
-
-    /// Sends `request` and waits for the reply's first bytes, all before `deadline`.
-    fn post(&self, request: &Request, deadline: Instant) -> Option<()> {
-        let remaining = || {
-            deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-        };
-        match self {
-            Endpoint::Tcp(host, port) => {
-                let stream = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .ok()?
-                    .find_map(|addr| TcpStream::connect_timeout(&addr, remaining()?).ok())?;
-                stream.set_read_timeout(Some(remaining()?)).ok()?;
-                stream.set_write_timeout(Some(remaining()?)).ok()?;
-                let host_header = match host.contains(':') {
-                    true => format!("[{host}]:{port}"),
-                    false => format!("{host}:{port}"),
-                };
-                exchange(stream, &request.to_http(&host_header))
-            }
-            Endpoint::Unix(path) => {
-                let stream = UnixStream::connect(path).ok()?;
-                stream.set_read_timeout(Some(remaining()?)).ok()?;
-                stream.set_write_timeout(Some(remaining()?)).ok()?;
-                exchange(stream, &request.to_http("localhost"))
-            }
-        }
-    }
-}
-
-/// Writes `request`, then reads the start of the reply so the agent has taken it in full.
-fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Option<()> {
-    stream.write_all(request).ok()?;
-    stream.flush().ok()?;
-    let mut reply = [0u8; 64];
-    let read = stream.read(&mut reply).ok()?;
-    (read > 0).then_some(())
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 80,
+    };
+    (!host.is_empty()).then(|| Endpoint::Tcp(host.into(), port))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
 
     /// What ddtrace's lib-injection `sitecustomize` sends after loading the tracer.
     const PYTHON_COMPLETE: &str = r#"{"metadata": {"language_name": "python", "language_version": "3.11.2", "runtime_name": "cpython", "runtime_version": "3.11.2", "tracer_version": "4.16.0", "pid": 42}, "points": [{"name": "library_entrypoint.complete", "tags": ["injection_forced:false"]}]}"#;
@@ -398,25 +346,19 @@ mod tests {
     fn http_request_carries_the_telemetry_headers() {
         let payload = serde_json::from_str(PYTHON_COMPLETE).unwrap();
         let request = Request::new(&payload, &env(&[]), &json!({}), 1).unwrap();
-        let http = String::from_utf8(request.to_http("127.0.0.1:8126")).unwrap();
-        let (head, body) = http.split_once("\r\n\r\n").unwrap();
-        let head = format!("{head}\r\n");
-        assert!(head.starts_with("POST /telemetry/proxy/api/v2/apmtelemetry HTTP/1.1\r\n"));
-        for header in [
-            "Host: 127.0.0.1:8126",
-            "Content-Type: application/json",
-            "DD-Telemetry-API-Version: v2",
-            "DD-Telemetry-Request-Type: generate-metrics",
-            "DD-Client-Library-Language: python",
-            "DD-Client-Library-Version: 4.16.0",
-            "Connection: close",
+        let http = request.to_http();
+        assert_eq!(http.method(), "POST");
+        assert_eq!(http.uri(), "/telemetry/proxy/api/v2/apmtelemetry");
+        for (name, value) in [
+            ("Content-Type", "application/json"),
+            ("DD-Telemetry-API-Version", "v2"),
+            ("DD-Telemetry-Request-Type", "generate-metrics"),
+            ("DD-Client-Library-Language", "python"),
+            ("DD-Client-Library-Version", "4.16.0"),
         ] {
-            assert!(
-                head.contains(&format!("{header}\r\n")),
-                "{header} in {head}"
-            );
+            assert_eq!(http.headers()[name], value, "{name}");
         }
-        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+        assert_eq!(http.body(), request.body.as_bytes());
     }
 
     #[test]
@@ -424,15 +366,15 @@ mod tests {
         let payload = json!({"metadata": {"language_name": "py\r\nX-Evil: 1"},
                              "points": [{"name": "library_entrypoint.complete"}]});
         let request = Request::new(&payload, &env(&[]), &json!({}), 1).unwrap();
-        let http = String::from_utf8(request.to_http("h")).unwrap();
-        assert!(http.contains("DD-Client-Library-Language: pyX-Evil: 1\r\n"));
-        assert!(!http.contains("\r\nX-Evil"));
+        let http = request.to_http();
+        assert_eq!(http.headers()["DD-Client-Library-Language"], "pyX-Evil: 1");
+        assert!(!http.headers().contains_key("X-Evil"));
     }
 
     #[test]
     fn agent_is_found_like_the_tracers_find_it() {
         let tcp = |h: &str, p| Some(Endpoint::Tcp(h.into(), p));
-        let from = |vars: &[(&str, &str)], socket| Endpoint::from_env(&env(vars), socket);
+        let from = |vars: &[(&str, &str)], socket| agent(&env(vars), socket);
         assert_eq!(from(&[], false), tcp("127.0.0.1", 8126));
         assert_eq!(
             from(&[], true),
@@ -459,44 +401,5 @@ mod tests {
         );
         assert_eq!(url("https://agent:443"), None);
         assert_eq!(url("http://:80"), None);
-    }
-
-    #[test]
-    fn post_sends_the_request_and_waits_for_the_reply() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let agent = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut received = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !String::from_utf8_lossy(&received).contains("library_entrypoint.complete") {
-                let n = conn.read(&mut buf).unwrap();
-                received.extend_from_slice(&buf[..n]);
-            }
-            conn.write_all(b"HTTP/1.1 202 Accepted\r\n\r\n").unwrap();
-            String::from_utf8(received).unwrap()
-        });
-        let payload = serde_json::from_str(PYTHON_COMPLETE).unwrap();
-        let request = Request::new(&payload, &env(&[]), &json!({}), 1).unwrap();
-        let endpoint = Endpoint::Tcp("127.0.0.1".into(), port);
-        assert_eq!(endpoint.post(&request, Instant::now() + BUDGET), Some(()));
-        assert!(agent
-            .join()
-            .unwrap()
-            .contains(&format!("Host: 127.0.0.1:{port}\r\n")));
-    }
-
-    #[test]
-    fn silent_agent_costs_at_most_the_budget() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let payload = serde_json::from_str(PYTHON_COMPLETE).unwrap();
-        let request = Request::new(&payload, &env(&[]), &json!({}), 1).unwrap();
-        let start = Instant::now();
-        let sent = Endpoint::Tcp("127.0.0.1".into(), port)
-            .post(&request, start + Duration::from_millis(300));
-        assert_eq!(sent, None, "nobody answers");
-        assert!(start.elapsed() < Duration::from_millis(600));
-        drop(listener);
     }
 }

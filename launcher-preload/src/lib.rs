@@ -161,7 +161,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         Ok(bytes) => {
             process.args = analyzer::process::split_cmdline(bytes);
             let decision = analyzer::decide(&process, &host, root, &config);
-            apply(&libc, decision)
+            apply(&libc, &process, decision)
         }
         Err(_) => Decision::fail(
             analyzer::runtime::detect(analyzer::process::file_name(exe)),
@@ -186,24 +186,44 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     libc.set_errno(saved_errno);
 }
 
-/// Applies the decision's edits with libc; a failed edit turns the outcome into a failure.
-fn apply(libc: &libc::Libc, mut decision: Decision) -> Decision {
-    for edit in &decision.edits {
-        let name = [edit.name().as_bytes(), b"\0"].concat();
-        let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
-        let ok = match edit {
-            Edit::Set { value, .. } => match host::c_path(value) {
-                Some(v) => libc.setenv(name, CStr::from_bytes_with_nul(&v).unwrap_or_default()),
-                None => false,
-            },
-            Edit::Unset { .. } => libc.unsetenv(name),
-        };
-        if !ok {
-            decision.outcome = Outcome::Failed(Reason::SetenvFailed);
-            break;
+/// Applies the decision's edits with libc, all or nothing: if one fails, the ones already
+/// made are undone (each variable gets back the value it had) and the decision becomes a
+/// failure that changed nothing.
+fn apply(libc: &libc::Libc, process: &Process, mut decision: Decision) -> Decision {
+    // Copied first: libc may free a value it replaces (musl does, for values it allocated).
+    let previous: Vec<Option<Vec<u8>>> = decision
+        .edits
+        .iter()
+        .map(|edit| process.var(edit.name()).map(<[u8]>::to_vec))
+        .collect();
+    let applied = decision
+        .edits
+        .iter()
+        .take_while(|edit| match edit {
+            Edit::Set { name, value } => set(libc, name, Some(value)),
+            Edit::Unset { name } => set(libc, name, None),
+        })
+        .count();
+    if applied < decision.edits.len() {
+        for (edit, value) in decision.edits.iter().zip(&previous).take(applied).rev() {
+            set(libc, edit.name(), value.as_deref());
         }
+        decision.outcome = Outcome::Failed(Reason::SetenvFailed);
+        decision.edits.clear();
     }
     decision
+}
+
+/// Sets variable `name` to `value`, or unsets it for `None`, with libc; whether that worked.
+fn set(libc: &libc::Libc, name: &str, value: Option<&[u8]>) -> bool {
+    let name = [name.as_bytes(), b"\0"].concat();
+    let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
+    match value {
+        Some(value) => host::c_path(value).is_some_and(|value| {
+            libc.setenv(name, CStr::from_bytes_with_nul(&value).unwrap_or_default())
+        }),
+        None => libc.unsetenv(name),
+    }
 }
 
 /// `path` made absolute against the working directory (the loader records `LD_PRELOAD`

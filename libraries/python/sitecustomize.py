@@ -20,9 +20,19 @@ Otherwise it:
    application's own packages keep precedence; an interpreter without such a directory (other
    versions, PyPy, free-threaded or debug builds, musl, Python 2) is left alone, and so is an
    application that can already import its own ddtrace;
-2. reports the outcome as ``library_entrypoint.*`` telemetry through
-   ``$DD_TELEMETRY_FORWARDER_PATH`` when ``DD_INJECTION_ENABLED`` is set;
-3. imports the ``sitecustomize`` that Python would have found without this package, if any.
+2. records the outcome (``complete``, or ``abort``/``error`` with a reason) in the launcher's
+   status record, a page of shared memory mapped in this process, for ``apm-inject status``;
+3. reports it as ``library_entrypoint.*`` telemetry when ``DD_INJECTION_ENABLED`` is set,
+   without starting a process when the tracer loaded: the count joins ddtrace's own telemetry;
+   only an abort or an error, when ddtrace is not there to send anything, runs
+   ``$DD_TELEMETRY_FORWARDER_PATH``;
+4. imports the ``sitecustomize`` that Python would have found without this package, if any.
+
+Steps 1 to 3 run with byte-code writes off (``sys.dont_write_bytecode``), the application's
+own setting restored afterwards: the package ships byte-code for every interpreter it serves
+(compiled by ``make libraries``), and nothing may ever be written under
+``/opt/datadog-packages``, where a file created by a root process with a loose umask would let
+any local user plant code that root runs.
 
 It never prints and never raises: whatever goes wrong, the application starts uninstrumented.
 Only the user's own ``sitecustomize`` may raise, and Python reports that as it always does.
@@ -80,23 +90,52 @@ def _load_ddtrace():
     return [_point("library_entrypoint.complete", ["injection_forced:false"])]
 
 
+def _outcome(points):
+    """The outcome and its reason, e.g. ("abort", "incompatible_runtime")."""
+    for point in points:
+        kind = point["name"].split(".")[1:]
+        if kind in (["complete"], ["abort"], ["error"]):
+            reasons = [t.split(":", 1)[1] for t in point["tags"] if t.split(":", 1)[0] in ("reason", "error_type")]
+            return kind[0], (reasons + [""])[0]
+    return "error", "no_outcome"
+
+
+def _tracer_version():
+    """The ddtrace version of this package, e.g. "4.16.0"."""
+    try:
+        with open(os.path.join(_HERE, "version")) as f:
+            return f.read().strip()
+    except Exception:
+        return "unknown"
+
+
 def _report(points):
+    """Sends the points as telemetry, if the launcher injected this process."""
+    if "DD_INJECTION_ENABLED" not in os.environ:
+        return
+    if _outcome(points)[0] == "complete":
+        _report_through_tracer(points)
+    else:
+        _report_through_forwarder(points)
+
+
+def _report_through_tracer(points):
+    """Queues the points as counts in ddtrace's own telemetry, sent with its next batch."""
+    from ddtrace.internal.telemetry import telemetry_writer
+    from ddtrace.internal.telemetry.constants import TELEMETRY_NAMESPACE
+
+    for point in points:
+        tags = tuple(tuple(t.split(":", 1)) for t in point["tags"] if ":" in t)
+        telemetry_writer.add_count_metric(TELEMETRY_NAMESPACE.TRACERS, point["name"], 1, tags or None)
+
+
+def _report_through_forwarder(points):
     """Runs the telemetry forwarder with the points on its standard input, without waiting."""
     forwarder = os.environ.get("DD_TELEMETRY_FORWARDER_PATH")
-    if (
-        "DD_INJECTION_ENABLED" not in os.environ
-        or not forwarder
-        or not os.access(forwarder, os.X_OK)
-        or not hasattr(os, "posix_spawn")
-    ):
+    if not forwarder or not os.access(forwarder, os.X_OK) or not hasattr(os, "posix_spawn"):
         return
     import json
 
-    try:
-        with open(os.path.join(_HERE, "version")) as f:
-            tracer_version = f.read().strip()
-    except Exception:
-        tracer_version = "unknown"
     version = "%d.%d.%d" % sys.version_info[:3]
     payload = {
         "metadata": {
@@ -104,7 +143,7 @@ def _report(points):
             "language_version": version,
             "runtime_name": sys.implementation.name,
             "runtime_version": version,
-            "tracer_version": tracer_version,
+            "tracer_version": _tracer_version(),
             "pid": os.getpid(),
         },
         "points": points,
@@ -179,9 +218,12 @@ def _import_user_sitecustomize():
 
 
 # The launcher's decision record (contract/src/status.rs): the mapping's name in
-# /proc/self/maps, and what it says for a process the launcher instrumented.
+# /proc/self/maps, what it says for a process the launcher instrumented, and where the
+# tracer's area (written by _record) starts and how long it is.
 _STATUS_MAPPING = b"/memfd:apm-inject-status (deleted)"
 _INJECTED = b"\noutcome=injected\n"
+_TRACER_OFFSET = 3072
+_TRACER_AREA = 1024
 # Below these soft limits the tracer does not fit beside the application: it maps about
 # 560 MiB of address space (thread stacks, allocator arenas, its native runtime) and 70 MiB of
 # data, and its native threads abort the process when an allocation fails.
@@ -189,15 +231,19 @@ _MIN_ADDRESS_SPACE = 1 << 30
 _MIN_DATA = 512 << 20
 
 
-def _launcher_record():
-    """The start of the launcher's decision record for this process: None if there is none,
-    b"" if it is there but cannot be read."""
-    address = None
+def _status_address():
+    """Address of this process's decision record, or None if the launcher left none."""
     with open("/proc/self/maps", "rb") as maps:
         for line in maps:
             if line.rstrip(b"\n").endswith(_STATUS_MAPPING):
-                address = int(line.split(b"-", 1)[0], 16)
-                break
+                return int(line.split(b"-", 1)[0], 16)
+    return None
+
+
+def _launcher_record():
+    """The start of the launcher's decision record for this process: None if there is none,
+    b"" if it is there but cannot be read."""
+    address = _status_address()
     if address is None:
         return None
     try:
@@ -218,6 +264,27 @@ def _decided_here():
     except Exception:
         return False
     return record is not None and (record == b"" or _INJECTED in record)
+
+
+def _record(points):
+    """Writes the outcome into the tracer's area of the launcher's status record."""
+    address = _status_address()
+    if address is None:
+        return
+    outcome, reason = _outcome(points)
+    text = "apm-inject-tracer 1\noutcome=%s\nreason=%s\ntracer_version=%s\n" % (
+        outcome,
+        reason,
+        _tracer_version(),
+    )
+    data = text.encode("ascii", "replace")[: _TRACER_AREA - 1]
+    # The mapping is shared and writable; /proc/self/mem reaches it without ctypes.
+    fd = os.open("/proc/self/mem", os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.lseek(fd, address + _TRACER_OFFSET, os.SEEK_SET)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _unsuitable():
@@ -266,21 +333,28 @@ def _main():
     if reason:
         _debug("not instrumented: " + reason)
         points = [_point("library_entrypoint.abort", ["reason:" + reason])]
+    else:
         try:
-            _report(points)
+            points = _load_ddtrace()
+        except Exception as error:
+            kind = type(error).__name__.lower()
+            points = [_point("library_entrypoint.error", ["error_type:main_" + kind])]
+    for step in (_record, _report):
+        try:
+            step(points)
         except Exception:
             pass
-        return
-    try:
-        points = _load_ddtrace()
-    except Exception as error:
-        kind = type(error).__name__.lower()
-        points = [_point("library_entrypoint.error", ["error_type:main_" + kind])]
-    try:
-        _report(points)
-    except Exception:
-        pass
 
 
-_main()
+def _without_bytecode_writes(function):
+    """Runs function() with byte-code writes off, then restores the application's setting."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        function()
+    finally:
+        sys.dont_write_bytecode = saved
+
+
+_without_bytecode_writes(_main)
 _import_user_sitecustomize()
