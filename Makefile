@@ -6,6 +6,7 @@
 #                 library packages to it
 #   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
 #                 that the end-to-end tests use (target/tools)
+#   make images   the Debian root filesystem the container tests import (target/images)
 #   make test     install test dependencies, then every tier below: lint, unit, e2e, fuzz
 #   make unit     unit tests of every crate: seconds, no root, no network
 #   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
@@ -20,7 +21,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools deps test unit e2e lint fuzz demo bench clean
+.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean
 
 all: build
 
@@ -34,6 +35,7 @@ dist: build
 	/usr/bin/python3 scripts/noop_preload.py $(INJECT_DIR)
 	install -m 0755 target/release/apm-inject $(INJECT_DIR)/apm-inject
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
+	ln -sfn apm-inject $(INJECT_DIR)/auto_inject_runc
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
 	target/release/apm-inject man $(INJECT_DIR)/man
 	target/release/apm-inject completions bash > $(INJECT_DIR)/apm-inject.bash
@@ -45,11 +47,14 @@ libraries: deps build
 tools: deps
 	./scripts/test-tools.sh
 
+images: deps
+	./scripts/container-images.sh
+
 deps:
 	./scripts/install-deps.sh
 
 # Every tier; CI runs this on a fresh machine (.ci/run).
-test: deps dist libraries tools
+test: deps dist libraries tools images
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -60,7 +65,7 @@ unit:
 	$(CARGO) test --workspace --exclude apm-inject-tests
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
-e2e: deps dist libraries tools
+e2e: deps dist libraries tools images
 	$(CARGO) test -p apm-inject-tests
 
 # Formatting, clippy and shellcheck of the scripts.
@@ -79,6 +84,7 @@ demo: deps dist libraries tools
 
 bench: deps dist
 	/usr/bin/python3 bench/run.py
+	/usr/bin/python3 bench/container_start.py
 
 clean:
 	$(CARGO) clean

@@ -2,7 +2,7 @@
 //! `APM_FIXTURES`): C probes for glibc and musl (environment, environment API, open
 //! descriptors), static launchers (plain, with an empty argv, from a deleted file), an empty and a noisy
 //! preload library,
-//! a libc-free Go program, a Java agent jar, and programs of other ELF classes and machines (i386
+//! the constructor-window libraries (what another preload's constructor costs), a libc-free Go program, a Java agent jar, and programs of other ELF classes and machines (i386
 //! with gcc-multilib; aarch64 and armhf assembled with binutils against Debian's cross libcs). A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +41,18 @@ fn main() {
         &["-shared", "-fPIC"],
         "noisy_preload.c",
         "noisy-preload.so",
+    );
+    c(
+        "gcc",
+        &["-shared", "-fPIC", "-DWINDOW_START"],
+        "constructor_window.c",
+        "window-start.so",
+    );
+    c(
+        "gcc",
+        &["-shared", "-fPIC"],
+        "constructor_window.c",
+        "window-end.so",
     );
     c(
         "gcc",

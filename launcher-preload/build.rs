@@ -13,4 +13,8 @@ fn main() {
     // One writable segment, no RELRO: RELRO costs an extra mapping, a page of zeroing and an
     // mprotect in every process, to protect eight relocated pointers.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,norelro");
+    // The start-up page (see start.ld).
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/start.ld");
+    println!("cargo:rerun-if-changed=start.ld");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{script}");
 }

@@ -32,8 +32,16 @@ have aarch64-linux-gnu-as || need+=(binutils-aarch64-linux-gnu)
 [ -e /usr/aarch64-linux-gnu/lib/libc.so ] || need+=(libc6-dev-arm64-cross)
 have arm-linux-gnueabihf-as || need+=(binutils-arm-linux-gnueabihf)
 [ -e /usr/arm-linux-gnueabihf/lib/libc.so ] || need+=(libc6-dev-armhf-cross)
+have strace || need+=(strace) # the library's system calls (tests/library_elf.rs)
 have gdb || need+=(gdb) # an embedded Python interpreter (tests/python_bootstrap.rs)
 have shellcheck || need+=(shellcheck) # make lint: the scripts
+# The container tests: a private dockerd (with its containerd and runc), images made with
+# debootstrap, OCI bundles around busybox-static.
+have dockerd || need+=(docker.io)
+have runc || need+=(runc)
+have ctr || need+=(containerd)
+have debootstrap || need+=(debootstrap)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

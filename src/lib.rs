@@ -4,6 +4,7 @@
 //! The tests exercise the release build (`make test` builds it first): the library as
 //! shipped, not a debug variant.
 
+pub mod containers;
 pub mod tracers;
 
 use std::os::unix::fs::PermissionsExt;

@@ -118,3 +118,181 @@ fn stack_is_not_executable() {
         assert!(stack.is_some_and(|p| p.p_flags & program_header::PF_X == 0));
     });
 }
+
+// ---- the path of a process the library rules out ----
+
+/// Page size on x86_64.
+const PAGE: u64 = 4096;
+
+#[test]
+fn start_up_code_fits_one_page() {
+    // Everything a process that is not a runtime runs of the library: one page of code, so one
+    // page fault (see launcher-preload/start.ld).
+    with_elf(|elf| {
+        let section = elf
+            .section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".text.apm_start"))
+            .expect(".text.apm_start");
+        assert_eq!(section.sh_addr % PAGE, 0, "starts a page");
+        assert!(section.sh_size <= PAGE, "{} bytes", section.sh_size);
+        let range = section.sh_addr..section.sh_addr + section.sh_size;
+        for wanted in [
+            "launcher_preload5start",
+            "analyzer7runtime6detect",
+            "analyzer7runtime11is_jdk_tool",
+            "memcpy",
+            "strlen",
+        ] {
+            let symbol = elf
+                .syms
+                .iter()
+                .find(|s| {
+                    elf.strtab
+                        .get_at(s.st_name)
+                        .is_some_and(|n| n.contains(wanted))
+                })
+                .unwrap_or_else(|| panic!("symbol {wanted}"));
+            assert!(
+                range.contains(&symbol.st_value) && symbol.st_value + symbol.st_size <= range.end,
+                "{wanted} is outside the start-up page"
+            );
+        }
+    });
+}
+
+#[test]
+fn loader_rewrites_can_be_seen_in_the_dynamic_section() {
+    // The constructor trusts glibc's (argc, argv, envp) only when glibc's loader rewrote the
+    // dynamic section's DT_STRTAB to an absolute address: the section must be writable, and
+    // the value in the file far below any load address.
+    with_elf(|elf| {
+        let dynamic = elf
+            .program_headers
+            .iter()
+            .find(|p| p.p_type == program_header::PT_DYNAMIC)
+            .unwrap();
+        assert!(elf.program_headers.iter().any(|p| {
+            p.p_type == program_header::PT_LOAD
+                && p.p_flags & program_header::PF_W != 0
+                && (p.p_vaddr..p.p_vaddr + p.p_memsz).contains(&dynamic.p_vaddr)
+        }));
+        let strtab = elf
+            .dynamic
+            .as_ref()
+            .unwrap()
+            .dyns
+            .iter()
+            .find(|d| d.d_tag == dynamic::DT_STRTAB);
+        assert!(strtab.is_some_and(|d| d.d_val < PAGE));
+    });
+}
+
+/// The system calls `argv` makes with `preload`, of the kinds the library uses, with numbers,
+/// addresses and the preload's path made uniform so that runs can be compared.
+fn system_calls(preload: &std::path::Path, argv: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=readlinkat,readlink,newfstatat,stat,statx,openat,open,getcwd,memfd_create,mmap,munmap"])
+        .arg("-E")
+        .arg(format!("LD_PRELOAD={}", preload.display()))
+        .args(argv)
+        .output()
+        .expect("strace (make deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uniform = numbers_as_n(
+        &String::from_utf8_lossy(&out.stderr).replace(&*preload.to_string_lossy(), "PRELOAD"),
+    );
+    uniform.lines().map(str::to_string).collect()
+}
+
+/// `text` with every number replaced by `N`.
+fn numbers_as_n(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in text.chars() {
+        let digit = c.is_ascii_hexdigit() && (in_number || c.is_ascii_digit());
+        if digit {
+            if !in_number {
+                out.push('N');
+            }
+        } else {
+            out.push(c);
+        }
+        in_number = digit || (in_number && c == 'x');
+    }
+    out
+}
+
+#[test]
+fn a_process_ruled_out_makes_a_few_cheap_system_calls_and_never_reads_proc() {
+    let empty = apm_inject_tests::fixture("empty-preload.so");
+    let ours = built_library();
+    for (argv, expected) in [
+        (&["/bin/true"][..], 2),
+        (&["/bin/sh", "-c", ":"][..], 3), // sh -> dash: one more readlinkat
+    ] {
+        let mut extra = system_calls(&ours, argv);
+        for call in system_calls(&empty, argv) {
+            if let Some(i) = extra.iter().position(|c| *c == call) {
+                extra.remove(i);
+            }
+        }
+        // Loading a different file maps different sizes.
+        extra.retain(|c| !c.starts_with("mmap(") && !c.starts_with("newfstatat(N, \"\""));
+        assert_eq!(extra.len(), expected, "{argv:?}: {extra:#?}");
+        assert!(
+            extra
+                .iter()
+                .all(|c| c.starts_with("readlinkat(AT_FDCWD, \"/bin/")
+                    || c.starts_with("newfstatat(AT_FDCWD, \"/bin/")),
+            "{argv:?}: {extra:#?}"
+        );
+        assert!(!extra.iter().any(|c| c.contains("/proc")), "{extra:#?}");
+    }
+}
+
+/// Minor faults of `preload`'s constructor in each of `runs` starts of `argv`, measured by the
+/// constructor-window fixtures around it.
+fn constructor_faults(preload: &std::path::Path, argv: &[&str], runs: usize) -> Vec<u64> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("window");
+    let chain = format!(
+        "{} {} {}",
+        apm_inject_tests::fixture("window-end.so").display(),
+        preload.display(),
+        apm_inject_tests::fixture("window-start.so").display()
+    );
+    for _ in 0..runs {
+        let status = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .env("LD_PRELOAD", &chain)
+            .env("WINDOW_OUT", &out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    let faults: Vec<u64> = text
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(faults.len(), runs, "one window per run");
+    faults
+}
+
+#[test]
+fn a_process_ruled_out_touches_one_more_page_than_with_an_empty_library() {
+    let empty = apm_inject_tests::fixture("empty-preload.so");
+    for argv in [&["/bin/true"][..], &["/bin/sh", "-c", ":"][..]] {
+        let baseline = *constructor_faults(&empty, argv, 5).iter().min().unwrap();
+        let ours = constructor_faults(&built_library(), argv, 5);
+        assert!(
+            ours.iter().all(|&f| f <= baseline + 1),
+            "{argv:?}: {ours:?} faults, {baseline} with the empty library"
+        );
+    }
+}

@@ -1,5 +1,9 @@
-//! The auxiliary vector (`/proc/self/auxv`), as the library reads it at start-up: the
-//! secure-execution flag and where the loader put the program.
+//! The auxiliary vector, as the library reads it at start-up: the secure-execution flag, where
+//! the loader put the program, and the path the program was executed by.
+//!
+//! Two sources, one parser: the vector in memory behind the environment on the initial stack
+//! (glibc hands constructors `argc`, `argv` and `envp`; see the library's `loader` module) or
+//! the raw bytes of `/proc/self/auxv` (musl hands constructors nothing).
 
 /// `AT_NULL`: end of the vector.
 const AT_NULL: u64 = 0;
@@ -9,6 +13,11 @@ const AT_PHDR: u64 = 3;
 const AT_PHNUM: u64 = 5;
 /// `AT_SECURE`: non-zero under secure execution (setuid, setgid, file capabilities).
 const AT_SECURE: u64 = 23;
+/// `AT_EXECFN`: address of the path given to `execve`, a C string on the initial stack.
+const AT_EXECFN: u64 = 31;
+
+/// Most entries a vector may have before it is taken for garbage (Linux writes about 25).
+pub const MAX_ENTRIES: usize = 64;
 
 /// The entries of the auxiliary vector the library uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,19 +28,21 @@ pub struct Auxv {
     pub phdr: usize,
     /// Number of the main program's program headers.
     pub phnum: usize,
+    /// Address of the path `execve` was given, e.g. of `/usr/bin/python3` (0 if absent).
+    /// For a `#!` script it is the script's path, not the interpreter's.
+    pub execfn: usize,
 }
 
-/// Parses the raw bytes of `/proc/self/auxv` (native-endian `(type, value)` pairs of u64).
+/// Parses `(type, value)` entries up to `AT_NULL`, reading at most [`MAX_ENTRIES`] of them.
 ///
-/// Returns `None` if the data is truncated before `AT_NULL` or lacks `AT_SECURE`: without it
-/// the library cannot rule out secure execution, so it must not act.
-pub fn parse(bytes: &[u8]) -> Option<Auxv> {
+/// Returns `None` if the entries end (or the limit is reached) before `AT_NULL`, or if
+/// `AT_SECURE` is missing: without it the library cannot rule out secure execution, so it must
+/// not act.
+pub fn from_entries(entries: impl IntoIterator<Item = (u64, u64)>) -> Option<Auxv> {
     let mut auxv = Auxv::default();
     let mut saw_secure = false;
-    for pair in bytes.chunks_exact(16) {
-        let (kind, value) = pair.split_at(8);
-        let kind = u64::from_ne_bytes(kind.try_into().ok()?);
-        let value = u64::from_ne_bytes(value.try_into().ok()?) as usize;
+    for (kind, value) in entries.into_iter().take(MAX_ENTRIES) {
+        let value = value as usize;
         match kind {
             AT_NULL => return saw_secure.then_some(auxv),
             AT_SECURE => {
@@ -40,10 +51,21 @@ pub fn parse(bytes: &[u8]) -> Option<Auxv> {
             }
             AT_PHDR => auxv.phdr = value,
             AT_PHNUM => auxv.phnum = value,
+            AT_EXECFN => auxv.execfn = value,
             _ => {}
         }
     }
     None
+}
+
+/// Parses the raw bytes of `/proc/self/auxv` (native-endian `(type, value)` pairs of u64), as
+/// [`from_entries`] does.
+pub fn parse(bytes: &[u8]) -> Option<Auxv> {
+    from_entries(bytes.chunks_exact(16).map(|pair| {
+        let (kind, value) = pair.split_at(8);
+        let word = |b: &[u8]| u64::from_ne_bytes(b.try_into().unwrap_or_default());
+        (word(kind), word(value))
+    }))
 }
 
 #[cfg(test)]
@@ -64,7 +86,7 @@ mod tests {
         let bytes = std::fs::read("/proc/self/auxv").unwrap();
         let auxv = parse(&bytes).unwrap();
         assert!(!auxv.secure);
-        assert!(auxv.phdr != 0 && auxv.phnum > 0);
+        assert!(auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0);
     }
 
     #[test]
@@ -88,6 +110,17 @@ mod tests {
         assert_eq!(parse(&[]), None);
     }
 
+    #[test]
+    fn a_vector_without_end_is_read_no_further_than_the_limit() {
+        let endless = core::iter::repeat((AT_SECURE, 0));
+        assert_eq!(from_entries(endless), None);
+        let mut long = alloc::vec![(AT_SECURE, 0); MAX_ENTRIES - 1];
+        long.push((AT_NULL, 0));
+        assert!(from_entries(long.iter().copied()).is_some());
+        long.insert(0, (AT_PHNUM, 1));
+        assert_eq!(from_entries(long), None, "65 entries");
+    }
+
     fn asset(name: &str) -> Vec<u8> {
         std::fs::read([env!("CARGO_MANIFEST_DIR"), "/../test-assets/proc/", name].concat()).unwrap()
     }
@@ -97,7 +130,10 @@ mod tests {
         for name in ["auxv-glibc", "auxv-musl"] {
             let bytes = asset(name);
             let auxv = parse(&bytes).unwrap_or_else(|| panic!("{name}"));
-            assert!(!auxv.secure && auxv.phdr != 0 && auxv.phnum > 0, "{name}");
+            assert!(
+                !auxv.secure && auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0,
+                "{name}"
+            );
             for cut in (0..bytes.len()).step_by(8) {
                 let end = bytes[..cut].chunks_exact(16).any(|p| p[..8] == [0; 8]);
                 assert_eq!(parse(&bytes[..cut]).is_some(), end, "{name} cut at {cut}");

@@ -45,7 +45,8 @@ pub fn find(name: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{}: command not found in PATH", name.to_string_lossy()))
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether `path` is a regular file with an execute bit.
+pub fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

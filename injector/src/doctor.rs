@@ -34,6 +34,7 @@ const CHECKS: &[fn(&Context) -> Vec<Check>] = &[
     debug_logs,
     agent,
     runtimes,
+    docker,
 ];
 
 /// The outcome of one check.
@@ -193,6 +194,17 @@ pub fn to_json(checks: &[Check]) -> serde_json::Value {
         .map(|c| json!({"id": c.id, "status": c.status.id(), "detail": c.detail, "fix": c.fix}))
         .collect();
     json!({"ok": checks.iter().all(|c| c.status != Status::Fail), "checks": list})
+}
+
+fn docker(cx: &Context) -> Vec<Check> {
+    crate::docker_status::findings(&cx.root)
+        .into_iter()
+        .map(|(id, outcome, detail, fix)| match outcome {
+            Some(true) => Check::pass(id, detail),
+            Some(false) => Check::fail(id, detail, fix.unwrap_or_default()),
+            None => Check::not_applicable(id, detail),
+        })
+        .collect()
 }
 
 fn ld_so_preload(cx: &Context) -> Vec<Check> {

@@ -10,7 +10,9 @@
 //!    every byte ([`crate::manifest`]), and make it durable;
 //! 4. prove the staged launcher ([`loadcheck`]);
 //! 5. put each version in place and switch its `stable` link (libraries first), then write
-//!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]), then the links and
+//!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]) unless only Docker
+//!    is wanted, and, with Docker, `daemon.json` naming the shim ([`docker_install`]: checked in
+//!    step 1), reloading dockerd until it confirms the shim; then the links and (for the host)
 //!    the systemd unit of [`integration`];
 //! 6. commit; then remove the versions `stable` named before and the backups.
 //!
@@ -21,7 +23,9 @@ use crate::manifest::{Kind, Manifest};
 use crate::output::say;
 use crate::package::{self, Package};
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{agent, integration, loadcheck, preload_file, signals, system_file, tree};
+use crate::{
+    agent, docker_install, integration, loadcheck, preload_file, signals, system_file, tree,
+};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -33,9 +37,47 @@ struct Item {
     version: String,
 }
 
-/// Installs into `root`; with `container`, also prints the `ENV LD_PRELOAD=…` line images need
-/// (musl never reads `/etc/ld.so.preload`).
-pub fn run(root: &Path, container: bool) -> Result<(), String> {
+/// What an install instruments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    /// Every process of the host, through `/etc/ld.so.preload`.
+    pub host: bool,
+    /// Every Docker container, through the runtime shim.
+    pub docker: bool,
+}
+
+/// The variable of Datadog's install script that chooses the targets: `host`, `docker`, `all`.
+pub const ENABLED_VARIABLE: &str = "DD_APM_INSTRUMENTATION_ENABLED";
+
+impl Targets {
+    /// The targets from `--host`/`--docker`, else [`ENABLED_VARIABLE`] (`enabled`), else the host
+    /// and Docker where `docker_present`.
+    pub fn choose(
+        host: bool,
+        docker: bool,
+        enabled: Option<&str>,
+        docker_present: bool,
+    ) -> Result<Targets, String> {
+        let targets = |host, docker| Ok(Targets { host, docker });
+        if host || docker {
+            return targets(host, docker);
+        }
+        match enabled.map(str::trim).filter(|v| !v.is_empty()) {
+            Some("host") => targets(true, false),
+            Some("docker") => targets(false, true),
+            Some("all") => targets(true, true),
+            Some(other) => Err(format!(
+                "{ENABLED_VARIABLE}={other}: expected host, docker or all"
+            )),
+            None => targets(true, docker_present),
+        }
+    }
+}
+
+/// Installs into `root`: the host (`host`), Docker (`docker`), or as [`Targets::choose`] says
+/// when neither is asked; with `container`, also prints the `ENV LD_PRELOAD=…` line images
+/// need (musl never reads `/etc/ld.so.preload`).
+pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(), String> {
     require_root("install")?;
     signals::defer();
     let root = Root::new(root)?;
@@ -50,6 +92,13 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         ));
     }
     system_file::read(&preload_path)?;
+    let enabled = std::env::var(ENABLED_VARIABLE).ok();
+    let docker_present = docker_install::present(&root);
+    let targets = Targets::choose(host, docker, enabled.as_deref(), docker_present)?;
+    let docker = targets
+        .docker
+        .then(|| docker_install::plan_install(&root))
+        .transpose()?;
     let source_launcher = layout::launcher_in(&source.inject_dir());
     if !source_launcher.is_file() {
         return Err(format!("{} is missing", source_launcher.display()));
@@ -57,13 +106,24 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
     let items = items(&root, &source)?;
 
     let mut tx = Transaction::begin(&root)?;
-    let touches_unit = match prepare(&root, &items, &mut tx) {
+    let touches_unit = match prepare(&root, &items, &mut tx, targets.host, docker.as_ref()) {
         Ok(touches_unit) => touches_unit,
         Err(e) => return Err(tx.abort(e)),
     };
-    if let Err(e) = tx.apply().and_then(|()| tx.commit()) {
-        return Err(tx.abort(e));
-    }
+    let reloaded = tx
+        .apply()
+        .and_then(|()| docker.as_ref().map(|d| d.reload(true)).transpose())
+        .and_then(|reloaded| tx.commit().map(|()| reloaded));
+    let reloaded = match reloaded {
+        Ok(reloaded) => reloaded,
+        Err(e) => {
+            let message = tx.abort(e);
+            if let Some(d) = &docker {
+                d.reload_after_rollback();
+            }
+            return Err(message);
+        }
+    };
     for item in &items {
         say!(
             "installed {} {}",
@@ -76,7 +136,13 @@ pub fn run(root: &Path, container: bool) -> Result<(), String> {
         );
     }
     let entry = layout::stable_launcher();
-    say!("{}: lists {}", preload_path.display(), entry.display());
+    if targets.host {
+        say!("{}: lists {}", preload_path.display(), entry.display());
+    }
+    if let (Some(d), Some(reloaded)) = (&docker, reloaded) {
+        say!("{}", d.message);
+        say!("{reloaded}");
+    }
     tx.finish()?;
     integration::reload(&root, touches_unit);
     if container {
@@ -145,7 +211,13 @@ fn version_name(version: &std::ffi::OsStr) -> Result<String, String> {
 
 /// Plans the change, then stages and proves everything it needs, with checkpoints. Returns
 /// whether the change touches the systemd unit.
-fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<bool, String> {
+fn prepare(
+    root: &Root,
+    items: &[Item],
+    tx: &mut Transaction,
+    host: bool,
+    docker: Option<&docker_install::Change>,
+) -> Result<bool, String> {
     let preload_path = root.ld_so_preload();
     let previous = system_file::read(&preload_path)?;
     let mut plan = Plan::default();
@@ -185,7 +257,8 @@ fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<bool, St
         previous.as_deref().unwrap_or_default(),
         entry.as_os_str().as_bytes(),
     );
-    if previous.as_deref() == Some(&updated[..]) {
+    if !host {
+    } else if previous.as_deref() == Some(&updated[..]) {
         say!(
             "{}: already lists {}",
             preload_path.display(),
@@ -198,10 +271,17 @@ fn prepare(root: &Root, items: &[Item], tx: &mut Transaction) -> Result<bool, St
             content: Some(updated),
         });
     }
+    if let Some(docker) = docker {
+        plan.created.extend(docker.created.iter().cloned());
+        plan.steps.extend(docker.steps.iter().cloned());
+    }
     let inject = items.last().expect("the injector comes last");
-    integration::install(root, &inject.source.join("inject"), &mut plan);
+    integration::install(root, &inject.source.join("inject"), host, &mut plan);
     let touches_unit = integration::touches_unit(&plan.steps);
     tx.plan("install", plan)?;
+    if let Some(docker) = docker {
+        docker.create_directories(root)?;
+    }
     tx.checkpoint()?;
 
     for (i, item) in items.iter().enumerate() {
@@ -261,4 +341,46 @@ pub fn require_root(command: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod targets_tests {
+    use super::*;
+
+    fn targets(host: bool, docker: bool) -> Result<Targets, String> {
+        Ok(Targets { host, docker })
+    }
+
+    #[test]
+    fn flags_win_then_the_variable_then_presence() {
+        assert_eq!(
+            Targets::choose(false, true, Some("host"), false),
+            targets(false, true)
+        );
+        assert_eq!(
+            Targets::choose(true, false, None, true),
+            targets(true, false)
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("docker"), false),
+            targets(false, true)
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("all"), false),
+            targets(true, true)
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some("host"), true),
+            targets(true, false)
+        );
+        assert_eq!(
+            Targets::choose(false, false, None, true),
+            targets(true, true)
+        );
+        assert_eq!(
+            Targets::choose(false, false, Some(""), false),
+            targets(true, false)
+        );
+        assert!(Targets::choose(false, false, Some("kubernetes"), true).is_err());
+    }
 }

@@ -111,9 +111,9 @@ fn has_systemd(root: &Root) -> bool {
             .any(|p| root.path(Path::new(p)).exists())
 }
 
-/// Adds the steps that put the links and the unit in place, for an injector package whose
-/// `inject/` directory is `shipped`, to `plan`.
-pub fn install(root: &Root, shipped: &Path, plan: &mut Plan) {
+/// Adds the steps that put the links and (when the host is instrumented, `host`) the unit in
+/// place, for an injector package whose `inject/` directory is `shipped`, to `plan`.
+pub fn install(root: &Root, shipped: &Path, host: bool, plan: &mut Plan) {
     for (link, target) in links(shipped) {
         let path = root.path(&link);
         if !path.parent().expect("absolute").is_dir() {
@@ -127,7 +127,7 @@ pub fn install(root: &Root, shipped: &Path, plan: &mut Plan) {
             _ => plan.steps.push(Step::Link { path: link, target }),
         }
     }
-    if !has_systemd(root) {
+    if !host || !has_systemd(root) {
         return;
     }
     let unit_path = root.path(Path::new(UNIT));

@@ -5,12 +5,18 @@
 //! `uninstall` put the packages and the `/etc/ld.so.preload` entry in place and take them out
 //! again; `doctor` checks an installation; `flare` collects what support needs; `config`
 //! validates and compiles the host configuration; `telemetry-forward` (also run as
-//! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent.
+//! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent; run as
+//! `inject/auto_inject_runc`, it is the OCI runtime shim for Docker and containerd ([`shim`]).
 
 mod agent;
 mod boot;
 mod command;
 mod config;
+mod daemon_json;
+mod docker_api;
+mod docker_config;
+mod docker_install;
+mod docker_status;
 mod doctor;
 mod errors;
 mod explain;
@@ -29,6 +35,7 @@ mod package;
 mod packages;
 mod preload_file;
 mod redact;
+mod shim;
 mod signals;
 mod status;
 mod std_host;
@@ -90,6 +97,14 @@ enum Command {
         /// Also prints the `ENV LD_PRELOAD=...` line a container image needs.
         #[arg(long)]
         container: bool,
+        /// Instruments the host's processes (/etc/ld.so.preload). Without --host or --docker:
+        /// DD_APM_INSTRUMENTATION_ENABLED (host, docker, all), else the host and Docker if
+        /// present.
+        #[arg(long)]
+        host: bool,
+        /// Instruments Docker's containers: the runtime shim becomes Docker's default runtime.
+        #[arg(long)]
+        docker: bool,
     },
     /// Removes the launcher from /etc/ld.so.preload, then the packages.
     Uninstall {
@@ -175,6 +190,9 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    if shim::invoked_as_shim() {
+        shim::run();
+    }
     if telemetry::invoked_as_forwarder() {
         return telemetry::run();
     }
@@ -192,7 +210,12 @@ fn main() -> ExitCode {
             action: ConfigAction::Apply { root, file },
         } => config::apply(&root, file),
         Command::Status { json } => status::run(json),
-        Command::Install { root, container } => install::run(&root, container),
+        Command::Install {
+            root,
+            container,
+            host,
+            docker,
+        } => install::run(&root, container, host, docker),
         Command::Uninstall { root, purge } => uninstall::run(&root, purge),
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),

@@ -419,6 +419,13 @@ pub fn run(json_output: bool) -> Result<(), String> {
     } else {
         crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
     }
+    let docker = crate::docker_status::status_lines(&crate::layout::Root::new(Path::new("/"))?);
+    if !docker.is_empty() {
+        say!();
+        for line in docker {
+            say!("{line}");
+        }
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `apm-inject uninstall`: our entry leaves `<root>/etc/ld.so.preload` first (the file goes if
-//! it was the only entry), then our packages leave `<root>/opt/datadog-packages`, so that no
-//! process ever preloads a missing file; so do the links and the systemd unit install added
+//! it was the only entry) and Docker's default runtime is restored (new containers start
+//! untouched), then our packages leave `<root>/opt/datadog-packages`, so that no process ever
+//! preloads a missing file; so do the links and the systemd unit install added
 //! ([`crate::integration`]); with `--purge`, the configuration directory goes too.
 //! One transaction ([`crate::transaction`]): the entry's removal is the commit point, the
 //! packages are removed after it (a killed run's successor finishes that). Works on a tree
@@ -9,7 +10,7 @@
 use crate::layout::Root;
 use crate::output::say;
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{config, install, integration, preload_file, signals, system_file};
+use crate::{config, docker_install, install, integration, preload_file, signals, system_file};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -19,10 +20,15 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
     signals::defer();
     let root = Root::new(root)?;
     let mut tx = Transaction::begin(&root)?;
-    let (plan, message) = match plan(&root, purge) {
+    let (mut plan, message) = match plan(&root, purge) {
         Ok(planned) => planned,
         Err(e) => return Err(tx.abort(e)),
     };
+    let docker = match docker_install::plan_uninstall(&root) {
+        Ok(docker) => docker,
+        Err(e) => return Err(tx.abort(e)),
+    };
+    plan.steps.extend(docker.steps.iter().cloned());
     let touches_unit = integration::touches_unit(&plan.steps);
     let result = tx
         .plan("uninstall", plan)
@@ -33,6 +39,13 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
         return Err(tx.abort(e));
     }
     say!("{message}");
+    if !docker.steps.is_empty() {
+        say!("{}", docker.message);
+        match docker.reload(false) {
+            Ok(reloaded) => say!("{reloaded}"),
+            Err(e) => say!("note: {e}"),
+        }
+    }
     tx.finish()?;
     integration::reload(&root, touches_unit);
     if std::env::var_os("LD_PRELOAD").is_some_and(|v| {

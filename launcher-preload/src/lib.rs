@@ -4,10 +4,13 @@
 //!
 //! Shape (see DESIGN.md in the repository for the reasons):
 //! - no libc, no std, no imports, no TLS: it loads into glibc, musl and libc-free programs;
-//! - a constructor in `.init_array` (glibc passes argc/argv/envp, musl nothing: neither is
-//!   used); it reads `/proc/self/exe` and returns at once unless the file name is a runtime;
-//! - runtime candidates: `/proc/self/auxv` (do nothing under `AT_SECURE`), the loader's object
-//!   list for libc's `setenv` and `environ`, `/proc/self/cmdline`, then `analyzer::decide`;
+//! - a constructor in `.init_array` (glibc passes argc/argv/envp, musl nothing: `loader`);
+//!   under glibc, `screen` rules most processes out from the path given to `execve` without
+//!   reading `/proc`; the rest read `/proc/self/exe` and return at once unless the file name is
+//!   a runtime;
+//! - runtime candidates: the auxiliary vector (do nothing under `AT_SECURE`), the loader's
+//!   object list for libc's `setenv` and `environ`, argv (from memory under glibc, else
+//!   `/proc/self/auxv` and `/proc/self/cmdline`), then `analyzer::decide`;
 //! - every failure, even a panic (see `guard`), leaves the process as it was, silently unless
 //!   debug logging is on. `errno` is saved and restored around libc calls.
 #![cfg_attr(not(test), no_std)]
@@ -18,9 +21,11 @@ mod arena;
 mod guard;
 mod host;
 mod libc;
+mod loader;
 mod log;
 #[cfg(not(test))]
 mod mem;
+mod screen;
 mod status;
 mod sys;
 
@@ -28,7 +33,7 @@ use alloc::vec::Vec;
 use analyzer::{auxv, config, Decision, Edit, Outcome, Process, Reason};
 use contract::config::{DEFAULT_DIR, DEFAULT_TIME_BUDGET_MS, DIR_VARIABLE};
 use contract::render;
-use core::ffi::CStr;
+use core::ffi::{c_int, CStr};
 use core::mem::MaybeUninit;
 use sys::CPath;
 
@@ -48,15 +53,32 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 /// The constructor, run by the dynamic loader before the program's own initialisers.
 #[used]
 #[link_section = ".init_array"]
-static INIT: extern "C" fn() = start;
+static INIT: extern "C" fn(c_int, *const *const u8, *const *const u8) = start;
 
 /// Largest `/proc/self/cmdline` considered (the kernel allows argv + environ of about 2 MiB
 /// with the default stack limit); anything larger is left alone.
 const CMDLINE_LIMIT: usize = 8 << 20;
 
-extern "C" fn start() {
+/// The constructor. glibc passes `(argc, argv, envp)`, musl nothing (then the three registers
+/// hold garbage, which `loader` never reads through).
+#[link_section = ".text.hot.apm_start"]
+extern "C" fn start(argc: c_int, argv: *const *const u8, envp: *const *const u8) {
+    let startup = loader::Startup::from_constructor(argc, argv, envp);
+    if let Some(startup) = &startup {
+        if startup.auxv.secure || screen::rules_out(startup) {
+            return;
+        }
+    }
+    start_candidate(startup);
+}
+
+/// The exact test, then the runtime path: `/proc/self/exe` names a runtime (or an apphost).
+/// Kept out of `start` so that its buffers do not grow the stack of every process.
+#[inline(never)]
+#[cold]
+fn start_candidate(startup: Option<loader::Startup>) {
     let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
-    let Some(exe) = sys::readlink_in(CPath(b"/proc/self/exe\0"), &mut buf) else {
+    let Ok(exe) = sys::readlink(CPath(b"/proc/self/exe\0"), &mut buf) else {
         return;
     };
     if analyzer::runtime::detect(analyzer::process::file_name(exe)).is_none() && !maybe_apphost(exe)
@@ -65,6 +87,7 @@ extern "C" fn start() {
     }
     let mut run = Run {
         exe,
+        startup,
         log: None,
         errno: None,
     };
@@ -87,6 +110,8 @@ extern "C" fn start() {
 struct Run<'a> {
     /// The executable's path.
     exe: &'a [u8],
+    /// The initial stack, when the loader passed it.
+    startup: Option<loader::Startup>,
     /// The debug log, once configured.
     log: Option<log::Log>,
     /// libc and the `errno` to restore, once found.
@@ -117,15 +142,15 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         started_ns: sys::monotonic_ns(),
         budget_ms: DEFAULT_TIME_BUDGET_MS,
     };
-    let Some(auxv) = host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
-        .ok()
-        .and_then(|b| auxv::parse(&b))
-    else {
+    let auxv = match &run.startup {
+        Some(startup) => Some(startup.auxv),
+        None => host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
+            .ok()
+            .and_then(|b| auxv::parse(&b)),
+    };
+    let Some(auxv) = auxv.filter(|a| !a.secure) else {
         return;
     };
-    if auxv.secure {
-        return;
-    }
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
     let saved_errno = libc.errno();
@@ -152,14 +177,22 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     if !matches!(status, config::Status::Loaded | config::Status::Missing) {
         log.line(&[b"host configuration ignored: ", status.id().as_bytes()]);
     }
-    let cmdline = host::read_file(CPath(b"/proc/self/cmdline\0"), CMDLINE_LIMIT);
+    // argv from memory where glibc gave it, else `/proc/self/cmdline` (the same strings).
+    let cmdline;
+    let args = match &run.startup {
+        Some(startup) => Ok(startup.args()),
+        None => {
+            cmdline = host::read_file(CPath(b"/proc/self/cmdline\0"), CMDLINE_LIMIT);
+            cmdline.as_deref().map(analyzer::process::split_cmdline)
+        }
+    };
     let self_path = loaded.self_path.map(absolute);
     let root = self_path
         .as_deref()
         .and_then(contract::layout::packages_root);
-    let decision = match &cmdline {
-        Ok(bytes) => {
-            process.args = analyzer::process::split_cmdline(bytes);
+    let decision = match args {
+        Ok(args) => {
+            process.args = args;
             let decision = analyzer::decide(&process, &host, root, &config);
             apply(&libc, &process, decision)
         }

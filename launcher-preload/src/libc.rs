@@ -9,6 +9,7 @@
 //!
 //! All raw memory reads of loaded objects live in this module.
 
+use crate::loader::{own_dynamic, Dyn};
 use analyzer::auxv::Auxv;
 use core::ffi::CStr;
 
@@ -37,17 +38,6 @@ pub struct Loaded {
     pub self_path: Option<&'static [u8]>,
 }
 
-/// Address of this library's own dynamic section (`_DYNAMIC`, defined by the linker), taken
-/// in assembly so that it costs no GOT entry.
-fn own_dynamic() -> usize {
-    let address: usize;
-    // SAFETY: only computes an address.
-    unsafe {
-        core::arch::asm!("lea {}, [rip + _DYNAMIC]", out(reg) address, options(nomem, nostack, pure))
-    };
-    address
-}
-
 const PT_DYNAMIC: u32 = 2;
 const PT_PHDR: u32 = 6;
 const DT_NULL: usize = 0;
@@ -68,12 +58,6 @@ struct ProgramHeader {
     filesz: u64,
     memsz: u64,
     align: u64,
-}
-
-#[repr(C)]
-struct Dyn {
-    tag: usize,
-    value: usize,
 }
 
 #[repr(C)]

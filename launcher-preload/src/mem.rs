@@ -12,7 +12,8 @@
 //! without unwinding), so they are stubs that trap.
 
 core::arch::global_asm!(
-    ".text",
+    // On the start-up page (see `start.ld`).
+    ".section .text.hot.apm_start,\"ax\",@progbits",
     ".globl memcpy",
     ".hidden memcpy",
     ".type memcpy,@function",

@@ -15,6 +15,8 @@ pub type Errno = i32;
 
 /// `EINTR`: interrupted system call.
 const EINTR: Errno = 4;
+/// `ENAMETOOLONG`: a path or link target too long for the buffer.
+const ENAMETOOLONG: Errno = 36;
 
 const SYS_READ: usize = 0;
 const SYS_PREAD64: usize = 17;
@@ -128,10 +130,10 @@ unsafe fn syscall6(n: usize, args: [usize; 6]) -> isize {
     ret
 }
 
-/// The target of symbolic link `path`, read into `buf`; `None` if it cannot be read, is empty
-/// or may have been truncated.
+/// The target of symbolic link `path`, read into `buf`: `Err(EINVAL)` if `path` is not a
+/// link, `Err(ENAMETOOLONG)` if the target may not fit in `buf`.
 #[inline(always)]
-pub fn readlink_in<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Option<&'b [u8]> {
+pub fn readlink<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Result<&'b [u8], Errno> {
     // SAFETY: `path` is NUL-terminated and `buf` is writable for `buf.len()` bytes.
     let ret = unsafe {
         syscall4(
@@ -142,23 +144,27 @@ pub fn readlink_in<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Option<&'
             buf.len(),
         )
     };
-    match result(ret) {
+    match result(ret)? {
         // SAFETY: the kernel initialised the first `n` bytes.
-        Ok(n) if n > 0 && n < buf.len() => {
-            Some(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), n) })
+        n if n > 0 && n < buf.len() => {
+            Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), n) })
         }
-        _ => None,
+        _ => Err(ENAMETOOLONG),
     }
 }
 
 /// `a` followed by `b`, written into `buf`; `None` if they do not fit.
+#[link_section = ".text.hot.apm_start"]
 pub fn concat_in<'b>(buf: &'b mut [MaybeUninit<u8>], a: &[u8], b: &[u8]) -> Option<&'b [u8]> {
     let len = a.len().checked_add(b.len()).filter(|&n| n <= buf.len())?;
-    for (slot, &byte) in buf.iter_mut().zip(a.iter().chain(b)) {
-        slot.write(byte);
+    // SAFETY: `buf` has room for both (checked above) and overlaps neither: it is borrowed
+    // mutably while they are borrowed shared.
+    unsafe {
+        let start = buf.as_mut_ptr().cast::<u8>();
+        core::ptr::copy_nonoverlapping(a.as_ptr(), start, a.len());
+        core::ptr::copy_nonoverlapping(b.as_ptr(), start.add(a.len()), b.len());
+        Some(core::slice::from_raw_parts(start, len))
     }
-    // SAFETY: the first `len` bytes were just written.
-    Some(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), len) })
 }
 
 /// Opens `path` with `flags` (`O_CLOEXEC` is always added), creating it with `mode` if asked.
@@ -182,6 +188,7 @@ pub fn open(path: CPath, flags: usize, mode: usize) -> Result<Fd, Errno> {
 }
 
 /// `stat(2)` of `path`, following symbolic links.
+#[link_section = ".text.hot.apm_start"]
 pub fn stat(path: CPath) -> Result<FileStat, Errno> {
     let mut st = core::mem::MaybeUninit::<KernelStat>::uninit();
     // SAFETY: `path` is NUL-terminated and `st` is a writable `struct stat`.

@@ -1,0 +1,196 @@
+//! Docker in `doctor` and `status`: whether `daemon.json` names the shim, whether the running
+//! dockerd took it, and which running containers got the shim's edits (read from their first
+//! process's environment in `/proc`).
+
+use crate::docker_api::{self, Running};
+use crate::docker_config::{self, DockerConfig};
+use crate::docker_install;
+use crate::http_client::Endpoint;
+use crate::layout::Root;
+use crate::shim::edit::CONTAINER_LAUNCHER;
+use crate::{daemon_json, preload_file, system_file};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long `doctor` and `status` wait for the Docker API.
+const BUDGET: Duration = Duration::from_secs(5);
+
+/// A doctor check: id, outcome (`None`: not applicable), detail, fix.
+pub type Finding = (&'static str, Option<bool>, String, Option<String>);
+
+/// What Docker looks like under `root`.
+struct Docker {
+    configured: bool,
+    api: Option<Endpoint>,
+}
+
+fn look(root: &Root) -> Result<Docker, String> {
+    let daemon_json = root.path(Path::new("/etc/docker/daemon.json"));
+    let content = system_file::read(&daemon_json)?;
+    let dockerds = docker_install::dockerds_reading(&daemon_json);
+    let config = docker_config::load(
+        &root
+            .path(Path::new(contract::config::DEFAULT_DIR))
+            .join(docker_config::FILE),
+    )
+    .unwrap_or_else(|_| DockerConfig::default());
+    let api = dockerds.first().map(|&pid| {
+        docker_install::dockerd_socket(pid)
+            .map(Endpoint::Unix)
+            .unwrap_or_else(|| config.docker_socket.clone())
+    });
+    Ok(Docker {
+        configured: daemon_json::has_shim(content.as_deref()),
+        api,
+    })
+}
+
+/// The doctor's Docker checks.
+pub fn findings(root: &Root) -> Vec<Finding> {
+    if !docker_install::present(root) {
+        return vec![(
+            "docker_runtime",
+            None,
+            "Docker is not installed here".into(),
+            None,
+        )];
+    }
+    let docker = match look(root) {
+        Ok(d) => d,
+        Err(e) => {
+            let fix = "repair /etc/docker/daemon.json".to_owned();
+            return vec![("docker_runtime", Some(false), e, Some(fix))];
+        }
+    };
+    let mut findings = Vec::new();
+    let shim = root.path(&docker_install::shim_path());
+    if !docker.configured {
+        findings.push((
+            "docker_runtime",
+            None,
+            "daemon.json does not name the shim: containers are not instrumented".into(),
+            None,
+        ));
+    } else if !shim.exists() {
+        findings.push((
+            "docker_runtime",
+            Some(false),
+            format!(
+                "daemon.json names {}, which is missing: containers cannot start",
+                shim.display()
+            ),
+            Some("apm-inject install --docker (or apm-inject uninstall)".into()),
+        ));
+    } else {
+        findings.push((
+            "docker_runtime",
+            Some(true),
+            format!("daemon.json: default runtime dd-shim ({})", shim.display()),
+            None,
+        ));
+    }
+    let Some(api) = docker.api else {
+        findings.push((
+            "docker_reloaded",
+            None,
+            "no dockerd reads daemon.json".into(),
+            None,
+        ));
+        return findings;
+    };
+    match docker_api::info(&api, Instant::now() + BUDGET) {
+        Ok(info) if (info.default_runtime == daemon_json::RUNTIME) == docker.configured => {
+            findings.push((
+                "docker_reloaded",
+                Some(true),
+                format!("dockerd's default runtime: {}", info.default_runtime),
+                None,
+            ));
+        }
+        Ok(info) => findings.push((
+            "docker_reloaded",
+            Some(false),
+            format!(
+                "dockerd's default runtime is {}, daemon.json says otherwise",
+                info.default_runtime
+            ),
+            Some("reload dockerd: kill -HUP $(pidof dockerd)".into()),
+        )),
+        Err(e) => findings.push((
+            "docker_reloaded",
+            Some(false),
+            e,
+            Some("check that dockerd is running and its socket readable".into()),
+        )),
+    }
+    if let Ok(running) = docker_api::running(&api, Instant::now() + BUDGET) {
+        let (with, without): (Vec<&Running>, Vec<&Running>) =
+            running.iter().partition(|r| instrumented(r.pid));
+        let names = |list: &[&Running]| {
+            list.iter()
+                .map(|r| r.container.name.clone().unwrap_or_else(|| r.id.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        findings.push((
+            "docker_containers",
+            Some(true),
+            format!(
+                "{} running container(s) instrumented [{}], {} not [{}]",
+                with.len(),
+                names(&with),
+                without.len(),
+                names(&without)
+            ),
+            None,
+        ));
+    }
+    findings
+}
+
+/// The `status` lines for Docker's running containers (none if Docker is not running).
+pub fn status_lines(root: &Root) -> Vec<String> {
+    let Ok(Docker { api: Some(api), .. }) = look(root) else {
+        return Vec::new();
+    };
+    let running = match docker_api::running(&api, Instant::now() + BUDGET) {
+        Ok(running) => running,
+        Err(e) => return vec![e],
+    };
+    let mut lines = vec![format!(
+        "{:<12}  {:<20} {:<24} {:<8} INSTRUMENTED",
+        "CONTAINER", "NAME", "IMAGE", "RUNTIME"
+    )];
+    for r in &running {
+        let state = if instrumented(r.pid) {
+            "yes".to_owned()
+        } else if r.runtime != daemon_json::RUNTIME {
+            format!("no (runtime {})", r.runtime)
+        } else {
+            "no (left as is by the shim: see its debug log)".to_owned()
+        };
+        lines.push(format!(
+            "{:<12}  {:<20} {:<24} {:<8} {state}",
+            r.id,
+            r.container.name.as_deref().unwrap_or(""),
+            r.container.image.as_deref().unwrap_or(""),
+            r.runtime
+        ));
+    }
+    lines
+}
+
+/// Whether process `pid` started with the shim's edits: our launcher in `LD_PRELOAD` and
+/// `DD_INJECT_SENDER_TYPE=docker`.
+fn instrumented(pid: u32) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let vars: Vec<&[u8]> = environ.split(|&c| c == 0).collect();
+    let preload = vars.iter().find_map(|v| v.strip_prefix(b"LD_PRELOAD="));
+    preload.is_some_and(|p| {
+        preload_file::entries(p)
+            .into_iter()
+            .any(|e| e == CONTAINER_LAUNCHER.as_bytes())
+    }) && vars.contains(&&b"DD_INJECT_SENDER_TYPE=docker"[..])
+}

@@ -1,0 +1,263 @@
+//! A real Docker engine (Debian's dockerd 20.10, its containerd and runc), private to each test,
+//! with `apm-inject install --docker`: unchanged applications in containers are traced, and
+//! everything the shim must leave alone is left alone.
+
+use apm_inject_tests::containers::{bookworm_tree, Bundle, Dockerd};
+use apm_inject_tests::tracers::{dist_library, free_port, wait_for, TestAgent};
+use apm_inject_tests::{run, stderr, stdout, workspace, Packages};
+use std::path::{Path, PathBuf};
+
+const LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+
+/// A package tree to install from, as shipped: the injector (with its CLI, forwarder and shim
+/// links) and the real Python library of `make libraries`.
+fn shipped() -> (Packages, PathBuf) {
+    let p = Packages::new();
+    std::os::unix::fs::symlink(
+        dist_library("python"),
+        p.root.join("datadog-apm-library-python"),
+    )
+    .unwrap();
+    let cli = p.shipped_cli();
+    for link in ["auto_inject_runc", "telemetry-forward"] {
+        std::os::unix::fs::symlink("apm-inject", cli.with_file_name(link)).unwrap();
+    }
+    (p, cli)
+}
+
+/// `apm-inject args…` in dockerd's namespace; must succeed.
+fn apm_inject(docker: &Dockerd, cli: &Path, args: &[&str]) -> String {
+    let out = run(&mut docker.in_namespace(cli, args));
+    assert!(
+        out.status.success(),
+        "apm-inject {args:?}: {}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
+    stdout(&out)
+}
+
+fn default_runtime(docker: &Dockerd) -> String {
+    docker
+        .docker_ok(&["info", "--format", "{{.DefaultRuntime}}"])
+        .trim()
+        .to_owned()
+}
+
+/// The shim's debug log, written in dockerd's namespace.
+fn shim_log(docker: &Dockerd) -> String {
+    std::fs::read_to_string(docker.upper("/etc/datadog-agent/inject/shim.log")).unwrap_or_default()
+}
+
+/// `docker run --rm --network host args…`: its output.
+fn docker_run(docker: &Dockerd, args: &[&str]) -> String {
+    let mut all = vec!["run", "--rm", "--network", "host"];
+    all.extend_from_slice(args);
+    docker.docker_ok(&all)
+}
+
+/// `ctr run --rm --runc-binary shim` of Docker image `image` imported into containerd (the one
+/// dockerd runs), in a namespace of its own: the output.
+fn ctr_run(docker: &Dockerd, shim: &Path, image: &str, args: &[&str]) -> String {
+    let socket = docker.dir.path().join("exec/containerd/containerd.sock");
+    let socket = socket.to_str().unwrap();
+    // In dockerd's namespace: ctr makes the container's FIFOs under /run/containerd, which
+    // must be the one containerd sees.
+    let ctr = |extra: &[&str]| {
+        let mut args = vec!["--address", socket, "--namespace", "apm-inject-test"];
+        args.extend_from_slice(extra);
+        docker.in_namespace(Path::new("/usr/bin/ctr"), &args)
+    };
+    let archive = docker.dir.path().join("image.tar");
+    docker.docker_ok(&["save", "-o", archive.to_str().unwrap(), image]);
+    let imported = run(&mut ctr(&["images", "import", archive.to_str().unwrap()]));
+    assert!(imported.status.success(), "{imported:?}");
+    let reference = format!("docker.io/library/{image}");
+    let shim = shim.to_str().unwrap();
+    let mut run_args = vec![
+        "run",
+        "--rm",
+        "--runc-binary",
+        shim,
+        &reference,
+        "ctr-probe",
+    ];
+    run_args.extend_from_slice(args);
+    let mut cmd = ctr(&run_args);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "ctr run: {out:?}");
+    stdout(&out)
+}
+
+#[test]
+fn containers_are_instrumented_through_the_shim() {
+    let agent = TestAgent::start();
+    let docker =
+        Dockerd::start("log_level: debug\noutput_paths: [/etc/datadog-agent/inject/shim.log]\n");
+    docker.import(&bookworm_tree(), "shop-api:1");
+    let (_tree, cli) = shipped();
+    let installed = apm_inject(&docker, &cli, &["install", "--docker"]);
+    assert!(installed.contains("default runtime dd-shim"), "{installed}");
+    assert_eq!(default_runtime(&docker), "dd-shim");
+    assert!(
+        !docker.upper("/etc/ld.so.preload").exists(),
+        "--docker alone leaves the host alone"
+    );
+
+    // An unchanged Flask application, traced, its service named after the image.
+    let app = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace().join("tests/fixtures/apps/Shop_API.py"),
+        app.path().join("Shop_API.py"),
+    )
+    .unwrap();
+    let port = free_port();
+    let volume = format!("{}:/app:ro", app.path().display());
+    let port_env = format!("PORT={port}");
+    let agent_env = format!("DD_TRACE_AGENT_URL={}", agent.url());
+    docker.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--name",
+        "shop",
+        "-v",
+        &volume,
+        "-e",
+        &port_env,
+        "-e",
+        &agent_env,
+        "shop-api:1",
+        "python3",
+        "/app/Shop_API.py",
+    ]);
+    wait_for("the application in its container", || {
+        apm_inject_tests::tracers::http_get(port, "/").filter(|(status, _)| *status == 200)
+    });
+    let spans = wait_for("flask.request spans", || {
+        let spans: Vec<_> = agent
+            .spans()
+            .into_iter()
+            .filter(|s| s["name"] == "flask.request")
+            .collect();
+        (!spans.is_empty()).then_some(spans)
+    });
+    assert_eq!(spans[0]["service"], "shop-api", "{:#}", spans[0]);
+    assert!(
+        shim_log(&docker).contains("instrumented"),
+        "{}",
+        shim_log(&docker)
+    );
+
+    // `docker exec` processes get the launcher too, and Python loads the tracer.
+    let exec = docker.docker_ok(&[
+        "exec",
+        "shop",
+        "python3",
+        "-c",
+        "import os, sys; print(os.environ['LD_PRELOAD']); print('ddtrace' in sys.modules)",
+    ]);
+    assert_eq!(exec, format!("{LAUNCHER}\nTrue\n"));
+
+    // `--runtime runc` bypasses the shim.
+    let bypass = docker_run(
+        &docker,
+        &[
+            "--runtime",
+            "runc",
+            "shop-api:1",
+            "sh",
+            "-c",
+            "echo ${LD_PRELOAD:-none}; ls /opt",
+        ],
+    );
+    assert_eq!(bypass, "none\n");
+
+    // A container's own LD_PRELOAD is kept, ours after it.
+    let own = docker_run(
+        &docker,
+        &[
+            "-e",
+            "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libm.so.6",
+            "shop-api:1",
+            "sh",
+            "-c",
+            "echo $LD_PRELOAD",
+        ],
+    );
+    assert_eq!(
+        own,
+        format!("/usr/lib/x86_64-linux-gnu/libm.so.6:{LAUNCHER}\n")
+    );
+
+    // Opted out by label: untouched.
+    let opted_out = docker_run(
+        &docker,
+        &[
+            "--label",
+            "DD_INSTRUMENT_SERVICE_WITH_APM=false",
+            "shop-api:1",
+            "sh",
+            "-c",
+            "echo ${LD_PRELOAD:-none}",
+        ],
+    );
+    assert_eq!(opted_out, "none\n");
+
+    // A musl container (static busybox and a musl-linked program) runs, with the launcher.
+    let musl = Bundle::busybox(&["true"]);
+    musl.add_musl_probe();
+    docker.import(&musl.path().join("rootfs"), "musl-probe:1");
+    let probe = docker_run(&docker, &["musl-probe:1", "/bin/probe", "LD_PRELOAD"]);
+    assert!(probe.contains("preload_mapped=1"), "{probe}");
+
+    // containerd alone: `ctr run --runc-binary SHIM` on an imported image.
+    let tree = Packages::new();
+    let ctr_out = ctr_run(
+        &docker,
+        &tree.shim(),
+        "musl-probe:1",
+        &["/bin/probe", "LD_PRELOAD"],
+    );
+    assert!(
+        ctr_out.contains(&format!("LD_PRELOAD={LAUNCHER}")),
+        "{ctr_out}"
+    );
+    assert!(ctr_out.contains("preload_mapped=1"), "{ctr_out}");
+
+    // Uninstall: the previous default runtime, and new containers untouched.
+    let removed = apm_inject(&docker, &cli, &["uninstall"]);
+    assert!(removed.contains("restored"), "{removed}");
+    assert_eq!(default_runtime(&docker), "runc");
+    let after = docker_run(
+        &docker,
+        &["shop-api:1", "sh", "-c", "echo ${LD_PRELOAD:-none}"],
+    );
+    assert_eq!(after, "none\n");
+    let _ = docker.docker(&["rm", "-f", "shop"]);
+}
+
+#[test]
+fn broken_daemon_json_fails_the_install_and_changes_nothing() {
+    let docker = Dockerd::start("");
+    let (_tree, cli) = shipped();
+    let daemon_json = docker.upper("/etc/docker/daemon.json");
+    let broken = b"{\n  \"log-level\": \"warn\",\n  \"runtimes\": {\n}\n";
+    docker.write("/etc/docker/daemon.json", broken);
+    // A comment only: a real entry would be preloaded into every process of the namespace.
+    let preload = docker.upper("/etc/ld.so.preload");
+    docker.write("/etc/ld.so.preload", b"# kept as it is\n");
+    let out = run(&mut docker.in_namespace(&cli, &["install", "--host", "--docker"]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr(&out).contains("/etc/docker/daemon.json:5:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&daemon_json).unwrap(), broken);
+    assert_eq!(std::fs::read(&preload).unwrap(), b"# kept as it is\n");
+    assert!(!docker.upper("/opt/datadog-packages").exists());
+    assert_eq!(default_runtime(&docker), "runc");
+}
