@@ -66,7 +66,7 @@ unit:
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
 e2e: deps dist libraries tools images
-	$(CARGO) test -p apm-inject-tests
+	$(CARGO) test -p apm-inject-tests --no-fail-fast
 
 # Formatting, clippy and shellcheck of the scripts.
 lint:

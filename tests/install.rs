@@ -496,3 +496,28 @@ fn manual_and_completion_come_from_the_cli_definition() {
     let out = run(Command::new("bash").arg("-c").arg(script));
     assert_eq!(stdout(&out).trim(), "uninstall", "{}", stderr(&out));
 }
+
+#[test]
+fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
+    // A package without `inject/auto_inject_runc` (the fixture's) on a root where Docker is
+    // present: naming the missing shim in daemon.json would fail every container start.
+    let source = Packages::new();
+    let root = system_root();
+    std::fs::create_dir_all(root.path().join("etc/docker")).unwrap();
+    let out = install_ok(&source, root.path());
+    assert!(stdout(&out).contains("Docker: skipped"), "{}", stdout(&out));
+    assert!(!root.path().join("etc/docker/daemon.json").exists());
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    // Asked for, it is a clear error and nothing changes.
+    let other = system_root();
+    std::fs::create_dir_all(other.path().join("etc/docker")).unwrap();
+    let out = install(&source, other.path(), &["--docker"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auto_inject_runc is missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!other.path().join("etc/docker/daemon.json").exists());
+    assert!(!other.path().join("opt").exists());
+}

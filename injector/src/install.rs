@@ -95,14 +95,32 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
     let enabled = std::env::var(ENABLED_VARIABLE).ok();
     let docker_present = docker_install::present(&root);
     let targets = Targets::choose(host, docker, enabled.as_deref(), docker_present)?;
-    let docker = targets
-        .docker
-        .then(|| docker_install::plan_install(&root))
-        .transpose()?;
     let source_launcher = layout::launcher_in(&source.inject_dir());
     if !source_launcher.is_file() {
         return Err(format!("{} is missing", source_launcher.display()));
     }
+    // daemon.json must never name a shim the installed package lacks: every container start
+    // would fail. Asked for (`--docker`, or the variable), that is an error; chosen because
+    // Docker is present, Docker is skipped.
+    let source_shim = source
+        .inject_dir()
+        .join("inject")
+        .join(crate::shim::SHIM_NAME);
+    if targets.docker && !source_shim.exists() {
+        if docker || enabled.is_some() {
+            return Err(format!(
+                "{} is missing: this package cannot instrument containers\nnothing was changed",
+                source_shim.display()
+            ));
+        }
+        say!(
+            "Docker: skipped, {} is missing from this package",
+            source_shim.display()
+        );
+    }
+    let docker = (targets.docker && source_shim.exists())
+        .then(|| docker_install::plan_install(&root))
+        .transpose()?;
     let items = items(&root, &source)?;
 
     let mut tx = Transaction::begin(&root)?;
