@@ -3,7 +3,7 @@
 //! roots; `tests/host.rs` covers the host's own paths.
 
 use apm_inject_tests::{
-    apm_inject, cli, fixture, run, stderr, stdout, system_root, Packages, VERSION,
+    apm_inject, cli, fixture, run, snapshot, stderr, stdout, system_root, Packages, VERSION,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -520,4 +520,80 @@ fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
     );
     assert!(!other.path().join("etc/docker/daemon.json").exists());
     assert!(!other.path().join("opt").exists());
+}
+
+/// Writes the manifest of every version directory of `source`, as `make dist` and
+/// `make libraries` do.
+fn with_manifests(source: &Packages) {
+    for package in std::fs::read_dir(&source.root).unwrap() {
+        let package = package.unwrap().path();
+        for version in names(&package).into_iter().filter(|v| v != "stable") {
+            let out = run(Command::new(cli())
+                .arg("manifest")
+                .arg(package.join(version)));
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches() {
+    // Version 1.0.0 of the injector is installed; 0.1.0's Python library, copied after the
+    // injector and the Java and Node.js libraries, is damaged after its manifest was written.
+    let library = |source: &Packages| {
+        source
+            .root
+            .join("datadog-apm-library-python/1.0.0/sitecustomize.py")
+    };
+    let damages: [(&str, fn(&Path)); 4] = [
+        ("truncated", |file| {
+            let text = std::fs::read(file).unwrap();
+            std::fs::write(file, &text[..text.len() / 2]).unwrap();
+        }),
+        ("same size, other bytes", |file| {
+            let mut text = std::fs::read(file).unwrap();
+            text[0] ^= 1;
+            std::fs::write(file, text).unwrap();
+        }),
+        ("missing", |file| std::fs::remove_file(file).unwrap()),
+        ("a link instead", |file| {
+            std::fs::remove_file(file).unwrap();
+            std::os::unix::fs::symlink("/etc/passwd", file).unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        let root = system_root();
+        std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
+        install_ok(&Packages::versioned("1.0.0"), root.path());
+        let before = snapshot(root.path());
+        let source = Packages::with_libraries();
+        with_manifests(&source);
+        damage(&library(&source));
+        let out = install(&source, root.path(), &[]);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("sitecustomize.py"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            snapshot(root.path()),
+            before,
+            "{what}: the root changed"
+        );
+    }
+
+    // A file the manifest does not list is not installed.
+    let source = Packages::with_libraries();
+    with_manifests(&source);
+    std::fs::write(
+        library(&source).with_file_name("dropped-in.py"),
+        "import os\n",
+    )
+    .unwrap();
+    let root = system_root();
+    install_ok(&source, root.path());
+    let installed = packages(root.path()).join("datadog-apm-library-python/1.0.0");
+    assert!(installed.join("sitecustomize.py").is_file());
+    assert!(!installed.join("dropped-in.py").exists());
 }
