@@ -12,6 +12,9 @@
 #   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
 #                 conditions, stress; as root
 #   make lint     cargo fmt, clippy, shellcheck of scripts/
+#   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
+#                 Kubernetes tests and the capture of webhook test assets
+#   make k8s-images  the Kubernetes images (injector, libraries, webhook) with `docker import`
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
 #   make bench    cost per exec and per decision, against an empty preload library
@@ -21,7 +24,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean
+.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images
 
 all: build
 
@@ -52,6 +55,12 @@ images: deps
 
 deps:
 	./scripts/install-deps.sh
+
+kube-apiserver: deps
+	./scripts/kube-apiserver.sh
+
+k8s-images: deps dist libraries
+	./scripts/k8s-images.sh
 
 # Every tier; CI runs this on a fresh machine (.ci/run).
 test: deps dist libraries tools images

@@ -4,6 +4,7 @@
 //! preload library,
 //! the constructor-window libraries (what another preload's constructor costs), a libc-free Go program, a Java agent jar, and programs of other ELF classes and machines (i386
 //! with gcc-multilib; aarch64 and armhf assembled with binutils against Debian's cross libcs). A missing tool (musl-gcc, go, javac) fails the build: tests never skip.
+#![forbid(unsafe_code)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

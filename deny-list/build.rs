@@ -2,6 +2,7 @@
 //!
 //! The YAML is read by the same crate as users' rule files (`rule-yaml`), so both speak one
 //! rule language, and encoded by `contract::rules`.
+#![forbid(unsafe_code)]
 
 use contract::rules::{self, Action, Rule};
 use rule_yaml::{conditions, tree};

@@ -1,4 +1,5 @@
 //! Link flags that keep `launcher.preload.so` free of imports and start-up code.
+#![forbid(unsafe_code)]
 fn main() {
     // No crt start files: they add weak imports (`__gmon_start__`, `_ITM_*`,
     // `__cxa_finalize`), each a symbol lookup in every process, and code we never need.

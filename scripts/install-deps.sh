@@ -42,6 +42,9 @@ have runc || need+=(runc)
 have ctr || need+=(containerd)
 have debootstrap || need+=(debootstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+have etcd || need+=(etcd-server)    # the Kubernetes tests' API server stores in etcd
+have curl || need+=(curl)
+have openssl || need+=(openssl)     # deploy/certificate.sh
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

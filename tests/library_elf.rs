@@ -288,11 +288,17 @@ fn constructor_faults(preload: &std::path::Path, argv: &[&str], runs: usize) -> 
 fn a_process_ruled_out_touches_one_more_page_than_with_an_empty_library() {
     let empty = apm_inject_tests::fixture("empty-preload.so");
     for argv in [&["/bin/true"][..], &["/bin/sh", "-c", ":"][..]] {
-        let baseline = *constructor_faults(&empty, argv, 5).iter().min().unwrap();
-        let ours = constructor_faults(&built_library(), argv, 5);
+        // Medians of both: the empty library's window takes 2 or 3 faults from run to run (seen
+        // on CI), so comparing with its minimum would compare ours with its luckiest run.
+        let median = |mut faults: Vec<u64>| {
+            faults.sort_unstable();
+            faults[faults.len() / 2]
+        };
+        let baseline = median(constructor_faults(&empty, argv, 11));
+        let ours = constructor_faults(&built_library(), argv, 11);
         assert!(
-            ours.iter().all(|&f| f <= baseline + 1),
-            "{argv:?}: {ours:?} faults, {baseline} with the empty library"
+            median(ours.clone()) <= baseline + 1,
+            "{argv:?}: {ours:?} faults, median {baseline} with the empty library"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! are not listed.
 
 use apm_inject_tests::tracers::{free_port, wait_for};
-use apm_inject_tests::{cli, private_host, pyenv, run, stdout, Packages};
+use apm_inject_tests::{cli, private_host, pyenv, run, stdout, wait_until_asleep, Packages};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -64,7 +64,9 @@ fn status_lists_instrumented_and_skipped_processes() {
     let injected = start(p.command("/usr/bin/python3").args(["-c", SLEEP]));
     let skipped = start(p.command("/usr/bin/python3").args(["-I", "-c", SLEEP]));
     let other = start(p.command("sleep").arg("60"));
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    for running in [&injected, &skipped, &other] {
+        wait_until_asleep(running.0.id());
+    }
     let v = status();
     assert_eq!(v["schema_version"], 1);
     let a = process(&v, injected.0.id()).expect("instrumented python listed");
@@ -196,11 +198,14 @@ fn runtimes_started_before_the_install_need_a_restart() {
     let p = Packages::with_libraries();
     let scratch = tempfile::tempdir().unwrap();
     let script = format!(
-        r#"/usr/bin/python3 -c '{SLEEP}' & old=$!
+        r#"asleep() {{ until grep -qE '^(35|230) ' "/proc/$1/syscall" 2>/dev/null; do sleep 0.01; done; }}
+        /usr/bin/python3 -c '{SLEEP}' & old=$!
+        asleep $old
+        # Start times are known to the second (btime): keep the install clearly later.
         sleep 1.2
         echo "$1" > /etc/ld.so.preload
         /usr/bin/python3 -c '{SLEEP}' & new=$!
-        sleep 0.5
+        asleep $new
         echo "$old $new"
         "$2" status --json
         kill $old $new"#
@@ -261,8 +266,8 @@ fn the_record_costs_no_open_descriptor() {
 #[test]
 fn as_root_it_never_asks_to_run_as_root() {
     // A process of another user, which root cannot read without CAP_SYS_PTRACE.
-    let _other = start(apm_inject_tests::as_nobody(&mut Command::new("sleep")).arg("60"));
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let other = start(apm_inject_tests::as_nobody(&mut Command::new("sleep")).arg("60"));
+    wait_until_asleep(other.0.id());
     let out = run(Command::new("setpriv")
         .args(["--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"])
         .arg(cli())

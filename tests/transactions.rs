@@ -91,7 +91,22 @@ fn install_waits_for_the_holder_of_the_lock_and_says_so() {
         .args(["sleep", "2"])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until `flock` holds it: a non-blocking attempt of ours then fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while Command::new("flock")
+        .args(["--nonblock", "--conflict-exit-code", "75"])
+        .arg(root.path().join("etc"))
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flock never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let started = std::time::Instant::now();
     let out = succeeds(run(&mut action(&source, "install", root.path())));
     assert!(started.elapsed().as_millis() > 1000, "did not wait");

@@ -22,7 +22,7 @@ const AGENT_JAR: &str = "dd-java-agent.jar";
 /// The variable the JVM reads agents from.
 const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 /// The JVM's limit on `JAVA_TOOL_OPTIONS`.
-pub const MAX_TOOL_OPTIONS: usize = 1024;
+const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
 

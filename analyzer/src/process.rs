@@ -87,7 +87,7 @@ impl<'a> Process<'a> {
 }
 
 /// Whether a configuration value means true: `true`, `1`, `yes` or `on`, in any case.
-pub fn is_true(value: &[u8]) -> bool {
+fn is_true(value: &[u8]) -> bool {
     // Spelled out, not a table: a table of slices is pointers the loader relocates at start-up.
     value.eq_ignore_ascii_case(b"true")
         || value == b"1"

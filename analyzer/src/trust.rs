@@ -29,7 +29,6 @@ mod tests {
             kind: FileKind::File,
             mode,
             uid,
-            size: 0,
         };
         assert!(trusted(&file(0o644, 0), 0));
         assert!(trusted(&file(0o755, 1000), 1000));

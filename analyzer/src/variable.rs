@@ -127,7 +127,7 @@ impl Variable {
 }
 
 /// Whether `path` can be put in an option string unquoted.
-pub fn plain_path(path: &[u8]) -> bool {
+fn plain_path(path: &[u8]) -> bool {
     !path
         .iter()
         .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'))

@@ -56,7 +56,6 @@ impl Host for Machine {
             kind,
             mode: 0o755,
             uid: 0,
-            size: 0,
         })
     }
     fn read_file(&self, path: &[u8], _: usize) -> Result<Vec<u8>, ReadError> {

@@ -17,7 +17,6 @@ impl Host for AllInstalled {
             kind,
             mode: 0o644,
             uid: 0,
-            size: 0,
         })
     }
     fn read_file(&self, _: &[u8], _: usize) -> Result<Vec<u8>, ReadError> {

@@ -80,7 +80,7 @@ fn holds(clause: ClauseRef, s: &Subject) -> bool {
 }
 
 /// Splits `NAME=value` at the first `=` (an entry without one is a name with empty value).
-pub fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
+fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
     match entry.iter().position(|&c| c == b'=') {
         Some(i) => (
             entry.get(..i).unwrap_or_default(),

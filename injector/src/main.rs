@@ -7,6 +7,7 @@
 //! validates and compiles the host configuration; `telemetry-forward` (also run as
 //! `inject/telemetry-forward`) passes the tracers' entry-point telemetry on to the agent; run as
 //! `inject/auto_inject_runc`, it is the OCI runtime shim for Docker and containerd ([`shim`]).
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod agent;
 mod boot;
@@ -153,6 +154,19 @@ enum Command {
         /// Where to write the pages.
         dir: Option<PathBuf>,
     },
+    /// Runs the Kubernetes admission webhook, or checks its configuration
+    /// (`webhook check CONFIG`): runs `apm-inject-webhook`, installed beside this CLI.
+    #[command(disable_help_flag = true)]
+    Webhook {
+        /// Arguments of `apm-inject-webhook`, e.g. `--config FILE --tls-cert FILE --tls-key
+        /// FILE --listen 0.0.0.0:8443`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<OsString>,
+    },
     /// Writes the manifest of a package version directory into it (what `make dist` ships).
     #[command(hide = true)]
     Manifest {
@@ -224,6 +238,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => manual::completions(shell, Cli::command()),
         Command::Man { dir } => manual::man(Cli::command(), dir.as_deref()),
         Command::TelemetryForward { .. } => return telemetry::run(),
+        Command::Webhook { args } => webhook(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,4 +251,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Replaces this process with `apm-inject-webhook` from the CLI's own directory: the webhook
+/// (HTTPS, Kubernetes client) is a separate binary so that the CLI stays small.
+fn webhook(args: &[OsString]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let program = me.with_file_name("apm-inject-webhook");
+    let error = std::process::Command::new(&program).args(args).exec();
+    Err(format!("{}: {error}", program.display()))
 }

@@ -57,7 +57,6 @@ impl Host for StdHost {
             kind,
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
-            size: meta.len(),
         })
     }
 

@@ -63,6 +63,10 @@ impl Default for Arena {
 // SAFETY: blocks never overlap: `next` only moves forward except when the newest block is
 // resized in place. The library runs its constructor on a single thread.
 unsafe impl GlobalAlloc for Arena {
+    /// The next block of the arena, aligned; null when the arena is full.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc` requires: `layout` has a non-zero size.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some(base) = self.ensure_mapped() else {
             return core::ptr::null_mut();
@@ -78,8 +82,16 @@ unsafe impl GlobalAlloc for Arena {
         }
     }
 
+    /// Nothing: the whole arena is unmapped at once when the constructor returns.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::dealloc` requires.
     unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
 
+    /// Grows the newest block in place, else copies into a new block.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc` requires: `ptr` was allocated here with `layout`.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let base = self.base.load(Relaxed);
         if ptr as usize == self.last.load(Relaxed) {

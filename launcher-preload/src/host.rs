@@ -35,7 +35,6 @@ fn info(st: FileStat) -> FileInfo {
         kind,
         mode: st.mode & 0o7777,
         uid: st.uid,
-        size: st.size,
     }
 }
 

@@ -14,6 +14,7 @@
 //! - every failure, even a panic (see `guard`), leaves the process as it was, silently unless
 //!   debug logging is on. `errno` is saved and restored around libc calls.
 #![cfg_attr(not(test), no_std)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 extern crate alloc;
 

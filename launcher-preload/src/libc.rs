@@ -115,6 +115,7 @@ impl Libc {
         // SAFETY: `environ` is libc's `char **environ` variable: null or a null-terminated
         // array of C strings, which nothing changes while the library is deciding.
         let mut entry = unsafe { *self.environ };
+        // SAFETY: as above: `entry` walks that array, up to its terminating null pointer.
         core::iter::from_fn(move || unsafe {
             if entry.is_null() || (*entry).is_null() {
                 return None;
@@ -213,6 +214,10 @@ fn libc_info(object: &Object) -> analyzer::process::Libc {
 }
 
 /// Bytes of a C string, or empty for null.
+///
+/// # Safety
+/// `ptr` is null or points to a NUL-terminated string that stays valid and unchanged for the
+/// rest of the process (the loader's object names, libc's version string).
 unsafe fn c_bytes(ptr: *const u8) -> &'static [u8] {
     if ptr.is_null() {
         &[]
@@ -304,6 +309,12 @@ impl Object {
         }
     }
 
+    /// `name` looked up in the object's GNU hash table. An empty bucket holds 0, below the
+    /// first hashed symbol: not found.
+    ///
+    /// # Safety
+    /// `gnu_hash`, `symtab`, `strtab` (and `versym` if not null) are the tables of a loaded
+    /// object, laid out as the GNU hash format specifies.
     unsafe fn lookup_gnu(&self, name: &[u8]) -> Option<usize> {
         let table = self.gnu_hash;
         let nbuckets = *table as usize;
@@ -333,6 +344,11 @@ impl Object {
         }
     }
 
+    /// `name` looked up in the object's SysV (`DT_HASH`) table.
+    ///
+    /// # Safety
+    /// `sysv_hash`, `symtab`, `strtab` (and `versym` if not null) are the tables of a loaded
+    /// object, laid out as the ELF gABI specifies.
     unsafe fn lookup_sysv(&self, name: &[u8]) -> Option<usize> {
         let table = self.sysv_hash;
         let nbuckets = *table as usize;
@@ -355,6 +371,10 @@ impl Object {
     }
 
     /// The address of symbol `index` if it is a default-version definition named `name`.
+    ///
+    /// # Safety
+    /// `index` is a symbol of the object's symbol table, whose tables are those of a loaded
+    /// object.
     unsafe fn match_symbol(&self, index: usize, name: &[u8]) -> Option<usize> {
         const STT_OBJECT: u8 = 1;
         const STT_FUNC: u8 = 2;

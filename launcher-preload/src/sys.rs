@@ -110,6 +110,12 @@ fn result(ret: isize) -> Result<usize, Errno> {
     }
 }
 
+/// System call `n` with up to four arguments (unused ones 0); the raw return value (`-errno` on
+/// failure).
+///
+/// # Safety
+/// The arguments must be valid for system call `n`: pointers to memory of the sizes the call
+/// reads or writes, descriptors the caller owns.
 #[inline(always)]
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
@@ -120,6 +126,10 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     ret
 }
 
+/// System call `n` with six arguments; the raw return value (`-errno` on failure).
+///
+/// # Safety
+/// As for [`syscall4`].
 #[inline(always)]
 unsafe fn syscall6(n: usize, args: [usize; 6]) -> isize {
     let ret: isize;
@@ -145,8 +155,8 @@ pub fn readlink<'b>(path: CPath, buf: &'b mut [MaybeUninit<u8>]) -> Result<&'b [
         )
     };
     match result(ret)? {
-        // SAFETY: the kernel initialised the first `n` bytes.
         n if n > 0 && n < buf.len() => {
+            // SAFETY: the kernel initialised the first `n` bytes.
             Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast(), n) })
         }
         _ => Err(ENAMETOOLONG),

@@ -175,6 +175,23 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Reads a configuration file of at most `max_bytes` bytes as UTF-8 text; errors name the
+/// file (`path: not a regular file`, `path:1:1: larger than N bytes`, `path:1:1: not UTF-8 text`).
+pub fn read_file(path: &std::path::Path, max_bytes: u64) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > max_bytes {
+        return Err(format!(
+            "{}:1:1: larger than {max_bytes} bytes",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}:1:1: not UTF-8 text", path.display()))
+}
+
 /// Parses one YAML document. Anchors and aliases are refused (a rule file has no use for
 /// them, and aliases allow exponential expansion).
 pub fn parse(text: &str) -> Result<Option<Node>, Error> {
