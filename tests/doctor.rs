@@ -280,7 +280,10 @@ fn installed_files_that_differ_from_their_manifest_fail() {
     std::fs::remove_file(packages.join("datadog-apm-library-java/1.0.0/dd-java-agent.jar"))
         .unwrap();
     std::fs::write(
-        packages.join(format!("datadog-apm-inject/{}/inject/extra.so", source.version)),
+        packages.join(format!(
+            "datadog-apm-inject/{}/inject/extra.so",
+            source.version
+        )),
         "",
     )
     .unwrap();
@@ -298,7 +301,10 @@ fn installed_files_that_differ_from_their_manifest_fail() {
         assert!(detail.contains(expected), "{expected}: {detail}");
     }
     assert!(
-        files["fix"].as_str().unwrap().contains("apm-inject install --root"),
+        files["fix"]
+            .as_str()
+            .unwrap()
+            .contains("apm-inject install --root"),
         "{files}"
     );
 }

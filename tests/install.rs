@@ -576,11 +576,7 @@ fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches(
             "{what}: {}",
             stderr(&out)
         );
-        assert_eq!(
-            snapshot(root.path()),
-            before,
-            "{what}: the root changed"
-        );
+        assert_eq!(snapshot(root.path()), before, "{what}: the root changed");
     }
 
     // A file the manifest does not list is not installed.

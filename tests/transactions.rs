@@ -266,6 +266,23 @@ fn uninstall_stopped_by_sigterm_at_any_step_is_rolled_back_or_finished() {
     stopped_at_every_checkpoint(&source, "uninstall", with_version_1_on_systemd, 15);
 }
 
+/// A backup of `/etc/ld.so.preload` that, restored by hand, would make every program print
+/// "cannot be preloaded" must never exist, even while a killed run waits for the next one.
+fn assert_no_backup_names_a_missing_launcher(root: &Path, checkpoint: u32) {
+    let backup = root.join("etc/ld.so.preload.apm-inject-backup");
+    let Ok(text) = std::fs::read_to_string(&backup) else {
+        return;
+    };
+    for entry in text.lines().filter(|l| l.contains("datadog-apm-inject")) {
+        let launcher = root.join(entry.trim_start_matches('/').replace("$LIB/", ""));
+        assert!(
+            launcher.exists(),
+            "killed at {checkpoint}: {} names {entry}, which is gone",
+            backup.display()
+        );
+    }
+}
+
 /// Kills `verb` with SIGKILL at each checkpoint in turn: `doctor` must then report the
 /// interrupted change (unless the root is exactly as before or after), and running `verb`
 /// again must leave exactly what an uninterrupted run leaves.
@@ -292,6 +309,7 @@ fn killed_at_every_checkpoint(source: &Packages, verb: &str, setup: impl Fn(&Pat
             return;
         }
         assert_eq!(stopped_by, Some(9));
+        assert_no_backup_names_a_missing_launcher(root.path(), n);
         if state != before && state != after {
             let doctor = run(&mut action(source, "doctor", root.path()));
             assert_eq!(doctor.status.code(), Some(2), "{}", stdout(&doctor));
