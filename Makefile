@@ -63,7 +63,7 @@ k8s-images: deps dist libraries
 	./scripts/k8s-images.sh
 
 # Every tier; CI runs this on a fresh machine (.ci/run).
-test: deps dist libraries tools images
+test: deps dist libraries tools images kube-apiserver
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -74,7 +74,7 @@ unit:
 	$(CARGO) test --workspace --exclude apm-inject-tests
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
-e2e: deps dist libraries tools images
+e2e: deps dist libraries tools images kube-apiserver
 	$(CARGO) test -p apm-inject-tests --no-fail-fast
 
 # Formatting, clippy and shellcheck of the scripts.
@@ -93,6 +93,7 @@ demo: deps dist libraries tools
 
 bench: deps dist
 	/usr/bin/python3 bench/run.py
+	/usr/bin/python3 bench/workload.py
 	/usr/bin/python3 bench/container_start.py
 
 clean:

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """`make bench`: what launcher.preload.so costs per exec, against an empty preload library.
 
-For each command: instructions executed (valgrind --tool=callgrind, deterministic) and the
-wall-clock median over many runs, with no preload, with an empty preload library and with
-ours; plus the inclusive instructions of our constructor alone (the decision). See
-bench/README.md for the method and the latest figures.
+For each command, with no preload, with an empty preload library and with ours: instructions
+executed (valgrind --tool=callgrind, deterministic), minor page faults and system calls of the
+whole process, and wall-clock time over many interleaved rounds with the paired difference to
+the empty library and its 95% confidence interval; for ours, what the constructor itself does:
+its instructions (callgrind), its system calls and the kernel time they take and its own wall
+time (bpftrace on the constructor's entry and return). See bench/README.md for the method and
+the latest figures. BENCH_LIBRARY=<launcher.preload.so> measures that build as "ours".
 """
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -17,18 +21,21 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIST = os.path.join(ROOT, "dist/opt/datadog-packages")
-WORK = os.path.join(ROOT, "target/bench")
+WORK = os.environ.get("BENCH_WORK", os.path.join(ROOT, "target/bench"))
 
+# (title, argv, wall rounds)
 COMMANDS = [
-    ("/bin/true", ["/bin/true"], 300),
-    ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"], 40),
-    ("node -e 0", ["node", "-e", "0"], 20),
-    ("java -version", ["java", "-version"], 10),
-    ("ruby -e 0", ["ruby", "-e", "0"], 20),
-    ("php -r ''", ["php", "-r", ""], 20),
+    ("/bin/true", ["/bin/true"], 400),
+    ("sh -c :", ["/bin/sh", "-c", ":"], 400),
+    ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"], 60),
+    ("node -e 0", ["node", "-e", "0"], 30),
+    ("java -version", ["java", "-version"], 20),
+    ("ruby -e 0", ["ruby", "-e", "0"], 30),
+    ("php -r ''", ["php", "-r", ""], 30),
 ]
 TRUE_TARGET = 3000  # instructions over the empty library on /bin/true
 DECISION_TARGET = 0.01  # share of `python3 -c pass`'s own instructions
+VARIANTS = ("none", "empty", "ours")
 
 
 def setup():
@@ -36,7 +43,8 @@ def setup():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     empty_c = os.path.join(WORK, "empty.c")
-    open(empty_c, "w").write("/* empty preload library */\n")
+    with open(empty_c, "w") as f:
+        f.write("/* empty preload library */\n")
     empty = os.path.join(WORK, "empty.preload.so")
     subprocess.run(["gcc", "-shared", "-fPIC", "-nostartfiles", "-O2", "-o", empty, empty_c], check=True)
     root = os.path.join(WORK, "opt/datadog-packages")
@@ -48,11 +56,14 @@ def setup():
         open(path, "w").close()
         os.symlink("1.0.0", os.path.join(root, f"datadog-apm-library-{lang}/stable"))
     ours = os.path.join(root, "datadog-apm-inject/stable/inject/launcher.preload.so")
+    if os.environ.get("BENCH_LIBRARY"):  # another build of ours, e.g. an older one to compare
+        shutil.copy(os.environ["BENCH_LIBRARY"], os.path.realpath(ours))
     return {"none": None, "empty": empty, "ours": ours}
 
 
 def env_for(preload):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_") and k not in ("LD_PRELOAD", "JAVA_TOOL_OPTIONS", "NODE_OPTIONS", "PYTHONPATH")}
+    drop = ("LD_PRELOAD", "JAVA_TOOL_OPTIONS", "NODE_OPTIONS", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DD_") and k not in drop}
     if preload:
         env["LD_PRELOAD"] = preload
     return env
@@ -70,48 +81,132 @@ def callgrind(argv, preload):
     return total, int(ctor.group(1).replace(",", "")) if ctor else None
 
 
-def wall_median_us(argv, variants, runs):
-    """Median wall time per variant, runs interleaved so drift hits all variants alike."""
-    samples = {name: [] for name in variants}
-    for _ in range(runs):
-        for name, preload in variants.items():
-            env = env_for(preload)
-            start = time.perf_counter()
-            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(s) * 1e6 for name, s in samples.items()}
+def syscalls(argv, preload):
+    """System calls made by the whole process (and its threads and children)."""
+    with tempfile.NamedTemporaryFile(dir=WORK, suffix=".strace") as out:
+        subprocess.run(["strace", "-f", "-c", "-o", out.name, *argv], env=env_for(preload),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        text = open(out.name).read()
+    # "% time  seconds  usecs/call  calls  [errors]  syscall": the total row's fourth field.
+    total = next(line.split() for line in text.splitlines() if line.endswith(" total"))
+    return int(total[3])
 
 
-def main():
-    for tool in ("valgrind", "callgrind_annotate", "gcc"):
-        if not shutil.which(tool):
-            sys.exit(f"bench: {tool} is required (make deps)")
-    variants = setup()
-    rows, results = [], {}
-    for title, argv, runs in COMMANDS:
-        counts = {name: callgrind(argv, preload) for name, preload in variants.items()}
-        wall = wall_median_us(argv, variants, runs)
-        results[title] = (counts, wall)
-        for name in variants:
-            total, ctor = counts[name]
-            delta = total - counts["empty"][0] if name == "ours" else None
-            wdelta = wall[name] - wall["empty"] if name == "ours" else None
-            rows.append((title if name == "none" else "", name, f"{total:,}",
-                         f"{delta:+,}" if delta is not None else "",
-                         f"{ctor:,}" if ctor else "",
-                         f"{wall[name]:,.0f}", f"{wdelta:+,.0f}" if wdelta is not None else "",
-                         f"{total / counts['none'][0]:.3f}"))
-    header = ("command", "preload", "instructions", "ours-empty", "constructor", "wall us (median)", "ours-empty us", "ratio to none")
+def spawn(argv, env):
+    """(wall seconds, minor page faults) of one run, started with posix_spawn."""
+    null = [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_RDWR, 0) for fd in (0, 1, 2)]
+    began = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, env, file_actions=null)
+    _, _, usage = os.wait4(pid, 0)
+    return time.perf_counter() - began, usage.ru_minflt
+
+
+def median_ci(values):
+    """Median and its distribution-free 95% confidence interval (order statistics)."""
+    s = sorted(values)
+    n = len(s)
+    half = 0.98 * n ** 0.5  # 1.96 * sqrt(n) / 2
+    lo, hi = max(0, int(n / 2 - half)), min(n - 1, int(n / 2 + half + 0.5))
+    return statistics.median(s), s[lo], s[hi]
+
+
+def wall(argv, variants, rounds):
+    """Per variant: wall samples (us) and minor faults, rounds interleaved in rotating order
+    so that drift and ordering hit every variant alike."""
+    names = list(variants)
+    envs = {name: env_for(preload) for name, preload in variants.items()}
+    samples = {name: [] for name in names}
+    faults = {name: [] for name in names}
+    for _ in range(3):  # warm-up: page cache, dentries
+        for name in names:
+            spawn(argv, envs[name])
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            seconds, minflt = spawn(argv, envs[name])
+            samples[name].append(seconds * 1e6)
+            faults[name].append(minflt)
+    return samples, {name: statistics.median(f) for name, f in faults.items()}
+
+
+def constructor_probe(lib, argv, runs):
+    """Medians over `runs` of our constructor's system calls, their kernel time (us) and the
+    constructor's own wall time (us, including the probes' overhead), from bpftrace."""
+    symbols = subprocess.run(["nm", lib], capture_output=True, text=True, check=True).stdout
+    start = re.search(r" t (_ZN16launcher_preload5start17h\w+E)$", symbols, re.M).group(1)
+    program = f"""
+uprobe:{lib}:{start} {{ @on[tid] = 1; @t0[tid] = nsecs; @n[tid] = 0; @sys[tid] = 0; }}
+tracepoint:raw_syscalls:sys_enter /@on[tid]/ {{ @s[tid] = nsecs; }}
+tracepoint:raw_syscalls:sys_exit /@on[tid] && @s[tid]/ {{
+    @sys[tid] += nsecs - @s[tid]; @n[tid] += 1; delete(@s[tid]); }}
+uretprobe:{lib}:{start} /@on[tid]/ {{
+    printf("ctor %d %d %d\\n", @n[tid], @sys[tid], nsecs - @t0[tid]);
+    delete(@on[tid]); delete(@n[tid]); delete(@sys[tid]); delete(@t0[tid]); }}
+"""
+    tracer = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        if "Attaching" not in tracer.stdout.readline():
+            sys.exit("bench: bpftrace could not attach (root and bpftrace are required: make deps)")
+        env = env_for(lib)
+        for _ in range(runs):
+            spawn(argv, env)
+        time.sleep(0.3)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+    rows = [tuple(int(x) for x in line.split()[1:]) for line in tracer.communicate(timeout=60)[0].splitlines()
+            if line.startswith("ctor ")]
+    if not rows:
+        return None
+    return tuple(statistics.median(r[i] for r in rows) / (1 if i == 0 else 1000) for i in range(3))
+
+
+def table(header, rows):
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     print(line(header))
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(line(r))
-    true_delta = results["/bin/true"][0]["ours"][0] - results["/bin/true"][0]["empty"][0]
+
+
+def main():
+    for tool in ("valgrind", "callgrind_annotate", "gcc", "strace", "bpftrace", "nm"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is required (make deps)")
+    variants = setup()
+    rows, probe_rows, results = [], [], {}
+    for title, argv, rounds in COMMANDS:
+        counts = {name: callgrind(argv, preload) for name, preload in variants.items()}
+        calls = {name: syscalls(argv, preload) for name, preload in variants.items()}
+        samples, faults = wall(argv, variants, rounds)
+        results[title] = (counts, samples, faults, calls)
+        for name in VARIANTS:
+            total, ctor = counts[name]
+            med = statistics.median(samples[name])
+            ours = name == "ours"
+            if ours:
+                d, lo, hi = median_ci([o - e for o, e in zip(samples["ours"], samples["empty"])])
+                paired = f"{d:+,.0f} [{lo:+,.0f}, {hi:+,.0f}]"
+            rows.append((title if name == "none" else "", name, f"{total:,}",
+                         f"{total - counts['empty'][0]:+,}" if ours else "",
+                         f"{ctor:,}" if ctor else "", f"{faults[name]:.0f}", f"{calls[name]}",
+                         f"{med:,.0f}", paired if ours else "",
+                         f"{med / statistics.median(samples['none']):.3f}"))
+        probe = constructor_probe(variants["ours"], argv, min(rounds, 50))
+        if probe:
+            probe_rows.append((title, "ours", f"{probe[0]:.0f}", f"{probe[1]:,.1f}", f"{probe[2]:,.1f}"))
+    print(f"per exec, {time.strftime('%Y-%m-%d')}, {os.uname().machine}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    table(("command", "preload", "instructions", "vs empty", "constructor", "minor faults", "syscalls",
+           "wall us (median)", "ours-empty us, paired median [95% CI]", "wall to none"), rows)
+    print()
+    print("the constructor alone (bpftrace on its entry and return; medians)")
+    table(("command", "preload", "system calls", "their kernel us", "constructor wall us"), probe_rows)
+    print()
+    true_counts = results["/bin/true"][0]
+    true_delta = true_counts["ours"][0] - true_counts["empty"][0]
     py_counts = results["python3 -c pass"][0]
     decision, own = py_counts["ours"][1] or 0, py_counts["empty"][0]
-    print()
     ok1 = true_delta <= TRUE_TARGET
     ok2 = decision < DECISION_TARGET * own
     print(f"/bin/true: +{true_delta:,} instructions over the empty library (target <= {TRUE_TARGET:,}): {'PASS' if ok1 else 'FAIL'}")

@@ -90,7 +90,7 @@ pub struct ApiServer {
 const TOKEN: &str = "apm-inject-test-admin-token";
 
 impl ApiServer {
-    /// Starts etcd, then kube-apiserver, and waits until it is ready (60 s at most).
+    /// Starts etcd, then kube-apiserver, and waits until it is ready (120 s at most: CI machines are busy).
     pub fn start() -> ApiServer {
         let dir = tempfile::Builder::new()
             .prefix("kube-apiserver")
@@ -186,7 +186,7 @@ impl ApiServer {
                 return;
             }
             let exited = self.apiserver.try_wait().unwrap().is_some();
-            if exited || start.elapsed() > Duration::from_secs(60) {
+            if exited || start.elapsed() > Duration::from_secs(120) {
                 panic!(
                     "kube-apiserver not ready (exited: {exited}): {}\n--- kube-apiserver.log (end) ---\n{}\n--- etcd.log (end) ---\n{}",
                     String::from_utf8_lossy(&out.stderr),
@@ -276,5 +276,111 @@ impl Drop for ApiServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// The webhook (`apm-inject webhook`, release build) on a free loopback port, with a
+/// certificate from its own test CA; ended by PID when dropped.
+pub struct Webhook {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    /// Where its CA, certificate and key are (`ca.crt`, `tls.crt`, `tls.key`).
+    pub dir: PathBuf,
+}
+
+impl Webhook {
+    /// Starts it with `config`, its files in `dir`; namespace labels come from the API
+    /// server of `kubeconfig` (none: every pod that needs them fails, unchanged).
+    pub fn start(dir: &Path, config: &Path, kubeconfig: Option<&Path>) -> Webhook {
+        std::fs::create_dir_all(dir).unwrap();
+        let (_, cert, key) = TestCa::new("apm-inject-webhook").write(dir);
+        let port = free_port();
+        let mut command = Command::new(crate::cli());
+        command
+            .arg("webhook")
+            .arg("--config")
+            .arg(config)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--namespace",
+                "apm-inject",
+            ])
+            .env_remove("KUBECONFIG")
+            .env("HOME", dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let mut child = command.spawn().unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "the webhook exited");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the webhook is not listening on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Webhook {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The CA file that verifies its certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// The CA, as PEM.
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.ca_file()).unwrap()
+    }
+
+    /// `curl` over HTTPS to `path` with `args`, verified against `ca`: (HTTP status, body), or
+    /// curl's error.
+    pub fn curl(&self, ca: &Path, path: &str, args: &[&str]) -> Result<(u16, String), String> {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "20",
+                "-w",
+                "\\n%{http_code}",
+                "--cacert",
+            ])
+            .arg(ca)
+            .args(args)
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .output()
+            .expect("curl (scripts/install-deps.sh)");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        Ok((status.parse().unwrap(), body.to_string()))
+    }
+
+    /// `GET path`, which must answer 200: its body.
+    pub fn get(&self, path: &str) -> String {
+        let (status, body) = self.curl(&self.ca_file(), path, &[]).unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

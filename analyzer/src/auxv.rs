@@ -11,6 +11,8 @@ const AT_NULL: u64 = 0;
 const AT_PHDR: u64 = 3;
 /// `AT_PHNUM`: number of program headers.
 const AT_PHNUM: u64 = 5;
+/// `AT_BASE`: where the kernel loaded the program's interpreter (the dynamic loader).
+const AT_BASE: u64 = 7;
 /// `AT_SECURE`: non-zero under secure execution (setuid, setgid, file capabilities).
 const AT_SECURE: u64 = 23;
 /// `AT_EXECFN`: address of the path given to `execve`, a C string on the initial stack.
@@ -31,6 +33,10 @@ pub struct Auxv {
     /// Address of the path `execve` was given, e.g. of `/usr/bin/python3` (0 if absent).
     /// For a `#!` script it is the script's path, not the interpreter's.
     pub execfn: usize,
+    /// Address of the dynamic loader the kernel loaded for the program (`AT_BASE`): 0 when
+    /// the loader itself was executed (`ld.so PROGRAM`), which then rewrites `AT_EXECFN` to
+    /// name `PROGRAM` while `/proc/self/exe` still names the loader.
+    pub interpreter: usize,
 }
 
 /// Parses `(type, value)` entries up to `AT_NULL`, reading at most [`MAX_ENTRIES`] of them.
@@ -52,6 +58,7 @@ pub fn from_entries(entries: impl IntoIterator<Item = (u64, u64)>) -> Option<Aux
             AT_PHDR => auxv.phdr = value,
             AT_PHNUM => auxv.phnum = value,
             AT_EXECFN => auxv.execfn = value,
+            AT_BASE => auxv.interpreter = value,
             _ => {}
         }
     }
@@ -87,6 +94,7 @@ mod tests {
         let auxv = parse(&bytes).unwrap();
         assert!(!auxv.secure);
         assert!(auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0);
+        assert!(auxv.interpreter != 0, "a dynamically linked test binary");
     }
 
     #[test]

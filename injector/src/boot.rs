@@ -4,10 +4,10 @@
 //! something took the entry out); if it does not (or no injector is installed), the entry goes,
 //! so that no process at all is hurt, and the command fails to say so.
 
-use crate::install::require_root;
 use crate::layout::{self, Root, INJECT_PACKAGE};
 use crate::output::say;
 use crate::package::Package;
+use crate::privilege::require_root;
 use crate::transaction::{self, Plan, Step, Transaction};
 use crate::{loadcheck, preload_file, signals, system_file};
 use std::os::unix::ffi::OsStrExt;

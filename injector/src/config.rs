@@ -208,7 +208,7 @@ pub fn check(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
 /// `config apply [--root DIR] [FILE]`: validates and atomically replaces the compiled file in
 /// the root's configuration directory, creating the directory (0755, root) if needed.
 pub fn apply(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
-    crate::install::require_root("config apply")?;
+    crate::privilege::require_root("config apply")?;
     let root = Root::new(root)?;
     let dir = dir_in(&root);
     let path = file.unwrap_or_else(|| dir.join(config::SOURCE_FILE));

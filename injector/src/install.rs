@@ -24,7 +24,8 @@ use crate::output::say;
 use crate::package::{self, Package};
 use crate::transaction::{self, Plan, Step, Transaction};
 use crate::{
-    agent, docker_install, integration, loadcheck, preload_file, signals, system_file, tree,
+    agent, docker_install, integration, loadcheck, preload_file, privilege, signals, system_file,
+    tree,
 };
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -78,7 +79,7 @@ impl Targets {
 /// when neither is asked; with `container`, also prints the `ENV LD_PRELOAD=…` line images
 /// need (musl never reads `/etc/ld.so.preload`).
 pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(), String> {
-    require_root("install")?;
+    privilege::require_root("install")?;
     signals::defer();
     let root = Root::new(root)?;
     let source = Source::of_this_cli()?;
@@ -346,19 +347,6 @@ fn size_of(manifest: &Manifest) -> String {
             _ => (n, b),
         });
     format!("{files} files, {:.1} MB", bytes as f64 / 1e6)
-}
-
-/// Refuses to go on unless running as root: `command` changes files only root may change and
-/// makes root own what it installs.
-pub fn require_root(command: &str) -> Result<(), String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(format!(
-            "{command} must run as root (it changes system files and installs files owned by root): \
-             run it with sudo"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

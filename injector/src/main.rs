@@ -35,6 +35,7 @@ mod output;
 mod package;
 mod packages;
 mod preload_file;
+mod privilege;
 mod redact;
 mod shim;
 mod signals;

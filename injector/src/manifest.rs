@@ -15,12 +15,12 @@
 //! ```
 //! Paths are relative to the version directory, parents before children; names must be UTF-8.
 
-use crate::{errors, tree};
+use crate::{errors, signals, tree};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// The manifest's file name inside a version directory.
@@ -112,6 +112,54 @@ impl Manifest {
             version: VERSION,
             entries,
         })
+    }
+
+    /// Copies what the manifest lists from directory `source` to `target`, which must not
+    /// exist: directories 0755, files 0644 (0755 if listed as executable), symbolic links as
+    /// listed, everything owned by root, whatever the umask. Each file's bytes are hashed as
+    /// they are copied and must match the manifest; files in `source` that it does not list
+    /// are left out. Stops early, with an error, when a terminating signal is pending.
+    pub fn copy(&self, source: &Path, target: &Path) -> Result<(), String> {
+        tree::create_dir(target)?;
+        for entry in &self.entries {
+            if let Some(signal) = signals::pending() {
+                return Err(format!("interrupted by {}", signals::name(signal)));
+            }
+            let from = source.join(&entry.path);
+            let to = target.join(&entry.path);
+            match &entry.kind {
+                Kind::Dir => tree::create_dir(&to)?,
+                Kind::File {
+                    size,
+                    sha256,
+                    executable,
+                } => {
+                    let copied = copy_file(&from, &to)?;
+                    if copied != (*size, sha256.clone()) {
+                        return Err(format!(
+                            "{} differs from its package's manifest ({} bytes copied, {size} \
+                             listed, or different content): the package is damaged",
+                            from.display(),
+                            copied.0
+                        ));
+                    }
+                    tree::settle_file(&to, *executable)?;
+                }
+                Kind::Link { target: link } => {
+                    let actual =
+                        std::fs::read_link(&from).map_err(errors::io("read link", &from))?;
+                    if actual != Path::new(link) {
+                        return Err(format!(
+                            "{} points to {}, not {link} as its package's manifest says",
+                            from.display(),
+                            actual.display()
+                        ));
+                    }
+                    tree::create_link(link, &to)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The manifest shipped in `dir`, if it has one; an error if it is unreadable or invalid.
@@ -247,6 +295,47 @@ fn differs(path: &Path, entry: &Entry, contents: bool) -> Option<String> {
             None
         }
         _ => Some(format!("type changed: {name}")),
+    }
+}
+
+/// Copies regular file `from` (never through a symbolic link) to new file `to`, with its
+/// modification time (Python's byte-code caches are only valid with their sources' times: a
+/// copy with new times would make every Python process as root rewrite them in the package);
+/// returns the size and SHA-256 of what was copied.
+fn copy_file(from: &Path, to: &Path) -> Result<(u64, String), String> {
+    let mut source = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(tree::NO_FOLLOW | tree::NON_BLOCKING)
+        .open(from)
+        .map_err(errors::io("read", from))?;
+    let meta = source.metadata().map_err(errors::io("inspect", from))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", from.display()));
+    }
+    let mut target = tree::create_file(to)?;
+    let mut tee = Tee {
+        reader: &mut source,
+        writer: &mut target,
+    };
+    let copied = hash_reader(&mut tee).map_err(errors::io("copy to", to))?;
+    let modified = meta.modified().map_err(errors::io("inspect", from))?;
+    target
+        .set_times(std::fs::FileTimes::new().set_modified(modified))
+        .map_err(errors::io("set the time of", to))?;
+    Ok(copied)
+}
+
+/// A reader that writes what it reads.
+struct Tee<'a> {
+    reader: &'a mut std::fs::File,
+    writer: &'a mut std::fs::File,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.reader.read(buffer)?;
+        self.writer.write_all(&buffer[..n])?;
+        Ok(n)
     }
 }
 

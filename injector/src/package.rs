@@ -43,7 +43,7 @@ impl Package {
         tree::create_dir_all(&self.dir)?;
         let staged = staging_dir(&self.dir, version);
         tree::remove(&staged)?;
-        tree::copy(source, &staged, manifest)?;
+        manifest.copy(source, &staged)?;
         let differences = manifest.differences(&staged, false, LISTED_DIFFERENCES);
         if !differences.is_empty() {
             return Err(format!(
@@ -52,7 +52,7 @@ impl Package {
                 differences.join("; ")
             ));
         }
-        tree::settle_file(&manifest.write(&staged)?)?;
+        tree::settle_file(&manifest.write(&staged)?, false)?;
         let meta = fs::symlink_metadata(&staged).map_err(errors::io("inspect", &staged))?;
         Ok(meta.ino())
     }

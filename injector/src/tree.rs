@@ -1,10 +1,8 @@
 //! Directory trees: walking, creating and copying with the modes and owner packages must have,
 //! removing, listing.
 
-use crate::manifest::{self, Kind, Manifest};
-use crate::{errors, signals};
+use crate::errors;
 use std::fs::{self, Metadata, Permissions};
-use std::io::Write;
 use std::os::unix::fs::{lchown, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -49,107 +47,31 @@ pub fn walk(dir: &Path) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-/// Copies what `manifest` lists from directory `source` to `target`, which must not exist:
-/// directories 0755, files 0644 (0755 if listed as executable), symbolic links as listed,
-/// everything owned by root, whatever the umask. Each file's bytes are hashed as they are
-/// copied and must match the manifest; files in `source` that it does not list are left out.
-/// Stops early, with an error, when a terminating signal is pending.
-pub fn copy(source: &Path, target: &Path, manifest: &Manifest) -> Result<(), String> {
-    fs::create_dir(target).map_err(errors::io("create", target))?;
-    settle(target, EXECUTABLE)?;
-    for entry in &manifest.entries {
-        if let Some(signal) = signals::pending() {
-            return Err(format!("interrupted by {}", signals::name(signal)));
-        }
-        let from = source.join(&entry.path);
-        let to = target.join(&entry.path);
-        match &entry.kind {
-            Kind::Dir => {
-                fs::create_dir(&to).map_err(errors::io("create", &to))?;
-                settle(&to, EXECUTABLE)?;
-            }
-            Kind::File {
-                size,
-                sha256,
-                executable,
-            } => {
-                let copied = copy_file(&from, &to)?;
-                if copied != (*size, sha256.clone()) {
-                    return Err(format!(
-                        "{} differs from its package's manifest ({} bytes copied, {size} listed, or \
-                         different content): the package is damaged",
-                        from.display(),
-                        copied.0
-                    ));
-                }
-                settle(&to, if *executable { EXECUTABLE } else { READABLE })?;
-            }
-            Kind::Link { target: link } => {
-                let actual = fs::read_link(&from).map_err(errors::io("read link", &from))?;
-                if actual != Path::new(link) {
-                    return Err(format!(
-                        "{} points to {}, not {link} as its package's manifest says",
-                        from.display(),
-                        actual.display()
-                    ));
-                }
-                std::os::unix::fs::symlink(link, &to).map_err(errors::io("create link", &to))?;
-                lchown(&to, Some(0), Some(0)).map_err(errors::io("change owner of", &to))?;
-            }
-        }
-    }
-    Ok(())
+/// Gives installed file `path` mode 0644 (0755 if `executable`) and root as owner.
+pub fn settle_file(path: &Path, executable: bool) -> Result<(), String> {
+    settle(path, if executable { EXECUTABLE } else { READABLE })
 }
 
-/// Copies regular file `from` (never through a symbolic link) to new file `to`, with its
-/// modification time (Python's byte-code caches are only valid with their sources' times: a
-/// copy with new times would make every Python process as root rewrite them in the package);
-/// returns the size and SHA-256 of what was copied.
-fn copy_file(from: &Path, to: &Path) -> Result<(u64, String), String> {
-    let mut source = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(NO_FOLLOW | NON_BLOCKING)
-        .open(from)
-        .map_err(errors::io("read", from))?;
-    let meta = source.metadata().map_err(errors::io("inspect", from))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", from.display()));
-    }
-    let mut target = fs::OpenOptions::new()
+/// Creates directory `dir`, which must not exist yet, 0755 and owned by root.
+pub fn create_dir(dir: &Path) -> Result<(), String> {
+    fs::create_dir(dir).map_err(errors::io("create", dir))?;
+    settle(dir, EXECUTABLE)
+}
+
+/// Creates file `path`, which must not exist yet, for writing (0644 until [`settle_file`]).
+pub fn create_file(path: &Path) -> Result<fs::File, String> {
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(READABLE)
-        .open(to)
-        .map_err(errors::io("create", to))?;
-    let mut tee = Tee {
-        reader: &mut source,
-        writer: &mut target,
-    };
-    let copied = manifest::hash_reader(&mut tee).map_err(errors::io("copy to", to))?;
-    let modified = meta.modified().map_err(errors::io("inspect", from))?;
-    target
-        .set_times(fs::FileTimes::new().set_modified(modified))
-        .map_err(errors::io("set the time of", to))?;
-    Ok(copied)
+        .open(path)
+        .map_err(errors::io("create", path))
 }
 
-/// A reader that writes what it reads.
-struct Tee<'a> {
-    reader: &'a mut fs::File,
-    writer: &'a mut fs::File,
-}
-
-impl std::io::Read for Tee<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.reader.read(buffer)?;
-        self.writer.write_all(&buffer[..n])?;
-        Ok(n)
-    }
-}
-
-/// Gives installed file `path` mode 0644 and root as owner.
-pub fn settle_file(path: &Path) -> Result<(), String> {
-    settle(path, READABLE)
+/// Creates symbolic link `link` pointing to `target`, owned by root.
+pub fn create_link(target: &str, link: &Path) -> Result<(), String> {
+    std::os::unix::fs::symlink(target, link).map_err(errors::io("create link", link))?;
+    lchown(link, Some(0), Some(0)).map_err(errors::io("change owner of", link))
 }
 
 /// Gives `path` (not a symbolic link) its mode and root as owner.
@@ -167,8 +89,7 @@ pub fn create_dir_all(dir: &Path) -> Result<(), String> {
     if let Some(parent) = dir.parent() {
         create_dir_all(parent)?;
     }
-    fs::create_dir(dir).map_err(errors::io("create", dir))?;
-    settle(dir, EXECUTABLE)
+    create_dir(dir)
 }
 
 /// Makes the entries of directory `dir` (renames, new links) durable.

@@ -10,13 +10,13 @@
 use crate::layout::Root;
 use crate::output::say;
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{config, docker_install, install, integration, preload_file, signals, system_file};
+use crate::{config, docker_install, integration, preload_file, privilege, signals, system_file};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Uninstalls from `root`; with `purge`, removes the configuration too.
 pub fn run(root: &Path, purge: bool) -> Result<(), String> {
-    install::require_root("uninstall")?;
+    privilege::require_root("uninstall")?;
     signals::defer();
     let root = Root::new(root)?;
     let mut tx = Transaction::begin(&root)?;

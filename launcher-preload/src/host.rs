@@ -1,9 +1,16 @@
 //! The analyzer's questions, answered with raw system calls: never blocking (files are opened
 //! `O_NONBLOCK` and must be regular), size-capped, and against a deadline.
+//!
+//! One decision asks about the same few files several times (the library package directory is
+//! checked for trust, then as the tracer's directory; the entry point for its kind, then for
+//! trust). Each path is `stat`ed once per decision and the answer kept: the decision sees one
+//! snapshot of the files' metadata, as it would if the calls came a few microseconds sooner.
+//! A file that `stat` found missing is not opened again to be read.
 
 use crate::sys::{self, CPath, FileStat, S_IFMT, S_IFREG};
 use alloc::vec::Vec;
 use analyzer::host::{FileInfo, FileKind, ReadError};
+use core::cell::RefCell;
 
 /// `S_IFDIR`: directory file type.
 const S_IFDIR: u32 = 0o040000;
@@ -12,12 +19,48 @@ const ENOENT: sys::Errno = 2;
 /// `ENOTDIR`: a path component is not a directory.
 const ENOTDIR: sys::Errno = 20;
 
-/// Answers `analyzer::Host` for the running process.
+/// A path (NUL-terminated) and what `stat` answered for it.
+type Answer = (Vec<u8>, Result<FileInfo, sys::Errno>);
+
+/// Answers `analyzer::Host` for the running process, for one decision.
 pub struct SysHost {
     /// When the decision started (monotonic nanoseconds).
-    pub started_ns: u64,
+    started_ns: u64,
     /// Time budget of the decision.
     pub budget_ms: u32,
+    /// What `stat` answered for each path asked about so far.
+    stats: RefCell<Vec<Answer>>,
+}
+
+impl SysHost {
+    /// A host for a decision starting now, within `budget_ms`.
+    pub fn new(budget_ms: u32) -> SysHost {
+        SysHost {
+            started_ns: sys::monotonic_ns(),
+            budget_ms,
+            stats: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// `stat` of `path` (NUL-terminated), asked of the kernel once per decision.
+    fn stat_once(&self, path: &[u8]) -> Result<FileInfo, sys::Errno> {
+        let mut stats = self.stats.borrow_mut();
+        if let Some((_, known)) = stats.iter().find(|(p, _)| p == path) {
+            return *known;
+        }
+        let answer = sys::stat(CPath(path)).map(info);
+        stats.push((path.to_vec(), answer));
+        answer
+    }
+
+    /// `Err(Missing)` if `stat` already found `path` (NUL-terminated) missing.
+    fn known_missing(&self, path: &[u8]) -> Result<(), ReadError> {
+        let stats = self.stats.borrow();
+        match stats.iter().find(|(p, _)| p == path) {
+            Some((_, Err(ENOENT | ENOTDIR))) => Err(ReadError::Missing),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `path` with a NUL appended, or `None` if it contains one.
@@ -41,16 +84,18 @@ fn info(st: FileStat) -> FileInfo {
 impl analyzer::Host for SysHost {
     fn stat(&self, path: &[u8]) -> Option<FileInfo> {
         let c = c_path(path)?;
-        sys::stat(CPath(&c)).ok().map(info)
+        self.stat_once(&c).ok()
     }
 
     fn read_file(&self, path: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
         let c = c_path(path).ok_or(ReadError::Missing)?;
+        self.known_missing(&c)?;
         read_file(CPath(&c), limit)
     }
 
     fn peek(&self, path: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
         let c = c_path(path).ok_or(ReadError::Missing)?;
+        self.known_missing(&c)?;
         let fd = open_for_reading(CPath(&c))?;
         let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
         match info(st).kind {
@@ -105,9 +150,32 @@ mod tests {
 
     #[test]
     fn sys_host_keeps_the_host_contract() {
-        host_contract::check(&SysHost {
-            started_ns: sys::monotonic_ns(),
-            budget_ms: 1000,
-        });
+        host_contract::check(&SysHost::new(1000));
+    }
+
+    #[test]
+    fn each_path_is_stated_once_and_a_missing_file_is_not_opened() {
+        use analyzer::Host;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sitecustomize.py");
+        let missing = dir.path().join("requirements.json");
+        let bytes = |p: &std::path::Path| p.as_os_str().as_encoded_bytes().to_vec();
+        let host = SysHost::new(1000);
+        assert_eq!(host.stat(&bytes(&file)), None);
+        assert_eq!(host.stat(&bytes(&missing)), None);
+        std::fs::write(&file, "x").unwrap();
+        std::fs::write(&missing, "{}").unwrap();
+        assert_eq!(host.stat(&bytes(&file)), None, "the decision's snapshot");
+        assert_eq!(
+            host.read_file(&bytes(&missing), 64),
+            Err(ReadError::Missing)
+        );
+        assert_eq!(host.peek(&bytes(&missing), 0, 0), Err(ReadError::Missing));
+        let fresh = SysHost::new(1000);
+        assert_eq!(
+            fresh.stat(&bytes(&file)).map(|i| i.kind),
+            Some(FileKind::File)
+        );
+        assert_eq!(fresh.read_file(&bytes(&missing), 64), Ok(b"{}".to_vec()));
     }
 }

@@ -6,8 +6,8 @@
 //! - no libc, no std, no imports, no TLS: it loads into glibc, musl and libc-free programs;
 //! - a constructor in `.init_array` (glibc passes argc/argv/envp, musl nothing: `loader`);
 //!   under glibc, `screen` rules most processes out from the path given to `execve` without
-//!   reading `/proc`; the rest read `/proc/self/exe` and return at once unless the file name is
-//!   a runtime;
+//!   reading `/proc`, and `canonical` names a runtime run directly from that path; the rest
+//!   read `/proc/self/exe` and return at once unless the file name is a runtime;
 //! - runtime candidates: the auxiliary vector (do nothing under `AT_SECURE`), the loader's
 //!   object list for libc's `setenv` and `environ`, argv (from memory under glibc, else
 //!   `/proc/self/auxv` and `/proc/self/cmdline`), then `analyzer::decide`;
@@ -19,6 +19,7 @@
 extern crate alloc;
 
 mod arena;
+mod canonical;
 mod guard;
 mod host;
 mod libc;
@@ -65,23 +66,38 @@ const CMDLINE_LIMIT: usize = 8 << 20;
 #[link_section = ".text.hot.apm_start"]
 extern "C" fn start(argc: c_int, argv: *const *const u8, envp: *const *const u8) {
     let startup = loader::Startup::from_constructor(argc, argv, envp);
-    if let Some(startup) = &startup {
-        if startup.auxv.secure || screen::rules_out(startup) {
-            return;
-        }
-    }
-    start_candidate(startup);
+    let mut room = [MaybeUninit::<u8>::uninit(); screen::PATH_ROOM];
+    let direct = match &startup {
+        Some(s) if s.auxv.secure => return,
+        Some(s) => match screen::screen(s, &mut room) {
+            screen::Screen::NotARuntime => return,
+            screen::Screen::Candidate(len) => {
+                // SAFETY: the screen initialised the first `len` bytes.
+                Some(unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u8>(), len) })
+            }
+            screen::Screen::Unknown => None,
+        },
+        None => None,
+    };
+    start_candidate(startup, direct);
 }
 
-/// The exact test, then the runtime path: `/proc/self/exe` names a runtime (or an apphost).
-/// Kept out of `start` so that its buffers do not grow the stack of every process.
+/// The exact test, then the runtime path: the executable (named from `direct`, the path a
+/// runtime was run by directly, else by `/proc/self/exe`) is a runtime or an apphost. Kept out
+/// of `start` so that its buffers do not grow the stack of every process.
 #[inline(never)]
 #[cold]
-fn start_candidate(startup: Option<loader::Startup>) {
+fn start_candidate(startup: Option<loader::Startup>, direct: Option<&[u8]>) {
     let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
-    let Ok(exe) = sys::readlink(CPath(b"/proc/self/exe\0"), &mut buf) else {
-        return;
+    let len = match direct.and_then(|path| canonical::canonical(path, &mut buf)) {
+        Some(len) => len,
+        None => match sys::readlink(CPath(b"/proc/self/exe\0"), &mut buf) {
+            Ok(exe) => exe.len(),
+            Err(_) => return,
+        },
     };
+    // SAFETY: `canonical` or `readlink` initialised the first `len` bytes.
+    let exe = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
     if analyzer::runtime::detect(analyzer::process::file_name(exe)).is_none() && !maybe_apphost(exe)
     {
         return;
@@ -139,10 +155,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     // SAFETY: `start` passes a pointer to its `Run`, alive and unaliased during the call.
     let run: &mut Run = unsafe { &mut *(run as *mut Run) };
     let exe = run.exe;
-    let mut host = host::SysHost {
-        started_ns: sys::monotonic_ns(),
-        budget_ms: DEFAULT_TIME_BUDGET_MS,
-    };
+    let mut host = host::SysHost::new(DEFAULT_TIME_BUDGET_MS);
     let auxv = match &run.startup {
         Some(startup) => Some(startup.auxv),
         None => host::read_file(CPath(b"/proc/self/auxv\0"), 4096)

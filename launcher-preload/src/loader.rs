@@ -184,6 +184,7 @@ impl Startup {
             argv: argv.leak().as_ptr(),
             auxv: Auxv {
                 execfn: leak(execfn) as usize,
+                interpreter: 0x7f00_0000_0000, // run by the kernel through its loader
                 ..Auxv::default()
             },
         }

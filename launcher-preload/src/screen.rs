@@ -19,6 +19,11 @@
 //!   name reach: one `stat`, in every process, so that even an apphost reached through a
 //!   symbolic link to a system directory is decided as before.
 //!
+//! A process whose path names a runtime or an apphost is a candidate: the runtime path then
+//! names its executable from that path (`canonical`) rather than from `/proc`, except when
+//! the dynamic loader was itself the program (`ld.so PROGRAM`, `AT_BASE` 0), where glibc's
+//! loader rewrites `AT_EXECFN` to name `PROGRAM` while the executable is the loader.
+//!
 //! Anything unexpected (no `AT_EXECFN`, an error other than "not a link", a long path, many
 //! links) does not rule the process out: a wrong "not a runtime" would leave a runtime
 //! silently uninstrumented, while a wrong "maybe" costs only the exact test.
@@ -35,7 +40,7 @@ const INTERPRETED_WITHIN: usize = 16;
 const MAX_LINKS: usize = 8;
 /// Room for the executable's path and its `.runtimeconfig.json` sibling; longer paths go to
 /// the exact test.
-const PATH_ROOM: usize = 512;
+pub const PATH_ROOM: usize = 512;
 /// Room for one link's target.
 const LINK_ROOM: usize = 256;
 /// What an apphost has beside it.
@@ -43,37 +48,60 @@ const APPHOST_SUFFIX: &[u8] = b".runtimeconfig.json\0";
 /// `EINVAL`: what `readlinkat` says of a file that is not a symbolic link.
 const EINVAL: sys::Errno = 22;
 
-/// Whether the process is certainly not a runtime candidate (see the module's documentation).
+/// Room for the executable's path (and its `.runtimeconfig.json` sibling).
+pub type Room = [MaybeUninit<u8>; PATH_ROOM];
+
+/// What the path given to `execve` tells about the process.
+pub enum Screen {
+    /// Certainly not a runtime candidate: the library stops here.
+    NotARuntime,
+    /// Run directly as the file at `room[..len]` (the links of its last component followed),
+    /// whose name is a runtime's or which has a `runtimeconfig.json` beside it, by the kernel
+    /// (not by a loader run as the program).
+    Candidate(usize),
+    /// The path cannot tell: the exact test asks `/proc`.
+    Unknown,
+}
+
+/// Screens the process by the path given to `execve` (see the module's documentation).
 #[link_section = ".text.hot.apm_start"]
-pub fn rules_out(startup: &Startup) -> bool {
+pub fn screen(startup: &Startup, room: &mut Room) -> Screen {
     let Some(path) = startup.execfn() else {
-        return false;
+        return Screen::Unknown;
     };
     if may_be_interpreted(startup, path) {
-        return false;
+        return Screen::Unknown;
     }
-    let mut room = [MaybeUninit::<u8>::uninit(); PATH_ROOM];
-    let Some(len) = follow_links(path, &mut room) else {
-        return false;
+    let Some(len) = follow_links(path, room) else {
+        return Screen::Unknown;
     };
     // SAFETY: `follow_links` initialised the first `len` bytes.
     let executable = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u8>(), len) };
     if analyzer::runtime::detect(contract::path::file_name(executable)).is_some() {
-        return false;
+        return candidate(startup, len);
     }
     let Some(suffix) = room
         .get_mut(len..)
         .and_then(|r| sys::concat_in(r, APPHOST_SUFFIX, b""))
     else {
-        return false;
+        return Screen::Unknown;
     };
     let config_len = len + suffix.len();
     // SAFETY: the executable's path and the suffix after it are initialised.
     let config = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u8>(), config_len) };
     match sys::stat(CPath(config)) {
-        Ok(st) => st.mode & sys::S_IFMT != sys::S_IFREG,
-        Err(_) => true,
+        Ok(st) if st.mode & sys::S_IFMT == sys::S_IFREG => candidate(startup, len),
+        _ => Screen::NotARuntime,
     }
+}
+
+/// A candidate at `room[..len]`, unless the loader was run as the program (then its path
+/// names the program the loader runs, not the executable: `/proc` must tell).
+fn candidate(startup: &Startup, len: usize) -> Screen {
+    if startup.auxv.interpreter == 0 {
+        return Screen::Unknown;
+    }
+    Screen::Candidate(len)
 }
 
 /// Whether `path` is among the first arguments after `argv[0]`, as when an interpreter runs it.
@@ -107,7 +135,7 @@ fn same(a: &CStr, b: &CStr) -> bool {
 /// `execve` followed them, NUL-terminated; returns its length without the NUL. `None` if a
 /// link cannot be read, the path does not fit, or the links go on too long.
 #[link_section = ".text.hot.apm_start"]
-fn follow_links(path: &CStr, room: &mut [MaybeUninit<u8>; PATH_ROOM]) -> Option<usize> {
+fn follow_links(path: &CStr, room: &mut Room) -> Option<usize> {
     let mut len = sys::concat_in(room, path.to_bytes_with_nul(), b"")?.len() - 1;
     for _ in 0..MAX_LINKS {
         let mut target = [MaybeUninit::<u8>::uninit(); LINK_ROOM];
@@ -147,6 +175,12 @@ mod tests {
         analyzer::runtime::detect(name).is_some()
             || (analyzer::dotnet::apphost_candidate(bytes)
                 && Path::new(std::str::from_utf8(&config).unwrap()).is_file())
+    }
+
+    /// Whether a process started as `execfn` with `args` is ruled out.
+    fn rules_out(startup: &Startup) -> bool {
+        let mut room = [MaybeUninit::uninit(); PATH_ROOM];
+        matches!(screen(startup, &mut room), Screen::NotARuntime)
     }
 
     /// Whether a process started directly as `path` (argv[0] its file name) is ruled out.
@@ -257,6 +291,24 @@ mod tests {
         let mut late: Vec<&str> = vec!["x"; INTERPRETED_WITHIN + 1];
         late.push("/usr/bin/true");
         assert!(script(&late), "beyond the levels the kernel allows");
+    }
+
+    #[test]
+    fn a_runtime_run_directly_is_named_by_its_path_unless_the_loader_ran_it() {
+        let mut startup = Startup::fake(&["python3", "-c", "pass"], "/usr/bin/python3");
+        let mut room = [MaybeUninit::uninit(); PATH_ROOM];
+        let named = match screen(&startup, &mut room) {
+            // SAFETY: the screen initialised the first `len` bytes.
+            Screen::Candidate(len) => room[..len].iter().map(|b| unsafe { b.assume_init() }),
+            _ => panic!("/usr/bin/python3 is a candidate"),
+        };
+        let expected = std::fs::canonicalize("/usr/bin/python3").unwrap();
+        let expected = expected.file_name().unwrap().as_encoded_bytes();
+        assert!(named.collect::<Vec<u8>>().ends_with(expected));
+        // `ld.so /usr/bin/python3`: AT_EXECFN names python3, the executable is the loader.
+        startup.auxv.interpreter = 0;
+        assert!(matches!(screen(&startup, &mut room), Screen::Unknown));
+        assert!(ruled_out(Path::new("/bin/true")));
     }
 
     #[test]

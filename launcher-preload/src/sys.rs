@@ -273,8 +273,12 @@ impl Fd {
     }
 
     /// Reads up to `len` bytes at `offset` into a new vector (short at the end of the file).
+    /// Nothing is asked of the kernel for `len` 0.
     pub fn read_at(&self, len: usize, offset: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
         let mut buf = alloc::vec::Vec::with_capacity(len);
+        if len == 0 {
+            return Ok(buf);
+        }
         loop {
             let spare = buf.spare_capacity_mut();
             // SAFETY: `spare` is writable for `len` bytes.
