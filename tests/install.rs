@@ -536,6 +536,9 @@ fn with_manifests(source: &Packages) {
     }
 }
 
+/// What a damaged file went through, and how to do it to a file.
+type Damage = (&'static str, fn(&Path));
+
 #[test]
 fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches() {
     // Version 1.0.0 of the injector is installed; 0.1.0's Python library, copied after the
@@ -545,7 +548,7 @@ fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches(
             .root
             .join("datadog-apm-library-python/1.0.0/sitecustomize.py")
     };
-    let damages: [(&str, fn(&Path)); 4] = [
+    let damages: [Damage; 4] = [
         ("truncated", |file| {
             let text = std::fs::read(file).unwrap();
             std::fs::write(file, &text[..text.len() / 2]).unwrap();
