@@ -364,6 +364,11 @@ impl WebApp {
     pub fn output(&self) -> String {
         self.process.output()
     }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
 }
 
 /// A copy of the Flask application as `<temp>/Shop_API.py` (its service name is derived from

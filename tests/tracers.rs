@@ -220,8 +220,27 @@ fn node_16_runs_untouched_and_explain_says_why() {
     let explained: Value = serde_json::from_slice(&explained.stdout).unwrap();
     assert_eq!(explained["outcome"], "skipped");
     assert_eq!(explained["reason"]["id"], "runtime_version_unsupported");
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(agent.spans(), Vec::<Value>::new());
+    // Untouched: the application's record shows the launcher changed nothing, and `WebApp`
+    // starts it without `NODE_OPTIONS`, the tracer's only way in. (Waiting for spans that do
+    // not come would prove nothing: they could merely be late.)
+    let status = run(Command::new(cli()).args(["status", "--json"]));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let record = status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == app.pid())
+        .unwrap_or_else(|| panic!("the application is not listed: {status:#}"));
+    assert_eq!(
+        (record["state"].as_str(), record["reason"].as_str()),
+        (Some("skipped"), Some("runtime_version_unsupported")),
+        "{record:#}"
+    );
+    assert_eq!(
+        record["launcher"]["changes"],
+        Value::Array(vec![]),
+        "{record:#}"
+    );
     assert_eq!(app.output(), "", "nothing printed");
 }
 

@@ -144,13 +144,23 @@ pub enum Outcome {
     Failed(Reason),
 }
 
+/// The kinds of [`Outcome`], as the debug log, `explain` and the status record spell them.
+pub mod kind {
+    /// [`Outcome::Injected`](super::Outcome::Injected).
+    pub const INJECTED: &str = "injected";
+    /// [`Outcome::Skipped`](super::Outcome::Skipped).
+    pub const SKIPPED: &str = "skipped";
+    /// [`Outcome::Failed`](super::Outcome::Failed).
+    pub const FAILED: &str = "failed";
+}
+
 impl Outcome {
-    /// `injected`, `skipped` or `failed`.
+    /// `injected`, `skipped` or `failed` ([`kind`]).
     pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Injected => "injected",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Failed(_) => "failed",
+            Outcome::Injected => kind::INJECTED,
+            Outcome::Skipped(_) => kind::SKIPPED,
+            Outcome::Failed(_) => kind::FAILED,
         }
     }
 

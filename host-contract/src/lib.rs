@@ -38,6 +38,15 @@ pub fn check<H: Host>(host: &H) {
     )
     .unwrap();
 
+    // Missing in every way: no such file, a dangling link, a path through a regular file
+    // (`ENOTDIR`), a NUL byte.
+    let missing_paths = [
+        path("missing"),
+        path("dangling"),
+        path("file/child"),
+        nul(&path("file")),
+    ];
+
     // stat: symbolic links followed; missing in every way is `None`.
     let info = host.stat(&path("file")).expect("stat of a file");
     assert_eq!((info.kind, info.mode), (FileKind::File, 0o640));
@@ -55,13 +64,8 @@ pub fn check<H: Host>(host: &H) {
         host.stat(b"/dev/null").map(|i| i.kind),
         Some(FileKind::Other)
     );
-    for missing in [
-        path("missing"),
-        path("dangling"),
-        path("file/child"),
-        nul(&path("file")),
-    ] {
-        assert_eq!(host.stat(&missing), None, "{}", show(&missing));
+    for missing in &missing_paths {
+        assert_eq!(host.stat(missing), None, "{}", show(missing));
     }
     assert!(host.is_file(&path("link")) && !host.is_file(&path("dir")));
 
@@ -79,17 +83,12 @@ pub fn check<H: Host>(host: &H) {
             show(&not_regular)
         );
     }
-    for missing in [
-        path("missing"),
-        path("dangling"),
-        path("file/child"),
-        nul(&path("file")),
-    ] {
+    for missing in &missing_paths {
         assert_eq!(
-            host.read_file(&missing, 64),
+            host.read_file(missing, 64),
             Err(ReadError::Missing),
             "{}",
-            show(&missing)
+            show(missing)
         );
     }
     let secret = host.read_file(&path("secret"), 64);
@@ -122,17 +121,12 @@ pub fn check<H: Host>(host: &H) {
     assert_eq!(host.peek(&path("dir"), 4, 4), Ok((Vec::new(), Vec::new())));
     assert_eq!(host.peek(&path("fifo"), 4, 4), Err(ReadError::NotRegular));
     assert_eq!(host.peek(b"/dev/null", 4, 4), Err(ReadError::NotRegular));
-    for missing in [
-        path("missing"),
-        path("dangling"),
-        path("file/child"),
-        nul(&path("file")),
-    ] {
+    for missing in &missing_paths {
         assert_eq!(
-            host.peek(&missing, 4, 4),
+            host.peek(missing, 4, 4),
             Err(ReadError::Missing),
             "{}",
-            show(&missing)
+            show(missing)
         );
     }
     let secret = host.peek(&path("secret"), 1, 1);

@@ -13,6 +13,7 @@
 
 use crate::output::say;
 use analyzer::runtime;
+use contract::decision::kind;
 use contract::status::{self, key, tracer_key};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -134,8 +135,8 @@ impl Process {
         }
         let reason = get(&self.launcher, key::REASON).to_owned();
         match get(&self.launcher, key::OUTCOME) {
-            "injected" => {}
-            "failed" => return (State::Failed, reason),
+            kind::INJECTED => {}
+            kind::FAILED => return (State::Failed, reason),
             _ => return (State::Skipped, reason),
         }
         let Some(tracer) = &self.tracer else {
