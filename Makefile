@@ -40,6 +40,8 @@ dist: build
 	ln -sfn apm-inject $(INJECT_DIR)/telemetry-forward
 	ln -sfn apm-inject $(INJECT_DIR)/auto_inject_runc
 	ln -sfn $(VERSION) $(PACKAGES)/datadog-apm-inject/stable
+	target/release/apm-inject man $(INJECT_DIR)/man
+	target/release/apm-inject completions bash > $(INJECT_DIR)/apm-inject.bash
 	target/release/apm-inject manifest $(PACKAGES)/datadog-apm-inject/$(VERSION)
 
 libraries: deps build

@@ -25,6 +25,7 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have g++ || need+=(g++)            # libFuzzer, built by cargo-fuzz
 have unshare || need+=(util-linux) # private mount namespaces in the tests
+have man || need+=(man-db)         # the manual page test renders it
 # Programs of other ELF classes and machines (tests/foreign_programs.rs): i386 with gcc -m32,
 # aarch64 and armhf assembled against Debian's cross libcs and run under qemu-user.
 [ -e /usr/lib32/libc.so ] || need+=(gcc-multilib)

@@ -61,6 +61,8 @@ fn healthy_installation_passes() {
         "library_python",
         "world_writable",
         "disk_space",
+        "package_files",
+        "interrupted_change",
     ] {
         assert_eq!(check(&report, id)["status"], "pass", "{id}: {report:#}");
     }
@@ -261,5 +263,48 @@ fn a_relative_log_destination_fails() {
             .unwrap()
             .contains("\"debug.log\" (DD_APM_INSTRUMENTATION_OUTPUT_PATHS in this environment) is not an absolute path"),
         "{logs}"
+    );
+}
+
+#[test]
+fn installed_files_that_differ_from_their_manifest_fail() {
+    let (source, root) = installed();
+    let packages = root.path().join("opt/datadog-packages");
+    let js = packages.join("datadog-apm-library-js/1.0.0/node_modules/dd-trace/init.js");
+    let text = std::fs::read(&js).unwrap();
+    std::fs::write(&js, &text[..text.len() - 1]).unwrap();
+    let python = packages.join("datadog-apm-library-python/1.0.0/sitecustomize.py");
+    let mut text = std::fs::read(&python).unwrap();
+    text[0] ^= 1;
+    std::fs::write(&python, text).unwrap();
+    std::fs::remove_file(packages.join("datadog-apm-library-java/1.0.0/dd-java-agent.jar"))
+        .unwrap();
+    std::fs::write(
+        packages.join(format!(
+            "datadog-apm-inject/{}/inject/extra.so",
+            source.version
+        )),
+        "",
+    )
+    .unwrap();
+    let (out, report) = doctor_report(&mut doctor(&source, root.path(), true));
+    assert_eq!(out.status.code(), Some(2));
+    let files = check(&report, "package_files");
+    assert_eq!(files["status"], "fail", "{files}");
+    let detail = files["detail"].as_str().unwrap();
+    for expected in [
+        "datadog-apm-library-js 1.0.0: size changed: node_modules/dd-trace/init.js",
+        "datadog-apm-library-python 1.0.0: content changed: sitecustomize.py",
+        "datadog-apm-library-java 1.0.0: missing: dd-java-agent.jar",
+        "not in the manifest: inject/extra.so",
+    ] {
+        assert!(detail.contains(expected), "{expected}: {detail}");
+    }
+    assert!(
+        files["fix"]
+            .as_str()
+            .unwrap()
+            .contains("apm-inject install --root"),
+        "{files}"
     );
 }

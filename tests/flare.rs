@@ -160,7 +160,8 @@ fn configuration_is_redacted_structurally_and_the_compiled_file_never_leaves() {
     std::fs::write(
         config.join("host_config.yaml"),
         "env: prod\nrules:\n  - action: deny\n    id: no-prod-batch\n    runtime: java\n    \
-         env: {DB_PASSWORD: \"hunter2*\", STAGE: prod}\n",
+         env: {DB_PASSWORD: \"hunter2*\", STAGE: prod}\n    args: [{any: [\"--password=hunter2*\"]}]\n  \
+         - action: allow\n    when:\n      - env: {API_TOKEN: null}\n      - env: {SERVICE_TOKEN: s3cr3t-when}\n",
     )
     .unwrap();
     std::fs::write(
@@ -196,6 +197,13 @@ fn configuration_is_redacted_structurally_and_the_compiled_file_never_leaves() {
     assert_eq!(rule["env"]["DB_PASSWORD"].as_str(), Some("<redacted>"));
     assert_eq!(rule["env"]["STAGE"].as_str(), Some("prod"));
     assert_eq!(rule["id"].as_str(), Some("no-prod-batch"));
+    assert_eq!(
+        rule["args"][0]["any"][0].as_str(),
+        Some("--password=<redacted>")
+    );
+    let when = &host_config["rules"][1]["when"];
+    assert!(when[0]["env"]["API_TOKEN"].is_null(), "{when:?}");
+    assert_eq!(when[1]["env"]["SERVICE_TOKEN"].as_str(), Some("<redacted>"));
     let monitoring = parse("application_monitoring.yaml");
     // Nothing was there to hide.
     assert!(monitoring["apm_configuration_default"]["API_TOKEN"].is_null());

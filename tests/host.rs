@@ -328,3 +328,68 @@ fn flare_collects_the_logs_running_processes_write() {
         serde_json::from_slice(&std::fs::read(top.join("status.json")).unwrap()).unwrap();
     assert!(status["processes"].is_array(), "{status:#}");
 }
+
+/// Runs `script` (with `$1`, `$2`… set to `args`) on a private copy of the host whose `/etc`,
+/// `/opt` and `/usr` are overlays and whose `/run` is new and says systemd is the init system
+/// (`/run/systemd/system`): install's links and unit land in the copies only.
+fn on_private_systemd_host(script: &str, args: &[&OsStr]) -> Output {
+    let scratch = tempfile::tempdir().unwrap();
+    let setup = r#"for dir in etc opt usr; do
+        mkdir -p "$1/$dir-upper" "$1/$dir-work" || exit 99
+        mount -t overlay overlay -o "lowerdir=/$dir,upperdir=$1/$dir-upper,workdir=$1/$dir-work" "/$dir" || exit 99
+    done
+    mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system || exit 99
+    script=$2
+    shift 2
+    exec sh -c "$script" sh "$@""#;
+    let mut argv = vec![scratch.path().as_os_str(), OsStr::new(script)];
+    argv.extend_from_slice(args);
+    let out = run(in_mount_namespace(setup, &argv)
+        .env_remove("LD_PRELOAD")
+        .env_remove("DD_APM_INSTRUMENTATION_DEBUG")
+        .env_remove("DD_APM_INSTRUMENTATION_OUTPUT_PATHS"));
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "mount failed: {}",
+        stderr(&out)
+    );
+    out
+}
+
+#[test]
+fn installed_cli_is_on_path_and_the_boot_unit_keeps_the_entry() {
+    let source = Packages::with_libraries();
+    let script = format!(
+        r#""$1" install > /dev/null || exit 10
+        command -v apm-inject
+        apm-inject --version
+        readlink /etc/systemd/system/sysinit.target.wants/apm-inject.service
+        # Something takes the entry out; the unit's command, run at boot, puts it back.
+        rm /etc/ld.so.preload
+        boot=$(sed -n 's/^ExecStart=//p' /etc/systemd/system/apm-inject.service)
+        $boot > /dev/null || exit 11
+        {PRINT_PYTHONPATH}
+        # A launcher that no longer loads: the entry goes, every program is silent again.
+        real=$(readlink -f /opt/datadog-packages/datadog-apm-inject/stable/inject/lib/x86_64-linux-gnu/launcher.preload.so)
+        echo "not a shared library" > "$real"
+        $boot > /dev/null 2> /dev/null; echo "boot: $?"
+        test -e /etc/ld.so.preload && echo "entry kept"
+        /bin/true
+        apm-inject uninstall > /dev/null || exit 12
+        test ! -e /etc/systemd/system/apm-inject.service && echo "unit gone"
+        test ! -L /etc/systemd/system/sysinit.target.wants/apm-inject.service && echo "unit disabled"
+        test -L /usr/bin/apm-inject || echo "apm-inject gone""#
+    );
+    let out = on_private_systemd_host(&script, &[source.shipped_cli().as_os_str()]);
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "/usr/bin/apm-inject\napm-inject {}\n/etc/systemd/system/apm-inject.service\n{PYTHON_LIBRARY}\nboot: 2\nunit gone\nunit disabled\napm-inject gone\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

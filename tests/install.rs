@@ -3,7 +3,7 @@
 //! roots; `tests/host.rs` covers the host's own paths.
 
 use apm_inject_tests::{
-    apm_inject, cli, fixture, run, stderr, stdout, system_root, Packages, VERSION,
+    apm_inject, cli, fixture, run, snapshot, stderr, stdout, system_root, Packages, VERSION,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -364,6 +364,139 @@ fn installed_cli_reinstalls_from_its_own_tree() {
     assert!(python.join("1.0.0/sitecustomize.py").is_file());
 }
 
+/// A system root with the directories a Debian system has for commands, manual pages and
+/// completions.
+fn root_with_usr() -> tempfile::TempDir {
+    let root = system_root();
+    for dir in [
+        "usr/bin",
+        "usr/share/man/man1",
+        "usr/share/bash-completion/completions",
+    ] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    root
+}
+
+/// A tree whose injector ships its manual pages and completion, as `make dist` makes them.
+fn with_manual() -> Packages {
+    let source = Packages::with_libraries();
+    let inject = source.inject_dir().join("inject");
+    let out = run(Command::new(cli()).arg("man").arg(inject.join("man")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(Command::new(cli()).args(["completions", "bash"]));
+    std::fs::write(inject.join("apm-inject.bash"), &out.stdout).unwrap();
+    source
+}
+
+#[test]
+fn install_links_the_cli_its_manual_and_completion_and_uninstall_takes_them_away() {
+    let source = with_manual();
+    let root = root_with_usr();
+    // Someone else's file holds one of the names: it is left alone.
+    let foreign = root
+        .path()
+        .join("usr/share/bash-completion/completions/apm-inject");
+    std::fs::write(&foreign, "# not ours\n").unwrap();
+    let out = install_ok(&source, root.path());
+    assert!(
+        stdout(&out).contains(&format!("left alone: {}", foreign.display())),
+        "{}",
+        stdout(&out)
+    );
+    let stable = "/opt/datadog-packages/datadog-apm-inject/stable/inject";
+    let link = |relative: &str| {
+        std::fs::read_link(root.path().join(relative))
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+            .display()
+            .to_string()
+    };
+    assert_eq!(link("usr/bin/apm-inject"), format!("{stable}/apm-inject"));
+    assert_eq!(
+        link("usr/share/man/man1/apm-inject.1"),
+        format!("{stable}/man/apm-inject.1")
+    );
+    assert_eq!(
+        link("usr/share/man/man1/apm-inject-install.1"),
+        format!("{stable}/man/apm-inject-install.1")
+    );
+    let out = run(&mut apm_inject(
+        &source.shipped_cli(),
+        &["uninstall", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(names(&root.path().join("usr/bin")).is_empty());
+    assert!(names(&root.path().join("usr/share/man/man1")).is_empty());
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "# not ours\n");
+}
+
+#[test]
+fn install_enables_a_boot_unit_where_systemd_starts_the_root() {
+    let source = Packages::with_libraries();
+    let root = system_root();
+    std::fs::create_dir_all(root.path().join("usr/lib/systemd")).unwrap();
+    std::fs::write(root.path().join("usr/lib/systemd/systemd"), "").unwrap();
+    std::fs::create_dir_all(root.path().join("etc/systemd/system")).unwrap();
+    install_ok(&source, root.path());
+    let unit = root.path().join("etc/systemd/system/apm-inject.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(
+            "ExecStart=/opt/datadog-packages/datadog-apm-inject/stable/inject/apm-inject boot\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(mode(&unit), 0o644);
+    assert_eq!(
+        std::fs::read_link(
+            root.path()
+                .join("etc/systemd/system/sysinit.target.wants/apm-inject.service")
+        )
+        .unwrap(),
+        Path::new("/etc/systemd/system/apm-inject.service")
+    );
+    let out = run(&mut apm_inject(
+        &source.shipped_cli(),
+        &["uninstall", "--root", root.path().to_str().unwrap()],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        names(&root.path().join("etc/systemd/system")),
+        Vec::<String>::new()
+    );
+
+    // A root without systemd gets no unit.
+    let plain = system_root();
+    install_ok(&source, plain.path());
+    assert!(!plain.path().join("etc/systemd").exists());
+}
+
+#[test]
+fn manual_and_completion_come_from_the_cli_definition() {
+    let page = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} man | man -l -", cli().display())));
+    let text = stdout(&page);
+    for expected in [
+        "apm-inject - Single-step APM instrumentation",
+        "install",
+        "doctor",
+        "flare",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    // bash completes subcommands from the generated script.
+    let script = format!(
+        r#"source <({} completions bash)
+        COMP_WORDS=(apm-inject uni); COMP_CWORD=1; COMP_LINE="apm-inject uni"; COMP_POINT=14
+        $(complete -p apm-inject | sed -n 's/.*-F \([^ ]*\) .*/\1/p') apm-inject uni apm-inject
+        echo "${{COMPREPLY[@]}}""#,
+        cli().display()
+    );
+    let out = run(Command::new("bash").arg("-c").arg(script));
+    assert_eq!(stdout(&out).trim(), "uninstall", "{}", stderr(&out));
+}
+
 #[test]
 fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
     // A package without `inject/auto_inject_runc` (the fixture's) on a root where Docker is
@@ -387,4 +520,79 @@ fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
     );
     assert!(!other.path().join("etc/docker/daemon.json").exists());
     assert!(!other.path().join("opt").exists());
+}
+
+/// Writes the manifest of every version directory of `source`, as `make dist` and
+/// `make libraries` do.
+fn with_manifests(source: &Packages) {
+    for package in std::fs::read_dir(&source.root).unwrap() {
+        let package = package.unwrap().path();
+        for version in names(&package).into_iter().filter(|v| v != "stable") {
+            let out = run(Command::new(cli())
+                .arg("manifest")
+                .arg(package.join(version)));
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}
+
+/// What a damaged file went through, and how to do it to a file.
+type Damage = (&'static str, fn(&Path));
+
+#[test]
+fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches() {
+    // Version 1.0.0 of the injector is installed; 0.1.0's Python library, copied after the
+    // injector and the Java and Node.js libraries, is damaged after its manifest was written.
+    let library = |source: &Packages| {
+        source
+            .root
+            .join("datadog-apm-library-python/1.0.0/sitecustomize.py")
+    };
+    let damages: [Damage; 4] = [
+        ("truncated", |file| {
+            let text = std::fs::read(file).unwrap();
+            std::fs::write(file, &text[..text.len() / 2]).unwrap();
+        }),
+        ("same size, other bytes", |file| {
+            let mut text = std::fs::read(file).unwrap();
+            text[0] ^= 1;
+            std::fs::write(file, text).unwrap();
+        }),
+        ("missing", |file| std::fs::remove_file(file).unwrap()),
+        ("a link instead", |file| {
+            std::fs::remove_file(file).unwrap();
+            std::os::unix::fs::symlink("/etc/passwd", file).unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        let root = system_root();
+        std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
+        install_ok(&Packages::versioned("1.0.0"), root.path());
+        let before = snapshot(root.path());
+        let source = Packages::with_libraries();
+        with_manifests(&source);
+        damage(&library(&source));
+        let out = install(&source, root.path(), &[]);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("sitecustomize.py"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot(root.path()), before, "{what}: the root changed");
+    }
+
+    // A file the manifest does not list is not installed.
+    let source = Packages::with_libraries();
+    with_manifests(&source);
+    std::fs::write(
+        library(&source).with_file_name("dropped-in.py"),
+        "import os\n",
+    )
+    .unwrap();
+    let root = system_root();
+    install_ok(&source, root.path());
+    let installed = packages(root.path()).join("datadog-apm-library-python/1.0.0");
+    assert!(installed.join("sitecustomize.py").is_file());
+    assert!(!installed.join("dropped-in.py").exists());
 }

@@ -219,10 +219,32 @@ fn with_version_1(root: &Path) {
     succeeds(run(&mut action(&v1, "install", root)));
 }
 
+/// Makes `root` a system booted by systemd with a `/usr/bin`: install adds the CLI's link and
+/// the boot unit (steps of the same transaction).
+fn with_systemd(root: &Path) {
+    for dir in ["usr/bin", "usr/lib/systemd", "etc/systemd/system"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("usr/lib/systemd/systemd"), "").unwrap();
+}
+
+/// Version 1.0.0 installed before systemd and `/usr/bin` appeared: upgrading adds the link and
+/// the unit.
+fn with_version_1_then_systemd(root: &Path) {
+    with_version_1(root);
+    with_systemd(root);
+}
+
+/// Version 1.0.0 installed with its link and unit: uninstalling removes them.
+fn with_version_1_on_systemd(root: &Path) {
+    with_systemd(root);
+    with_version_1(root);
+}
+
 #[test]
 fn upgrade_stopped_by_sigterm_at_any_step_is_rolled_back_or_finished() {
     let v2 = Packages::with_libraries();
-    let checkpoints = stopped_at_every_checkpoint(&v2, "install", with_version_1, 15);
+    let checkpoints = stopped_at_every_checkpoint(&v2, "install", with_version_1_then_systemd, 15);
     assert!(checkpoints > 10, "{checkpoints} checkpoints");
 }
 
@@ -241,7 +263,24 @@ fn reinstall_stopped_by_sigint_at_any_step_keeps_one_whole_copy() {
 #[test]
 fn uninstall_stopped_by_sigterm_at_any_step_is_rolled_back_or_finished() {
     let source = Packages::with_libraries();
-    stopped_at_every_checkpoint(&source, "uninstall", with_version_1, 15);
+    stopped_at_every_checkpoint(&source, "uninstall", with_version_1_on_systemd, 15);
+}
+
+/// A backup of `/etc/ld.so.preload` that, restored by hand, would make every program print
+/// "cannot be preloaded" must never exist, even while a killed run waits for the next one.
+fn assert_no_backup_names_a_missing_launcher(root: &Path, checkpoint: u32) {
+    let backup = root.join("etc/ld.so.preload.apm-inject-backup");
+    let Ok(text) = std::fs::read_to_string(&backup) else {
+        return;
+    };
+    for entry in text.lines().filter(|l| l.contains("datadog-apm-inject")) {
+        let launcher = root.join(entry.trim_start_matches('/').replace("$LIB/", ""));
+        assert!(
+            launcher.exists(),
+            "killed at {checkpoint}: {} names {entry}, which is gone",
+            backup.display()
+        );
+    }
 }
 
 /// Kills `verb` with SIGKILL at each checkpoint in turn: `doctor` must then report the
@@ -270,6 +309,7 @@ fn killed_at_every_checkpoint(source: &Packages, verb: &str, setup: impl Fn(&Pat
             return;
         }
         assert_eq!(stopped_by, Some(9));
+        assert_no_backup_names_a_missing_launcher(root.path(), n);
         if state != before && state != after {
             let doctor = run(&mut action(source, "doctor", root.path()));
             assert_eq!(doctor.status.code(), Some(2), "{}", stdout(&doctor));
@@ -293,12 +333,20 @@ fn killed_at_every_checkpoint(source: &Packages, verb: &str, setup: impl Fn(&Pat
 
 #[test]
 fn install_killed_at_any_step_is_completed_by_the_next_run() {
-    killed_at_every_checkpoint(&Packages::with_libraries(), "install", with_version_1);
+    killed_at_every_checkpoint(
+        &Packages::with_libraries(),
+        "install",
+        with_version_1_then_systemd,
+    );
 }
 
 #[test]
 fn uninstall_killed_at_any_step_is_completed_by_the_next_run() {
-    killed_at_every_checkpoint(&Packages::with_libraries(), "uninstall", with_version_1);
+    killed_at_every_checkpoint(
+        &Packages::with_libraries(),
+        "uninstall",
+        with_version_1_on_systemd,
+    );
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! 5. put each version in place and switch its `stable` link (libraries first), then write
 //!    `/etc/ld.so.preload` listing the `stable` launcher ([`preload_file`]) unless only Docker
 //!    is wanted, and, with Docker, `daemon.json` naming the shim ([`docker_install`]: checked in
-//!    step 1), reloading dockerd until it confirms the shim;
+//!    step 1), reloading dockerd until it confirms the shim; then the links and (for the host)
+//!    the systemd unit of [`integration`];
 //! 6. commit; then remove the versions `stable` named before and the backups.
 //!
 //! An error or a terminating signal before the commit rolls everything back.
@@ -23,7 +24,8 @@ use crate::output::say;
 use crate::package::{self, Package};
 use crate::transaction::{self, Plan, Step, Transaction};
 use crate::{
-    agent, docker_install, loadcheck, preload_file, privilege, signals, system_file, tree,
+    agent, docker_install, integration, loadcheck, preload_file, privilege, signals, system_file,
+    tree,
 };
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -123,9 +125,10 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
     let items = items(&root, &source)?;
 
     let mut tx = Transaction::begin(&root)?;
-    if let Err(e) = prepare(&root, &items, &mut tx, targets.host, docker.as_ref()) {
-        return Err(tx.abort(e));
-    }
+    let touches_unit = match prepare(&root, &items, &mut tx, targets.host, docker.as_ref()) {
+        Ok(touches_unit) => touches_unit,
+        Err(e) => return Err(tx.abort(e)),
+    };
     let reloaded = tx
         .apply()
         .and_then(|()| docker.as_ref().map(|d| d.reload(true)).transpose())
@@ -160,6 +163,7 @@ pub fn run(root: &Path, container: bool, host: bool, docker: bool) -> Result<(),
         say!("{reloaded}");
     }
     tx.finish()?;
+    integration::reload(&root, touches_unit);
     if container {
         // `\$`: Docker would substitute `$LIB` in an ENV instruction.
         let value = entry.display().to_string().replace('$', "\\$");
@@ -224,14 +228,15 @@ fn version_name(version: &std::ffi::OsStr) -> Result<String, String> {
         .ok_or_else(|| format!("{:?} is not a usable version name", version))
 }
 
-/// Plans the change, then stages and proves everything it needs, with checkpoints.
+/// Plans the change, then stages and proves everything it needs, with checkpoints. Returns
+/// whether the change touches the systemd unit.
 fn prepare(
     root: &Root,
     items: &[Item],
     tx: &mut Transaction,
     host: bool,
     docker: Option<&docker_install::Change>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let preload_path = root.ld_so_preload();
     let previous = system_file::read(&preload_path)?;
     let mut plan = Plan::default();
@@ -289,6 +294,9 @@ fn prepare(
         plan.created.extend(docker.created.iter().cloned());
         plan.steps.extend(docker.steps.iter().cloned());
     }
+    let inject = items.last().expect("the injector comes last");
+    integration::install(root, &inject.source.join("inject"), host, &mut plan);
+    let touches_unit = integration::touches_unit(&plan.steps);
     tx.plan("install", plan)?;
     if let Some(docker) = docker {
         docker.create_directories(root)?;
@@ -321,12 +329,12 @@ fn prepare(
     tree::sync_filesystem(&root.packages())?;
     tx.save()?;
 
-    let inject = items.last().expect("the injector comes last");
     let staged = package::staging_dir(&inject.package.dir, &inject.version);
     say!("checking the new launcher");
     let proof = loadcheck::prove(root, &layout::launcher_in(&root.inside(&staged)))?;
     say!("launcher checked: {proof}");
-    tx.checkpoint()
+    tx.checkpoint()?;
+    Ok(touches_unit)
 }
 
 /// How much a manifest lists, e.g. `1,234 files, 56.7 MB`.

@@ -10,6 +10,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod agent;
+mod boot;
 mod command;
 mod config;
 mod daemon_json;
@@ -23,11 +24,13 @@ mod explain;
 mod flare;
 mod http_client;
 mod install;
+mod integration;
 mod layout;
 mod loadcheck;
 mod lock;
 mod logs;
 mod manifest;
+mod manual;
 mod output;
 mod package;
 mod packages;
@@ -45,7 +48,7 @@ mod transaction;
 mod tree;
 mod uninstall;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use output::say_err;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -133,6 +136,25 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// What the systemd unit runs at boot: finishes an interrupted install or uninstall, proves
+    /// the installed launcher and lists it in /etc/ld.so.preload (or takes its entry out if it
+    /// no longer loads).
+    Boot {
+        /// Root of the system.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Prints the shell completion script for SHELL.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page (roff), e.g. `apm-inject man | man -l -`; with DIR, writes every
+    /// page (one per subcommand too) into DIR.
+    Man {
+        /// Where to write the pages.
+        dir: Option<PathBuf>,
+    },
     /// Runs the Kubernetes admission webhook, or checks its configuration
     /// (`webhook check CONFIG`): runs `apm-inject-webhook`, installed beside this CLI.
     #[command(disable_help_flag = true)]
@@ -213,6 +235,9 @@ fn main() -> ExitCode {
         Command::Doctor { json, root } => doctor::run(&root, json),
         Command::Flare { root, output } => flare::run(&root, output),
         Command::Manifest { dir } => manifest::run(&dir),
+        Command::Boot { root } => boot::run(&root),
+        Command::Completions { shell } => manual::completions(shell, Cli::command()),
+        Command::Man { dir } => manual::man(Cli::command(), dir.as_deref()),
         Command::TelemetryForward { .. } => return telemetry::run(),
         Command::Webhook { args } => webhook(&args),
     };

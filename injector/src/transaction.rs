@@ -261,20 +261,22 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    /// Removes what a committed change made unused. A terminating signal meanwhile waits for
-    /// the end (the checkpoints here only count, for the test hook).
+    /// Removes what a committed change made unused: the backups first, so that a run killed
+    /// meanwhile never leaves a backup naming a launcher already removed (restored by hand, it
+    /// would make every program print "cannot be preloaded"). A terminating signal meanwhile
+    /// waits for the end (the checkpoints here only count, for the test hook).
     fn clean_up(&self, journal: &Journal) -> Result<(), String> {
         signals::checkpoint();
+        for step in &journal.steps {
+            if let Step::File { path, .. } = step {
+                remove_any(&system_file::backup(&self.root.path(path)))?;
+            }
+        }
         for path in &journal.remove {
             let path = self.root.path(path);
             remove_any(&path)?;
             say!("removed {}", path.display());
             signals::checkpoint();
-        }
-        for step in &journal.steps {
-            if let Step::File { path, .. } = step {
-                remove_any(&system_file::backup(&self.root.path(path)))?;
-            }
         }
         for dir in &journal.prune {
             let _ = std::fs::remove_dir(self.root.path(dir));
@@ -315,6 +317,7 @@ impl Step {
             }
             Step::Link { path, target } => {
                 let path = root.path(path);
+                tree::create_dir_all(parent(&path))?;
                 std::os::unix::fs::symlink(target, &path).map_err(errors::io("create", &path))?;
                 tree::sync_dir(parent(&path))
             }

@@ -1,7 +1,8 @@
 //! `apm-inject uninstall`: our entry leaves `<root>/etc/ld.so.preload` first (the file goes if
 //! it was the only entry) and Docker's default runtime is restored (new containers start
 //! untouched), then our packages leave `<root>/opt/datadog-packages`, so that no process ever
-//! preloads a missing file; with `--purge`, the configuration directory goes too.
+//! preloads a missing file; so do the links and the systemd unit install added
+//! ([`crate::integration`]); with `--purge`, the configuration directory goes too.
 //! One transaction ([`crate::transaction`]): the entry's removal is the commit point, the
 //! packages are removed after it (a killed run's successor finishes that). Works on a tree
 //! deleted by hand too: the entry that points at nothing is removed.
@@ -9,7 +10,7 @@
 use crate::layout::Root;
 use crate::output::say;
 use crate::transaction::{self, Plan, Step, Transaction};
-use crate::{config, docker_install, preload_file, privilege, signals, system_file};
+use crate::{config, docker_install, integration, preload_file, privilege, signals, system_file};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -28,6 +29,7 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
         Err(e) => return Err(tx.abort(e)),
     };
     plan.steps.extend(docker.steps.iter().cloned());
+    let touches_unit = integration::touches_unit(&plan.steps);
     let result = tx
         .plan("uninstall", plan)
         .and_then(|()| tx.checkpoint())
@@ -45,6 +47,7 @@ pub fn run(root: &Path, purge: bool) -> Result<(), String> {
         }
     }
     tx.finish()?;
+    integration::reload(&root, touches_unit);
     if std::env::var_os("LD_PRELOAD").is_some_and(|v| {
         preload_file::entries(v.as_bytes())
             .into_iter()
@@ -81,6 +84,7 @@ fn plan(root: &Root, purge: bool) -> Result<(Plan, String), String> {
         }
         _ => format!("{shown}: no launcher entry"),
     };
+    integration::uninstall(root, &mut plan);
     for dir in root.our_packages()? {
         plan.remove.push(root.inside(&dir));
     }
