@@ -596,3 +596,38 @@ fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches(
     assert!(installed.join("sitecustomize.py").is_file());
     assert!(!installed.join("dropped-in.py").exists());
 }
+
+/// Docker is installed (`/etc/docker` exists) but no dockerd runs: the default install does the
+/// host and writes `daemon.json`, says it applies when dockerd starts, and does not wait.
+#[test]
+fn docker_without_a_running_dockerd_is_configured_for_its_next_start() {
+    let source = Packages::new();
+    let cli = source.shipped_cli();
+    std::os::unix::fs::symlink("apm-inject", cli.with_file_name("auto_inject_runc")).unwrap();
+    let root = system_root();
+    std::fs::create_dir(root.path().join("etc/docker")).unwrap();
+    let started = std::time::Instant::now();
+    let out = install(&source, root.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).contains("no dockerd reads it now: it applies when dockerd starts"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    let daemon: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.path().join("etc/docker/daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(daemon["default-runtime"], "dd-shim");
+    assert_eq!(
+        daemon["runtimes"]["dd-shim"]["path"],
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/auto_inject_runc"
+    );
+    let shim = packages(root.path()).join("datadog-apm-inject/stable/inject/auto_inject_runc");
+    assert!(shim.exists(), "the shim daemon.json names is installed");
+}
