@@ -431,3 +431,49 @@ fn custom_default_runtime_is_chained_and_restored() {
             .unwrap();
     assert_eq!(restored, daemon_json);
 }
+
+/// The agent listens on `/var/run/datadog/apm.socket` on the host only: a container without
+/// any network, from an image that knows nothing of Datadog, gets its spans to it through the
+/// socket directory the shim mounts.
+#[test]
+fn unix_socket_agent_is_reached_from_a_container_without_network() {
+    let sockets = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start_with_socket(&sockets.path().join("apm.socket"));
+    let docker = Dockerd::start("");
+    // The host's /var/run/datadog (-> /run/datadog) in dockerd's namespace is the agent's.
+    let bind = run(&mut docker.in_namespace(
+        Path::new("/bin/sh"),
+        &[
+            "-c",
+            "mkdir -p /run/datadog && mount --bind \"$1\" /run/datadog",
+            "sh",
+            sockets.path().to_str().unwrap(),
+        ],
+    ));
+    assert!(bind.status.success(), "{bind:?}");
+    docker.import(&bookworm_tree(), "probe:1");
+    let (_tree, cli) = shipped();
+    apm_inject(&docker, &cli, &["install", "--docker"]);
+    let script = "from ddtrace.trace import tracer\n\
+                  with tracer.trace('uds.probe'):\n    pass\n\
+                  tracer.flush()\n";
+    docker.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "probe:1",
+        "python3",
+        "-c",
+        script,
+    ]);
+    let spans = wait_for("the span sent through the socket", || {
+        let spans: Vec<_> = agent
+            .spans()
+            .into_iter()
+            .filter(|s| s["name"] == "uds.probe")
+            .collect();
+        (!spans.is_empty()).then_some(spans)
+    });
+    assert_eq!(spans[0]["service"], "probe", "{:#}", spans[0]);
+}
