@@ -390,3 +390,16 @@ fn runtime_docker_used_before_the_install_is_chained() {
     let calls = std::fs::read_to_string(&calls).unwrap();
     assert!(calls.contains("run --bundle"), "{calls}");
 }
+
+/// A malformed `docker_config.yaml` (its deny rules unknown): containers start untouched.
+#[test]
+fn malformed_docker_config_means_plain_containers() {
+    let p = Packages::new();
+    let config = ShimConfig::new("library_inject: maybe\n");
+    let bundle = Bundle::busybox(&["sh", "-c", "echo ${LD_PRELOAD:-none}"]);
+    let before = bundle.config();
+    let out = bundle.run(&p.shim(), &config, "badyaml");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "none\n");
+    assert_eq!(bundle.config(), before);
+}
