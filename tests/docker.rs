@@ -354,6 +354,12 @@ fn doctor_and_status_show_dockers_runtime_and_containers() {
     };
     assert_eq!(check("docker_runtime")["status"], "pass", "{report:#}");
     assert_eq!(check("docker_reloaded")["status"], "pass", "{report:#}");
+    let chained = check("docker_chained_runtime");
+    assert_eq!(chained["status"], "pass", "{report:#}");
+    assert!(
+        chained["detail"].as_str().unwrap().ends_with("/runc"),
+        "{chained:#}"
+    );
     let containers = check("docker_containers");
     assert_eq!(
         containers["detail"], "1 running container(s) instrumented [box-a], 1 not [box-b]",
@@ -380,6 +386,43 @@ fn doctor_and_status_show_dockers_runtime_and_containers() {
     };
     assert!(line("box-a").ends_with(" yes"), "{text}");
     assert!(line("box-b").ends_with("no (runtime runc)"), "{text}");
+
+    // What would make the shim fail every start, or leave every container alone.
+    let doctor_check = |id: &str| {
+        let out = run(&mut docker.in_namespace(&cli, &["doctor", "--json"]));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["ok"], false, "{report:#}");
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+    };
+    let config = "/etc/datadog-agent/inject/docker_config.yaml";
+    let original = std::fs::read(docker.upper(config)).unwrap();
+    docker.write(config, b"runtimes: [/nonexistent/runc]\n");
+    let missing = doctor_check("docker_chained_runtime");
+    assert_eq!(missing["status"], "fail", "{missing:#}");
+    assert!(
+        missing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/runc exists: every container start fails"),
+        "{missing:#}"
+    );
+    docker.write(config, b"library_inject: maybe\n");
+    let malformed = doctor_check("docker_config");
+    assert_eq!(malformed["status"], "fail", "{malformed:#}");
+    assert!(
+        malformed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("docker_config.yaml:1:"),
+        "{malformed:#}"
+    );
+    docker.write(config, &original);
 
     // dockerd not reloaded (its default runtime changed behind apm-inject's back): doctor says
     // so and how to fix it.
