@@ -294,6 +294,18 @@ impl TestAgent {
     /// Starts an agent and waits until it answers (on fresh ports again should another
     /// process take one of them between choosing and binding).
     pub fn start() -> TestAgent {
+        TestAgent::start_with(&[])
+    }
+
+    /// [`TestAgent::start`], also receiving traces on the Unix socket `socket`.
+    pub fn start_with_socket(socket: &Path) -> TestAgent {
+        TestAgent::start_with(&[
+            std::ffi::OsStr::new("--trace-uds-socket"),
+            socket.as_os_str(),
+        ])
+    }
+
+    fn start_with(extra: &[&std::ffi::OsStr]) -> TestAgent {
         for _ in 0..5 {
             let [port, otlp_http, otlp_grpc] = free_ports::<3>();
             let mut cmd = Command::new(tool("agent-venv/bin/ddapm-test-agent"));
@@ -303,6 +315,7 @@ impl TestAgent {
                 .arg(otlp_http.to_string())
                 .arg("--otlp-grpc-port")
                 .arg(otlp_grpc.to_string())
+                .args(extra)
                 .env_remove("LD_PRELOAD");
             let mut process = Background::start(&mut cmd);
             if process.listening(port) {

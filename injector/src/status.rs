@@ -11,6 +11,7 @@
 //! JSON (`--json`, also in the flare) is stable, described in the README, and carries
 //! [`SCHEMA_VERSION`]: fields are only ever added.
 
+use crate::docker_status;
 use crate::output::say;
 use analyzer::runtime;
 use contract::decision::kind;
@@ -346,8 +347,8 @@ fn summarize(processes: &[Process]) -> BTreeMap<(State, String), usize> {
     summary
 }
 
-/// `processes` as the `--json` document.
-fn document(processes: &[Process], unreadable: usize) -> Value {
+/// `processes` (and Docker's containers, `null` without a dockerd) as the `--json` document.
+fn document(processes: &[Process], unreadable: usize, docker: Value) -> Value {
     let summary: Vec<_> = summarize(processes)
         .iter()
         .map(|((state, reason), n)| {
@@ -359,13 +360,28 @@ fn document(processes: &[Process], unreadable: usize) -> Value {
         "processes": processes.iter().map(Process::json).collect::<Vec<_>>(),
         "summary": summary,
         "unreadable_processes": unreadable,
+        "docker": docker,
     })
 }
 
 /// The machine's processes as JSON (what `status --json` prints and `flare` keeps).
 pub fn report() -> Value {
     let (processes, unreadable) = scan();
-    document(&processes, unreadable)
+    document(
+        &processes,
+        unreadable,
+        docker_json(docker_containers().as_ref()),
+    )
+}
+
+/// Docker's running containers, if a dockerd reads the machine's `daemon.json`.
+fn docker_containers() -> Option<Result<Vec<docker_status::ContainerState>, String>> {
+    let root = crate::layout::Root::new(Path::new("/")).ok()?;
+    docker_status::containers(&root)
+}
+
+fn docker_json(containers: Option<&Result<Vec<docker_status::ContainerState>, String>>) -> Value {
+    containers.map_or(Value::Null, docker_status::status_json)
 }
 
 /// `text` cut to `width` characters, the last one `…` when cut.
@@ -429,15 +445,16 @@ fn text(processes: &[Process], unreadable: usize) -> String {
 /// Prints the processes and the summary, as text or JSON.
 pub fn run(json_output: bool) -> Result<(), String> {
     let (processes, unreadable) = scan();
+    let docker = docker_containers();
     if json_output {
-        say!("{:#}", document(&processes, unreadable));
-    } else {
-        crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
+        let docker = docker_json(docker.as_ref());
+        say!("{:#}", document(&processes, unreadable, docker));
+        return Ok(());
     }
-    let docker = crate::docker_status::status_lines(&crate::layout::Root::new(Path::new("/"))?);
-    if !docker.is_empty() {
+    crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
+    if let Some(containers) = &docker {
         say!();
-        for line in docker {
+        for line in docker_status::status_lines(containers) {
             say!("{line}");
         }
     }
@@ -535,7 +552,7 @@ mod tests {
             args: vec!["node".into(), "server.js".into()],
             ..Process::default()
         };
-        let doc = document(&[traced, old], 0);
+        let doc = document(&[traced, old], 0, Value::Null);
         assert_eq!(doc["schema_version"], 1);
         let p = &doc["processes"][0];
         assert_eq!(p["state"], "traced");
