@@ -145,9 +145,13 @@ pub fn java_app() -> PathBuf {
 
 /// Library package `lang` (`python`, `js`) built by `make libraries` in the dist tree.
 pub fn dist_library(lang: &str) -> PathBuf {
-    let package = workspace()
-        .join("dist/opt/datadog-packages")
-        .join(format!("datadog-apm-library-{lang}"));
+    dist_package(&format!("datadog-apm-library-{lang}"))
+}
+
+/// Package `name` (e.g. `opentelemetry-apm-library-js`) built by `make libraries` in the dist
+/// tree.
+pub fn dist_package(name: &str) -> PathBuf {
+    let package = workspace().join("dist/opt/datadog-packages").join(name);
     assert!(
         package.join("stable").exists(),
         "{} is missing: run `make libraries` (`make test` does)",
