@@ -5,6 +5,7 @@
 //! shipped, not a debug variant.
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod collector;
 pub mod containers;
 pub mod kube;
 pub mod tracers;

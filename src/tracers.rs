@@ -145,9 +145,13 @@ pub fn java_app() -> PathBuf {
 
 /// Library package `lang` (`python`, `js`) built by `make libraries` in the dist tree.
 pub fn dist_library(lang: &str) -> PathBuf {
-    let package = workspace()
-        .join("dist/opt/datadog-packages")
-        .join(format!("datadog-apm-library-{lang}"));
+    dist_package(&format!("datadog-apm-library-{lang}"))
+}
+
+/// Package `name` (e.g. `opentelemetry-apm-library-js`) built by `make libraries` in the dist
+/// tree.
+pub fn dist_package(name: &str) -> PathBuf {
+    let package = workspace().join("dist/opt/datadog-packages").join(name);
     assert!(
         package.join("stable").exists(),
         "{} is missing: run `make libraries` (`make test` does)",
@@ -483,6 +487,17 @@ impl WebApp {
     pub fn pid(&self) -> u32 {
         self.process.child.id()
     }
+}
+
+/// The entry of process `pid` in `apm-inject status --json`.
+pub fn status_of(pid: u32) -> Value {
+    let out = crate::run(Command::new(cli()).args(["status", "--json"]));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let processes = status["processes"].as_array().unwrap();
+    let entry = processes.iter().find(|p| p["pid"] == pid);
+    entry
+        .cloned()
+        .unwrap_or_else(|| panic!("{pid} not in {status:#}"))
 }
 
 /// A copy of the Flask application as `<temp>/Shop_API.py` (its service name is derived from
