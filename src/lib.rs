@@ -7,6 +7,7 @@
 
 pub mod containers;
 pub mod kube;
+pub mod kubelet;
 pub mod tracers;
 
 use std::os::unix::fs::PermissionsExt;
