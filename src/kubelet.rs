@@ -8,16 +8,23 @@
 //! `hostNetwork: true`: the pod's IP and the host's are 127.0.0.1.
 //!
 //! What this translation does not know (other volume kinds, probes, `$(VAR)` references,
-//! `envFrom`, …) fails the test instead of being dropped silently; resources are not enforced
-//! (the private engine runs without cgroup limits for the test's sake).
+//! `envFrom`, …) fails the test instead of being dropped silently. Resources are not enforced:
+//! what is tested is what runs, not how it is scheduled.
 
 use crate::containers::Dockerd;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Container fields that change nothing here: the images are local, the network is the host's.
-const IGNORED_CONTAINER_FIELDS: &[&str] = &[
+/// Container fields translated below, then those that change nothing here (the images are
+/// local, the network is the host's, resources are not enforced).
+const KNOWN_CONTAINER_FIELDS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "volumeMounts",
+    "securityContext",
+    "workingDir",
     "name",
     "image",
     "imagePullPolicy",
@@ -143,16 +150,7 @@ fn docker_args(pod: &Value, container: &Value, volumes: &Path) -> Vec<String> {
     let name = container["name"].as_str().unwrap();
     for field in container.as_object().unwrap().keys() {
         assert!(
-            IGNORED_CONTAINER_FIELDS.contains(&field.as_str())
-                || [
-                    "command",
-                    "args",
-                    "env",
-                    "volumeMounts",
-                    "securityContext",
-                    "workingDir"
-                ]
-                .contains(&field.as_str()),
+            KNOWN_CONTAINER_FIELDS.contains(&field.as_str()),
             "container {name}: {field} is not translated"
         );
     }
