@@ -5,7 +5,9 @@
 #   make libraries  add the real Java (dd-java-agent), Python (ddtrace) and Node.js (dd-trace 5, 6)
 #                 library packages to it
 #   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
-#                 that the end-to-end tests use (target/tools)
+#                 that the end-to-end tests use (target/tools), and the collector (make otelcol)
+#   make otelcol  the OpenTelemetry Collector (OTLP receiver, file exporter) built with its
+#                 builder from the Go module proxy (target/otelcol), for the OpenTelemetry tests
 #   make images   the Debian root filesystem the container tests import (target/images)
 #   make test     install test dependencies, then every tier below: lint, unit, e2e, fuzz
 #   make unit     unit tests of every crate: seconds, no root, no network
@@ -26,7 +28,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images k8s-image-trees
+.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images k8s-image-trees otelcol
 
 all: build
 
@@ -49,8 +51,11 @@ dist: build
 libraries: deps build
 	./scripts/libraries.sh
 
-tools: deps
+tools: deps otelcol
 	./scripts/test-tools.sh
+
+otelcol: deps
+	./scripts/otelcol.sh
 
 images: deps
 	./scripts/container-images.sh

@@ -14,6 +14,19 @@
 #     bootstrap.cjs, bootstrap.mjs   the bootstrap (libraries/js), in each tracer directory
 #     dd-trace-5/bootstrap.{cjs,mjs}   (beside the node_modules whose dd-trace it loads)
 #
+# and the OpenTelemetry SDKs beside them, for `sdk: opentelemetry` (same layout, own names):
+#
+#   dist/opt/datadog-packages/opentelemetry-apm-library-java/<agent version>/  + stable link
+#     opentelemetry-javaagent.jar    io.opentelemetry.javaagent:opentelemetry-javaagent, Maven Central
+#   dist/opt/datadog-packages/opentelemetry-apm-library-python/<distro version>/  + stable link
+#     sitecustomize.py               the same bootstrap as Datadog's (libraries/python)
+#     opentelemetry_pkgs/<ABI>/      opentelemetry-distro[otlp] and common instrumentations
+#                                    from PyPI, per ABI, byte-compiled
+#     version                        the distro's version
+#   dist/opt/datadog-packages/opentelemetry-apm-library-js/<version>/  + stable link
+#     node_modules/@opentelemetry/auto-instrumentations-node/   from npm
+#     bootstrap.cjs                  the bootstrap (libraries/js-opentelemetry)
+#
 # Each package also gets supported_runtimes.json (scripts/supported_runtimes.py): which tracer
 # serves which runtime versions, taken from the tracers' own metadata; the launcher reads it.
 # dd-java-agent publishes no requirements.json on Maven Central (its guardrails ship inside
@@ -39,6 +52,15 @@ DD_TRACE_JS_5_VERSION=5.132.0
 DD_JAVA_AGENT_VERSION=1.68.1
 # CPython versions with a ddtrace directory: ddtrace 4.16 supports 3.9 to 3.14.
 PYTHON_VERSIONS="3.9 3.10 3.11 3.12 3.13"
+# The OpenTelemetry SDKs: the Java agent, the Python distro with the OTLP exporters and the
+# instrumentations that opentelemetry-bootstrap picks for common frameworks and clients, and
+# Node.js's auto-instrumentations. opentelemetry-distro 0.66 needs CPython 3.10 or later;
+# auto-instrumentations-node 0.82 Node.js 22.15 or later.
+OTEL_JAVA_AGENT_VERSION=2.31.0
+OTEL_PYTHON_DISTRO_VERSION=0.66b1
+OTEL_PYTHON_INSTRUMENTATIONS="flask django requests urllib urllib3 sqlite3 wsgi dbapi"
+OTEL_PYTHON_VERSIONS="3.10 3.11 3.12 3.13"
+OTEL_NODE_VERSION=0.82.0
 root=dist/opt/datadog-packages
 
 # The interpreter of CPython `version` (e.g. 3.12) that compiles byte-code for its ABI: pyenv's
@@ -157,10 +179,83 @@ java_package() {
     ln -sfn "$DD_JAVA_AGENT_VERSION" "$package/stable"
 }
 
+# The OpenTelemetry Python package: the distro, its OTLP exporters and instrumentations,
+# installed per ABI like ddtrace, byte-compiled, with the same bootstrap (it loads whichever
+# SDK the package holds).
+otel_python_package() {
+    local package=$root/opentelemetry-apm-library-python
+    local dir=$package/$OTEL_PYTHON_DISTRO_VERSION
+    local last=${OTEL_PYTHON_VERSIONS##* }
+    local stamp=$dir/opentelemetry_pkgs/cpython-${last/./}-x86_64-linux-gnu/opentelemetry/distro/__pycache__/__init__.cpython-${last/./}.pyc
+    if [ ! -f "$stamp" ]; then
+        echo "libraries: opentelemetry-distro $OTEL_PYTHON_DISTRO_VERSION for CPython $OTEL_PYTHON_VERSIONS"
+        rm -rf "$dir.tmp"
+        local requirements=("opentelemetry-distro[otlp]==$OTEL_PYTHON_DISTRO_VERSION") name
+        for name in $OTEL_PYTHON_INSTRUMENTATIONS; do
+            requirements+=("opentelemetry-instrumentation-$name==$OTEL_PYTHON_DISTRO_VERSION")
+        done
+        for version in $OTEL_PYTHON_VERSIONS; do
+            local abi=cpython-${version/./}-x86_64-linux-gnu python
+            python=$(python_for "$version")
+            /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+                --no-warn-script-location --no-compile \
+                --target "$dir.tmp/opentelemetry_pkgs/$abi" \
+                --python-version "$version" --implementation cp --abi "cp${version/./}" \
+                --platform manylinux2014_x86_64 --only-binary=:all: "${requirements[@]}"
+            compile_tree "$python" "$dir.tmp/opentelemetry_pkgs/$abi"
+        done
+        echo "$OTEL_PYTHON_DISTRO_VERSION" > "$dir.tmp/version"
+        rm -rf "$dir"
+        mv "$dir.tmp" "$dir"
+    fi
+    bootstrap "$dir"
+    /usr/bin/python3 scripts/supported_runtimes.py python "$dir"
+    ln -sfn "$OTEL_PYTHON_DISTRO_VERSION" "$package/stable"
+}
+
+otel_js_package() {
+    local package=$root/opentelemetry-apm-library-js
+    local dir=$package/$OTEL_NODE_VERSION
+    local pin=@opentelemetry/auto-instrumentations-node@$OTEL_NODE_VERSION
+    if [ ! -f "$dir/node_modules/@opentelemetry/auto-instrumentations-node/package.json" ]; then
+        echo "libraries: $pin"
+        rm -rf "$dir.tmp"
+        mkdir -p "$dir.tmp"
+        npm install --prefix "$dir.tmp" --no-audit --no-fund --no-update-notifier \
+            --loglevel=error "$pin"
+        rm -rf "$dir"
+        mv "$dir.tmp" "$dir"
+    fi
+    install -m 0644 libraries/js-opentelemetry/bootstrap.cjs "$dir/"
+    /usr/bin/python3 scripts/supported_runtimes.py js "$dir" .
+    ln -sfn "$OTEL_NODE_VERSION" "$package/stable"
+}
+
+otel_java_package() {
+    local package=$root/opentelemetry-apm-library-java
+    local dir=$package/$OTEL_JAVA_AGENT_VERSION
+    if [ ! -f "$dir/opentelemetry-javaagent.jar" ]; then
+        echo "libraries: opentelemetry-javaagent $OTEL_JAVA_AGENT_VERSION"
+        local m2=target/m2 group=io/opentelemetry/javaagent/opentelemetry-javaagent
+        ./scripts/mvn.sh dependency:get -Dtransitive=false \
+            -Dartifact="io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_JAVA_AGENT_VERSION"
+        rm -rf "$dir.tmp"
+        mkdir -p "$dir.tmp"
+        cp "$m2/$group/$OTEL_JAVA_AGENT_VERSION/opentelemetry-javaagent-$OTEL_JAVA_AGENT_VERSION.jar" \
+            "$dir.tmp/opentelemetry-javaagent.jar"
+        mv "$dir.tmp" "$dir"
+    fi
+    /usr/bin/python3 scripts/supported_runtimes.py java "$dir"
+    ln -sfn "$OTEL_JAVA_AGENT_VERSION" "$package/stable"
+}
+
 python_package
 js_package
 java_package
+otel_python_package
+otel_js_package
+otel_java_package
 chmod -R a+rX,go-w "$root"
-for package in "$root"/datadog-apm-library-*; do
+for package in "$root"/datadog-apm-library-* "$root"/opentelemetry-apm-library-*; do
     target/release/apm-inject manifest "$package/$(readlink "$package/stable")"
 done

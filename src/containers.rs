@@ -57,8 +57,9 @@ impl ShimConfig {
 pub struct Bundle {
     /// Keeps the directory alive.
     pub dir: tempfile::TempDir,
-    /// runc's state directory for this test (`--root`).
-    pub state: PathBuf,
+    /// runc's state directory for this test (`--root` is its `state` subdirectory), outside
+    /// the bundle (which a test may make read-only).
+    pub state_dir: tempfile::TempDir,
 }
 
 impl Bundle {
@@ -80,15 +81,21 @@ impl Bundle {
             .output()
             .expect("runc (scripts/install-deps.sh)");
         assert!(spec.status.success(), "runc spec: {spec:?}");
-        let bundle = Bundle {
-            state: dir.path().join("state"),
-            dir,
-        };
+        let state_dir = tempfile::Builder::new()
+            .prefix("apm-inject-runc-state")
+            .tempdir()
+            .unwrap();
+        let bundle = Bundle { state_dir, dir };
         bundle.edit(|c| {
             c["process"]["terminal"] = false.into();
             c["process"]["args"] = serde_json::json!(args);
         });
         bundle
+    }
+
+    /// runc's state directory (`--root`).
+    pub fn state(&self) -> PathBuf {
+        self.state_dir.path().join("state")
     }
 
     /// The bundle directory.
@@ -154,7 +161,7 @@ impl Bundle {
     fn command(&self, runtime: &Path, config: &ShimConfig, args: &[&str]) -> Command {
         let mut cmd = Command::new(runtime);
         cmd.arg("--root")
-            .arg(&self.state)
+            .arg(self.state())
             .args(args)
             .current_dir(self.path())
             .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.dir.path())
@@ -167,16 +174,37 @@ impl Bundle {
         let bundle = self.path().to_str().unwrap().to_owned();
         self.runtime(runtime, config, &["run", "--bundle", &bundle, id])
     }
+
+    /// [`Bundle::run`] in a private mount namespace prepared by `setup`, a shell script run
+    /// first with the bundle directory as `$1` (it must `exit 99` if a mount fails).
+    pub fn run_in_namespace(
+        &self,
+        setup: &str,
+        runtime: &Path,
+        config: &ShimConfig,
+        id: &str,
+    ) -> Output {
+        let bundle = self.path().to_str().unwrap().to_owned();
+        let inner = self.command(runtime, config, &["run", "--bundle", &bundle, id]);
+        let script = format!("{setup}\nshift\nexec \"$@\"");
+        let mut args: Vec<&std::ffi::OsStr> = vec![self.path().as_os_str(), inner.get_program()];
+        args.extend(inner.get_args());
+        let mut cmd = crate::in_mount_namespace(&script, &args);
+        cmd.current_dir(self.path())
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", config.dir.path())
+            .env_remove("LD_PRELOAD");
+        crate::run(&mut cmd)
+    }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
         // Containers left by a failed test: removed with their state.
-        if let Ok(entries) = std::fs::read_dir(&self.state) {
+        if let Ok(entries) = std::fs::read_dir(self.state()) {
             for entry in entries.flatten() {
                 let _ = Command::new("runc")
                     .arg("--root")
-                    .arg(&self.state)
+                    .arg(self.state())
                     .args(["delete", "--force"])
                     .arg(entry.file_name())
                     .output();

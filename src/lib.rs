@@ -5,6 +5,7 @@
 //! shipped, not a debug variant.
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod collector;
 pub mod containers;
 pub mod kube;
 pub mod kubelet;
@@ -177,7 +178,17 @@ impl Packages {
     /// Installs library package `lang` (`java`, `js`, `python`, …) with `files`
     /// (path inside the package, source file).
     pub fn install(&self, lang: &str, files: &[(&str, &Path)]) {
-        let package = self.root.join(format!("datadog-apm-library-{lang}"));
+        self.install_package(&format!("datadog-apm-library-{lang}"), files);
+    }
+
+    /// Installs the OpenTelemetry library package `lang` with `files`, as [`Packages::install`].
+    pub fn install_opentelemetry(&self, lang: &str, files: &[(&str, &Path)]) {
+        self.install_package(&format!("opentelemetry-apm-library-{lang}"), files);
+    }
+
+    /// Installs package `name` (version 1.0.0, `stable` linked to it) with `files`.
+    fn install_package(&self, name: &str, files: &[(&str, &Path)]) {
+        let package = self.root.join(name);
         let version = package.join("1.0.0");
         for (relative, source) in files {
             let target = version.join(relative);

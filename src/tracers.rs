@@ -145,9 +145,13 @@ pub fn java_app() -> PathBuf {
 
 /// Library package `lang` (`python`, `js`) built by `make libraries` in the dist tree.
 pub fn dist_library(lang: &str) -> PathBuf {
-    let package = workspace()
-        .join("dist/opt/datadog-packages")
-        .join(format!("datadog-apm-library-{lang}"));
+    dist_package(&format!("datadog-apm-library-{lang}"))
+}
+
+/// Package `name` (e.g. `opentelemetry-apm-library-js`) built by `make libraries` in the dist
+/// tree.
+pub fn dist_package(name: &str) -> PathBuf {
+    let package = workspace().join("dist/opt/datadog-packages").join(name);
     assert!(
         package.join("stable").exists(),
         "{} is missing: run `make libraries` (`make test` does)",
@@ -294,6 +298,18 @@ impl TestAgent {
     /// Starts an agent and waits until it answers (on fresh ports again should another
     /// process take one of them between choosing and binding).
     pub fn start() -> TestAgent {
+        TestAgent::start_with(&[])
+    }
+
+    /// [`TestAgent::start`], also receiving traces on the Unix socket `socket`.
+    pub fn start_with_socket(socket: &Path) -> TestAgent {
+        TestAgent::start_with(&[
+            std::ffi::OsStr::new("--trace-uds-socket"),
+            socket.as_os_str(),
+        ])
+    }
+
+    fn start_with(extra: &[&std::ffi::OsStr]) -> TestAgent {
         for _ in 0..5 {
             let [port, otlp_http, otlp_grpc] = free_ports::<3>();
             let mut cmd = Command::new(tool("agent-venv/bin/ddapm-test-agent"));
@@ -303,6 +319,7 @@ impl TestAgent {
                 .arg(otlp_http.to_string())
                 .arg("--otlp-grpc-port")
                 .arg(otlp_grpc.to_string())
+                .args(extra)
                 .env_remove("LD_PRELOAD");
             let mut process = Background::start(&mut cmd);
             if process.listening(port) {

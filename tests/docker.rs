@@ -13,17 +13,29 @@ const LAUNCHER: &str =
 /// A package tree to install from, as shipped: the injector (with its CLI, forwarder and shim
 /// links) and the real Python library of `make libraries`.
 fn shipped() -> (Packages, PathBuf) {
-    let p = Packages::new();
+    let (p, cli) = injector_only();
     std::os::unix::fs::symlink(
         dist_library("python"),
         p.root.join("datadog-apm-library-python"),
     )
     .unwrap();
+    (p, cli)
+}
+
+/// A package tree of the injector alone, with its CLI, forwarder and shim links.
+fn injector_only() -> (Packages, PathBuf) {
+    let p = Packages::new();
     let cli = p.shipped_cli();
     for link in ["auto_inject_runc", "telemetry-forward"] {
         std::os::unix::fs::symlink("apm-inject", cli.with_file_name(link)).unwrap();
     }
     (p, cli)
+}
+
+/// Imports a busybox-static root filesystem (with `sleep`, `sh`, `env`) as image `name`.
+fn busybox_image(docker: &Dockerd, name: &str) {
+    let bundle = Bundle::busybox(&["true"]);
+    docker.import(&bundle.path().join("rootfs"), name);
 }
 
 /// `apm-inject args…` in dockerd's namespace; must succeed.
@@ -93,8 +105,10 @@ fn ctr_run(docker: &Dockerd, shim: &Path, image: &str, args: &[&str]) -> String 
 #[test]
 fn containers_are_instrumented_through_the_shim() {
     let agent = TestAgent::start();
-    let docker =
-        Dockerd::start("log_level: debug\noutput_paths: [/etc/datadog-agent/inject/shim.log]\n");
+    let docker = Dockerd::start(
+        "log_level: debug\noutput_paths: [/etc/datadog-agent/inject/shim.log]\n\
+         deny:\n  - image: \"batch/*\"\n  - name: \"*-migrations\"\n",
+    );
     docker.import(&bookworm_tree(), "shop-api:1");
     let (_tree, cli) = shipped();
     let installed = apm_inject(&docker, &cli, &["install", "--docker"]);
@@ -206,6 +220,31 @@ fn containers_are_instrumented_through_the_shim() {
     );
     assert_eq!(opted_out, "none\n");
 
+    // Denied by image, then by name: untouched.
+    docker.docker_ok(&["tag", "shop-api:1", "batch/nightly:1"]);
+    let denied = docker_run(
+        &docker,
+        &["batch/nightly:1", "sh", "-c", "echo ${LD_PRELOAD:-none}"],
+    );
+    assert_eq!(denied, "none\n");
+    let denied = docker_run(
+        &docker,
+        &[
+            "--name",
+            "db-migrations",
+            "shop-api:1",
+            "sh",
+            "-c",
+            "echo ${LD_PRELOAD:-none}",
+        ],
+    );
+    assert_eq!(denied, "none\n");
+    assert!(
+        shim_log(&docker).contains("deny rule docker_config.yaml:"),
+        "{}",
+        shim_log(&docker)
+    );
+
     // A musl container (static busybox and a musl-linked program) runs, with the launcher.
     let musl = Bundle::busybox(&["true"]);
     musl.add_musl_probe();
@@ -260,4 +299,181 @@ fn broken_daemon_json_fails_the_install_and_changes_nothing() {
     assert_eq!(std::fs::read(&preload).unwrap(), b"# kept as it is\n");
     assert!(!docker.upper("/opt/datadog-packages").exists());
     assert_eq!(default_runtime(&docker), "runc");
+}
+
+/// `doctor` and `status` (text and JSON) after the install: the runtime configured, dockerd
+/// reloaded, and which running containers got the shim's edits.
+#[test]
+fn doctor_and_status_show_dockers_runtime_and_containers() {
+    let docker = Dockerd::start("");
+    busybox_image(&docker, "box:1");
+    let (_tree, cli) = injector_only();
+    apm_inject(&docker, &cli, &["install", "--docker"]);
+    docker.docker_ok(&["run", "-d", "--name", "box-a", "box:1", "sleep", "300"]);
+    docker.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "box-b",
+        "box:1",
+        "sleep",
+        "300",
+    ]);
+
+    let out = run(&mut docker.in_namespace(&cli, &["doctor", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+    };
+    assert_eq!(check("docker_runtime")["status"], "pass", "{report:#}");
+    assert_eq!(check("docker_reloaded")["status"], "pass", "{report:#}");
+    let containers = check("docker_containers");
+    assert_eq!(
+        containers["detail"], "1 running container(s) instrumented [box-a], 1 not [box-b]",
+        "{report:#}"
+    );
+
+    let status = run(&mut docker.in_namespace(&cli, &["status", "--json"]));
+    assert!(status.status.success(), "{status:?}");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not one JSON document: {e}"));
+    let listed = status["docker"]["containers"].as_array().unwrap();
+    let entry = |name: &str| listed.iter().find(|c| c["name"] == name).unwrap().clone();
+    assert_eq!(entry("box-a")["instrumented"], true, "{status:#}");
+    assert_eq!(entry("box-a")["runtime"], "dd-shim");
+    assert_eq!(entry("box-b")["instrumented"], false);
+    assert_eq!(entry("box-b")["reason"], "runtime runc");
+
+    let text = stdout(&run(&mut docker.in_namespace(&cli, &["status"])));
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {name} ")) && l.contains("box:1"))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_owned()
+    };
+    assert!(line("box-a").ends_with(" yes"), "{text}");
+    assert!(line("box-b").ends_with("no (runtime runc)"), "{text}");
+
+    // dockerd not reloaded (its default runtime changed behind apm-inject's back): doctor says
+    // so and how to fix it.
+    docker.write("/etc/docker/daemon.json", b"{}\n");
+    let out = run(&mut docker.in_namespace(&cli, &["doctor", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reloaded = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "docker_reloaded")
+        .cloned()
+        .unwrap();
+    assert_eq!(reloaded["status"], "fail", "{report:#}");
+    assert!(
+        reloaded["fix"].as_str().unwrap().contains("kill -HUP"),
+        "{reloaded:#}"
+    );
+}
+
+/// Docker's default runtime before the install was a custom one declared in daemon.json: the
+/// shim chains to it (with its runtimeArgs), and uninstall makes it the default again.
+#[test]
+fn custom_default_runtime_is_chained_and_restored() {
+    let wrapper_dir = tempfile::tempdir().unwrap();
+    let wrapper = wrapper_dir.path().join("custom-runc");
+    let calls = wrapper_dir.path().join("calls");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --custom-flag ] || exit 42\nshift\necho \"$@\" >> '{}'\nexec /usr/sbin/runc \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let docker = Dockerd::start("");
+    let daemon_json = serde_json::json!({
+        "default-runtime": "custom",
+        "runtimes": {"custom": {"path": wrapper, "runtimeArgs": ["--custom-flag"]}},
+    });
+    docker.write(
+        "/etc/docker/daemon.json",
+        daemon_json.to_string().as_bytes(),
+    );
+    let (_tree, cli) = injector_only();
+    // dockerd reads the file first at the install's reload.
+    apm_inject(&docker, &cli, &["install", "--docker"]);
+    assert_eq!(default_runtime(&docker), "dd-shim");
+    busybox_image(&docker, "box:1");
+    let out = docker_run(&docker, &["box:1", "sh", "-c", "echo $LD_PRELOAD"]);
+    assert_eq!(out, format!("{LAUNCHER}\n"));
+    let called = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(called.contains(" create "), "{called}");
+
+    let removed = apm_inject(&docker, &cli, &["uninstall"]);
+    assert!(
+        removed.contains("default runtime custom restored"),
+        "{removed}"
+    );
+    assert_eq!(default_runtime(&docker), "custom");
+    let restored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(docker.upper("/etc/docker/daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(restored, daemon_json);
+}
+
+/// The agent listens on `/var/run/datadog/apm.socket` on the host only: a container without
+/// any network, from an image that knows nothing of Datadog, gets its spans to it through the
+/// socket directory the shim mounts.
+#[test]
+fn unix_socket_agent_is_reached_from_a_container_without_network() {
+    let sockets = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start_with_socket(&sockets.path().join("apm.socket"));
+    let docker = Dockerd::start("");
+    // The host's /var/run/datadog (-> /run/datadog) in dockerd's namespace is the agent's.
+    let bind = run(&mut docker.in_namespace(
+        Path::new("/bin/sh"),
+        &[
+            "-c",
+            "mkdir -p /run/datadog && mount --bind \"$1\" /run/datadog",
+            "sh",
+            sockets.path().to_str().unwrap(),
+        ],
+    ));
+    assert!(bind.status.success(), "{bind:?}");
+    docker.import(&bookworm_tree(), "probe:1");
+    let (_tree, cli) = shipped();
+    apm_inject(&docker, &cli, &["install", "--docker"]);
+    let script = "from ddtrace.trace import tracer\n\
+                  with tracer.trace('uds.probe'):\n    pass\n\
+                  tracer.flush()\n";
+    docker.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "probe:1",
+        "python3",
+        "-c",
+        script,
+    ]);
+    let spans = wait_for("the span sent through the socket", || {
+        let spans: Vec<_> = agent
+            .spans()
+            .into_iter()
+            .filter(|s| s["name"] == "uds.probe")
+            .collect();
+        (!spans.is_empty()).then_some(spans)
+    });
+    assert_eq!(spans[0]["service"], "probe", "{:#}", spans[0]);
 }

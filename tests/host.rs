@@ -242,7 +242,7 @@ fn doctor_says_which_tracer_supports_which_runtime_here() {
 }
 
 #[test]
-fn install_says_what_to_do_next() {
+fn install_shows_progress_and_says_what_to_do_next() {
     let source = Packages::with_libraries();
     let closed = format!(
         "http://127.0.0.1:{}",
@@ -254,6 +254,26 @@ fn install_says_what_to_do_next() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
+    // Progress before the steps that take seconds: each package's copy (what it weighs), then
+    // the launcher's proof, before the result.
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix));
+    let installed: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("installed "))
+        .collect();
+    assert!(installed.len() >= 2, "{text}");
+    for package in &installed {
+        let copying = at(&format!("copying {package}: ")).unwrap_or_else(|| panic!("{text}"));
+        assert!(lines[copying].contains(" files, "), "{text}");
+        assert!(lines[copying].contains(" MB"), "{text}");
+        assert!(copying < at("checking the new launcher").unwrap(), "{text}");
+    }
+    assert!(
+        at("checking the new launcher").unwrap() < at("launcher checked: ").unwrap()
+            && at("launcher checked: ").unwrap() < at("installed ").unwrap(),
+        "{text}"
+    );
     assert!(text.contains("next: restart your services"), "{text}");
     assert!(
         text.contains(&format!("agent: not reachable at {}", &closed[7..])),

@@ -362,3 +362,80 @@ fn apply_as_a_regular_user_says_it_must_run_as_root() {
         stderr(&out)
     );
 }
+
+/// `sdk: opentelemetry` points Python at the OpenTelemetry package with the OpenTelemetry
+/// variables (the configured `env` in `OTEL_RESOURCE_ATTRIBUTES`, the user's attributes kept,
+/// no Datadog variable); `DD_APM_INSTRUMENTATION_SDK=datadog` switches one process back, and
+/// `explain` says where the choice came from.
+#[test]
+fn the_sdk_setting_chooses_the_opentelemetry_package() {
+    let p = Packages::with_libraries();
+    let bootstrap = p.dir.path().join("otel-sitecustomize.py");
+    std::fs::write(&bootstrap, "").unwrap();
+    p.install_opentelemetry("python", &[("sitecustomize.py", &bootstrap)]);
+    let dir = apply(&p, "sdk: opentelemetry\nenv: staging\n");
+    let script = p.dir.path().join("orders.py");
+    std::fs::write(
+        &script,
+        "import os\nfor v in ['PYTHONPATH', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', \
+         'DD_SERVICE', 'DD_ENV']:\n    print(v, os.environ.get(v))\n",
+    )
+    .unwrap();
+    let run_script = |sdk: Option<&str>| {
+        let mut cmd = p.command(PYTHON);
+        cmd.arg(&script)
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", &dir)
+            .env("OTEL_RESOURCE_ATTRIBUTES", "team=shop");
+        if let Some(sdk) = sdk {
+            cmd.env("DD_APM_INSTRUMENTATION_SDK", sdk);
+        }
+        stdout(&run(&mut cmd))
+    };
+    let otel = run_script(None);
+    let library = p.root.join("opentelemetry-apm-library-python/stable");
+    for line in [
+        format!("PYTHONPATH {}", library.display()),
+        "OTEL_SERVICE_NAME orders".into(),
+        "OTEL_RESOURCE_ATTRIBUTES team=shop,deployment.environment.name=staging".into(),
+        "DD_SERVICE None".into(),
+        "DD_ENV None".into(),
+    ] {
+        assert!(otel.lines().any(|l| l == line), "{line:?} in\n{otel}");
+    }
+    let datadog = run_script(Some("datadog"));
+    for line in [
+        format!("PYTHONPATH {}", p.library("python").display()),
+        "OTEL_SERVICE_NAME None".into(),
+        "OTEL_RESOURCE_ATTRIBUTES team=shop".into(),
+        "DD_SERVICE orders".into(),
+        "DD_ENV staging".into(),
+    ] {
+        assert!(datadog.lines().any(|l| l == line), "{line:?} in\n{datadog}");
+    }
+    let explain = |sdk: Option<&str>| {
+        let mut cmd = Command::new(cli());
+        cmd.arg("explain")
+            .arg("--packages-root")
+            .arg(&p.root)
+            .arg("--")
+            .arg(PYTHON)
+            .arg(&script)
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", &dir);
+        if let Some(sdk) = sdk {
+            cmd.env("DD_APM_INSTRUMENTATION_SDK", sdk);
+        }
+        stdout(&run(&mut cmd))
+    };
+    let text = explain(None);
+    let from_file = format!(
+        "sdk:        opentelemetry (from {})",
+        dir.join("host_config.bin").display()
+    );
+    assert!(text.contains(&from_file), "{text}");
+    assert!(text.contains("set OTEL_SERVICE_NAME='orders'"), "{text}");
+    let text = explain(Some("datadog"));
+    assert!(
+        text.contains("sdk:        datadog (from DD_APM_INSTRUMENTATION_SDK)"),
+        "{text}"
+    );
+}

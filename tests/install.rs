@@ -18,6 +18,14 @@ fn install(source: &Packages, root: &Path, extra: &[&str]) -> Output {
     run(&mut apm_inject(&source.shipped_cli(), &args))
 }
 
+/// `install --root ROOT`, to be run.
+fn install_command(source: &Packages, root: &Path) -> Command {
+    apm_inject(
+        &source.shipped_cli(),
+        &["install", "--root", root.to_str().unwrap()],
+    )
+}
+
 fn install_ok(source: &Packages, root: &Path) -> Output {
     let out = install(source, root, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -595,4 +603,90 @@ fn a_package_that_differs_from_its_manifest_is_refused_before_anything_switches(
     let installed = packages(root.path()).join("datadog-apm-library-python/1.0.0");
     assert!(installed.join("sitecustomize.py").is_file());
     assert!(!installed.join("dropped-in.py").exists());
+}
+
+/// Docker is installed (`/etc/docker` exists) but no dockerd runs: the default install does the
+/// host and writes `daemon.json`, says it applies when dockerd starts, and does not wait.
+#[test]
+fn docker_without_a_running_dockerd_is_configured_for_its_next_start() {
+    let source = Packages::new();
+    let cli = source.shipped_cli();
+    std::os::unix::fs::symlink("apm-inject", cli.with_file_name("auto_inject_runc")).unwrap();
+    let root = system_root();
+    std::fs::create_dir(root.path().join("etc/docker")).unwrap();
+    let before = b"{\"log-level\": \"warn\"}";
+    std::fs::write(root.path().join("etc/docker/daemon.json"), before).unwrap();
+    let started = std::time::Instant::now();
+    let out = install(&source, root.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).contains("no dockerd reads it now: it applies when dockerd starts"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
+    let daemon: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.path().join("etc/docker/daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(daemon["default-runtime"], "dd-shim");
+    assert_eq!(
+        daemon["runtimes"]["dd-shim"]["path"],
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/auto_inject_runc"
+    );
+    assert_eq!(daemon["log-level"], "warn", "other keys kept");
+    assert!(
+        !root
+            .path()
+            .join("etc/docker/daemon.json.apm-inject-backup")
+            .exists(),
+        "the backup goes once the install is committed"
+    );
+    let shim = packages(root.path()).join("datadog-apm-inject/stable/inject/auto_inject_runc");
+    assert!(shim.exists(), "the shim daemon.json names is installed");
+}
+
+/// `DD_APM_INSTRUMENTATION_ENABLED` chooses the targets as Datadog's install script does when
+/// neither `--host` nor `--docker` is given.
+#[test]
+fn instrumentation_enabled_variable_chooses_host_or_docker() {
+    let source = Packages::new();
+    let cli = source.shipped_cli();
+    std::os::unix::fs::symlink("apm-inject", cli.with_file_name("auto_inject_runc")).unwrap();
+    for (enabled, host, docker) in [
+        ("host", true, false),
+        ("docker", false, true),
+        ("all", true, true),
+    ] {
+        let root = system_root();
+        std::fs::create_dir(root.path().join("etc/docker")).unwrap();
+        let out =
+            run(install_command(&source, root.path())
+                .env("DD_APM_INSTRUMENTATION_ENABLED", enabled));
+        assert!(out.status.success(), "{enabled}: {}", stderr(&out));
+        assert_eq!(
+            root.path().join("etc/ld.so.preload").exists(),
+            host,
+            "{enabled}"
+        );
+        assert_eq!(
+            root.path().join("etc/docker/daemon.json").exists(),
+            docker,
+            "{enabled}"
+        );
+    }
+    let root = system_root();
+    let out =
+        run(install_command(&source, root.path())
+            .env("DD_APM_INSTRUMENTATION_ENABLED", "everything"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr(&out).contains("expected host, docker or all"),
+        "{}",
+        stderr(&out)
+    );
 }

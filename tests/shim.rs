@@ -293,3 +293,113 @@ fn nonsense_arguments_get_runcs_own_answer() {
         assert_eq!(messages(&with_shim), messages(&with_runc), "{args:?}");
     }
 }
+
+/// The bundle on a read-only mount: the shim cannot replace config.json, so the container
+/// starts exactly as runc alone starts it, and the bundle is untouched.
+#[test]
+fn read_only_bundle_starts_the_container_untouched() {
+    let p = Packages::new();
+    let config = no_docker();
+    let bundle = Bundle::busybox(&["sh", "-c", "echo started; echo ${LD_PRELOAD:-none}"]);
+    // Mount points runc would otherwise create in the (read-only) root filesystem.
+    for dir in ["proc", "dev", "sys"] {
+        std::fs::create_dir(bundle.path().join("rootfs").join(dir)).unwrap();
+    }
+    let before = bundle.config();
+    let read_only = r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 99"#;
+    let with_runc = bundle.run_in_namespace(read_only, runc(), &config, "ro1");
+    assert_eq!(stdout(&with_runc), "started\nnone\n", "{with_runc:?}");
+    let out = bundle.run_in_namespace(read_only, &p.shim(), &config, "ro2");
+    assert!(out.status.success(), "{out:?}\n{}", config.log());
+    assert_eq!(stdout(&out), "started\nnone\n");
+    assert_eq!(bundle.config(), before);
+    let names: Vec<_> = std::fs::read_dir(bundle.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("dd-shim")),
+        "no temporary file left: {names:?}"
+    );
+    assert!(
+        config.log().contains("read_only_bundle"),
+        "{}",
+        config.log()
+    );
+}
+
+/// The host's agent socket directory is visible in the container, read-only (a socket there
+/// can still be connected to: connecting needs no write access to the mount).
+#[test]
+fn agent_socket_directory_is_mounted_read_only() {
+    let p = Packages::new();
+    let config = no_docker();
+    let bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "cat /var/run/datadog/marker; touch /var/run/datadog/x 2>/dev/null || echo read-only",
+    ]);
+    let agent = r#"mount -t tmpfs tmpfs /run || exit 99
+        mkdir -p /run/datadog && echo agent-dir > /run/datadog/marker"#;
+    let out = bundle.run_in_namespace(agent, &p.shim(), &config, "agent");
+    assert!(out.status.success(), "{out:?}\n{}", config.log());
+    assert_eq!(stdout(&out), "agent-dir\nread-only\n");
+    // Without it on the host, no mount.
+    let bundle = Bundle::busybox(&["sh", "-c", "ls /var/run/datadog 2>/dev/null || echo absent"]);
+    let out = bundle.run_in_namespace(
+        "mount -t tmpfs tmpfs /run || exit 99",
+        &p.shim(),
+        &config,
+        "noagent",
+    );
+    assert_eq!(stdout(&out), "absent\n", "{out:?}");
+}
+
+/// Before the install, Docker's default runtime was a custom one declared in daemon.json
+/// (with arguments of its own): the shim runs it, not runc, and passes it those arguments.
+#[test]
+fn runtime_docker_used_before_the_install_is_chained() {
+    let p = Packages::new();
+    let config = no_docker();
+    let wrapper_dir = tempfile::tempdir().unwrap();
+    let wrapper = wrapper_dir.path().join("custom-runc");
+    let calls = wrapper_dir.path().join("calls");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --custom-flag ] || exit 42\nshift\necho \"$@\" >> '{}'\nexec /usr/bin/runc \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let previous = serde_json::json!({
+        "daemon_json_existed": true,
+        "default_runtime": "custom",
+        "declared": {"path": wrapper, "runtimeArgs": ["--custom-flag"]},
+    });
+    std::fs::write(
+        config.dir.path().join("docker_runtime.previous.json"),
+        previous.to_string(),
+    )
+    .unwrap();
+    let bundle = Bundle::busybox(&["sh", "-c", "echo $LD_PRELOAD"]);
+    let out = bundle.run(&p.shim(), &config, "chained");
+    assert!(out.status.success(), "{out:?}\n{}", config.log());
+    assert_eq!(stdout(&out), format!("{LAUNCHER}\n"));
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(calls.contains("run --bundle"), "{calls}");
+}
+
+/// A malformed `docker_config.yaml` (its deny rules unknown): containers start untouched.
+#[test]
+fn malformed_docker_config_means_plain_containers() {
+    let p = Packages::new();
+    let config = ShimConfig::new("library_inject: maybe\n");
+    let bundle = Bundle::busybox(&["sh", "-c", "echo ${LD_PRELOAD:-none}"]);
+    let before = bundle.config();
+    let out = bundle.run(&p.shim(), &config, "badyaml");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "none\n");
+    assert_eq!(bundle.config(), before);
+}

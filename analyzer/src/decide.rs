@@ -2,6 +2,11 @@
 //! checks, default deny list, other tracers, library package (trusted, the tracer for the
 //! runtime's version per `supported_runtimes.json`, present), guardrails (`requirements.json`,
 //! runtime version supported by the package), then the runtime's variable edits.
+//!
+//! The SDK family (the host configuration's `sdk`, or the process's `DD_APM_INSTRUMENTATION_SDK`)
+//! changes only which library package is used (`layout::library_dir`), the runtime's edit where
+//! it differs (Java's agent) and the variables that go with it: Datadog's (`DD_SERVICE`, …, in
+//! [`Context::datadog_edits`]) or OpenTelemetry's (`OTEL_SERVICE_NAME`, …, `opentelemetry.rs`).
 
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
@@ -12,12 +17,14 @@ use crate::java::Java;
 use crate::language::Language;
 use crate::layout::{self, join, library_dir};
 use crate::node::Node;
+use crate::opentelemetry;
 use crate::php::Php;
 use crate::process::{file_name, is_false, parent, Libc, Process};
 use crate::python::Python;
 use crate::requirements;
 use crate::ruby::Ruby;
 use crate::runtime::{self, Runtime};
+use crate::sdk::{self, Sdk};
 use crate::service;
 use crate::supported;
 use crate::trust;
@@ -32,8 +39,10 @@ use deny_list::Subject;
 const INJECTION_ENABLED: &str = "DD_INJECTION_ENABLED";
 /// The item of `DD_INJECTION_ENABLED` saying `DD_SERVICE` was derived by the library.
 const SERVICE_MARK: &[u8] = b"service_name";
-/// The service name variable.
+/// The service name variable of Datadog's tracers.
 const SERVICE: &str = "DD_SERVICE";
+/// The service name variables of every SDK family, which a derived name may be in.
+const SERVICE_VARIABLES: [&str; 2] = [SERVICE, opentelemetry::SERVICE_NAME];
 /// Tracers print a configuration banner at start when this is on (dd-trace 6 and the Java
 /// tracer by default): an instrumented process must print what it prints without the launcher.
 pub(crate) const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
@@ -66,13 +75,27 @@ pub fn decide<H: Host + ?Sized>(
     let Some(runtime) = runtime else {
         return Decision::skip(None, Reason::NotARuntime, vec![]);
     };
+    let sdk = sdk_for(process, config);
     let context = Context {
         process,
         host,
         packages_root,
         config,
+        sdk,
     };
-    with_language(runtime, apphost, context)
+    Decision {
+        sdk,
+        ..with_language(runtime, apphost, sdk, context)
+    }
+}
+
+/// The SDK family for `process`: its `DD_APM_INSTRUMENTATION_SDK` when that names one, else the
+/// host configuration's.
+pub fn sdk_for(process: &Process, config: &Config) -> Sdk {
+    process
+        .var(sdk::VARIABLE)
+        .and_then(Sdk::from_name)
+        .unwrap_or(config.sdk)
 }
 
 /// Something done with a runtime's rules, whichever runtime it is.
@@ -83,12 +106,12 @@ trait WithLanguage {
     fn with<L: Language>(self, lang: L) -> Self::Output;
 }
 
-/// Does `task` with the rules of `runtime` (an apphost for .NET when `apphost`): the one place
-/// that maps a runtime to its module. Static dispatch: no vtables, whose pointers the loader
-/// would relocate in every process.
-fn with_language<T: WithLanguage>(runtime: Runtime, apphost: bool, task: T) -> T::Output {
+/// Does `task` with the rules of `runtime` (an apphost for .NET when `apphost`; the agent of
+/// `sdk` for Java): the one place that maps a runtime to its module. Static dispatch: no
+/// vtables, whose pointers the loader would relocate in every process.
+fn with_language<T: WithLanguage>(runtime: Runtime, apphost: bool, sdk: Sdk, task: T) -> T::Output {
     match runtime {
-        Runtime::Java => task.with(Java),
+        Runtime::Java => task.with(Java { sdk }),
         Runtime::Node => task.with(Node),
         Runtime::Python => task.with(Python),
         Runtime::Ruby => task.with(Ruby),
@@ -109,6 +132,7 @@ struct Context<'p, 'a, H: ?Sized> {
     host: &'p H,
     packages_root: Option<&'p [u8]>,
     config: &'p Config<'p>,
+    sdk: Sdk,
 }
 
 impl<H: Host + ?Sized> Context<'_, '_, H> {
@@ -158,7 +182,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         let Some(root) = self.packages_root else {
             return fail(Reason::PackagesRootUnknown);
         };
-        let lib = library_dir(root, runtime);
+        let lib = library_dir(root, runtime, self.sdk);
         let manifest = join(&lib, layout::SUPPORTED_RUNTIMES);
         let requirements = join(&lib, layout::REQUIREMENTS);
         let package = parent(&lib).unwrap_or_default();
@@ -219,45 +243,57 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         match lang.inject(process, &invocation, &tracer, self.host) {
             Ok(mut edits) => {
                 let service = self.service_name(&lang, &invocation);
-                edits.extend(self.common_edits(root, service, L::GETS_FORWARDER));
+                edits.extend(match self.sdk {
+                    Sdk::Datadog => self.datadog_edits(root, service, L::GETS_FORWARDER),
+                    Sdk::OpenTelemetry => self.opentelemetry_edits(root, service),
+                });
                 Decision {
                     runtime: Some(runtime),
                     outcome: Outcome::Injected,
                     edits,
                     forced,
                     allowed_by,
+                    sdk: self.sdk,
                 }
             }
             Err(reason) => skip(reason),
         }
     }
 
-    /// The service name to set: derived (and normalised) when `DD_SERVICE` is unset or was
-    /// derived by the library for a parent process.
+    /// The service name variable of this SDK family: `DD_SERVICE` or `OTEL_SERVICE_NAME`.
+    fn service_variable(&self) -> &'static str {
+        match self.sdk {
+            Sdk::Datadog => SERVICE,
+            Sdk::OpenTelemetry => opentelemetry::SERVICE_NAME,
+        }
+    }
+
+    /// The service name to set: derived (and normalised) when the family's service variable is
+    /// unset or was derived by the library for a parent process, and (OpenTelemetry) the user's
+    /// resource attributes do not name the service.
     fn service_name<L: Language>(&self, lang: &L, invocation: &Invocation) -> Option<Vec<u8>> {
-        if self.process.var(SERVICE).is_some() && !derived_service(self.process) {
+        let variable = self.service_variable();
+        if self.process.var(variable).is_some() && !derived_service(self.process) {
+            return None;
+        }
+        if self.sdk == Sdk::OpenTelemetry && opentelemetry::names_service(self.process) {
             return None;
         }
         service::normalize(&lang.service(self.process, invocation, self.host)?)
     }
 
-    /// `DD_SERVICE` (when derived), `DD_INJECTION_ENABLED` (`tracer`, plus `service_name` when
-    /// the service name is the library's), the telemetry forwarder (where the tracer `gets_forwarder`;
-    /// otherwise the one a parent inherited from the library is unset), `DD_TRACE_STARTUP_LOGS=false`
-    /// and the configured `DD_ENV`/`DD_VERSION`, each where unset.
-    fn common_edits(
-        &self,
-        root: &[u8],
-        service: Option<Vec<u8>>,
-        gets_forwarder: bool,
-    ) -> Vec<Edit> {
+    /// The service variable (when derived) and `DD_INJECTION_ENABLED` (`tracer`, plus
+    /// `service_name` when the service name is the library's): the marker by which a child
+    /// tells a derived name from the user's, whichever the family.
+    fn service_edits(&self, service: Option<Vec<u8>>) -> Vec<Edit> {
         let process = self.process;
+        let variable = self.service_variable();
         let mut edits = Vec::new();
         let ours_named =
-            service.is_some() || (derived_service(process) && process.var(SERVICE).is_some());
-        if let Some(name) = service.filter(|name| process.var(SERVICE) != Some(name)) {
+            service.is_some() || (derived_service(process) && process.var(variable).is_some());
+        if let Some(name) = service.filter(|name| process.var(variable) != Some(name)) {
             edits.push(Edit::Set {
-                name: SERVICE,
+                name: variable,
                 value: name,
             });
         }
@@ -268,20 +304,35 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 value: enabled,
             });
         }
-        let forwarder = layout::forwarder(root);
-        let inherited = process.var(FORWARDER_VARIABLE);
-        if !gets_forwarder {
-            if inherited == Some(&forwarder[..]) {
-                edits.push(Edit::Unset {
-                    name: FORWARDER_VARIABLE,
-                });
-            }
-        } else if inherited.is_none() && self.host.is_file(&forwarder) {
-            edits.push(Edit::Set {
-                name: FORWARDER_VARIABLE,
-                value: forwarder,
-            });
-        }
+        edits
+    }
+
+    /// The OpenTelemetry SDK's: the service edits, `OTEL_RESOURCE_ATTRIBUTES` extended with the
+    /// configured environment and version, and the telemetry forwarder a parent inherited from
+    /// the library taken out (the OpenTelemetry SDKs report to no Datadog Agent).
+    fn opentelemetry_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
+        let mut edits = self.service_edits(service);
+        edits.extend(opentelemetry::resource_attributes(
+            self.process,
+            self.config.env,
+            self.config.version,
+        ));
+        edits.extend(self.forwarder_edit(root, false));
+        edits
+    }
+
+    /// Datadog's tracers': the service edits, the telemetry forwarder (where the tracer
+    /// `gets_forwarder`; otherwise the one a parent inherited from the library is unset),
+    /// `DD_TRACE_STARTUP_LOGS=false` and the configured `DD_ENV`/`DD_VERSION`, each where unset.
+    fn datadog_edits(
+        &self,
+        root: &[u8],
+        service: Option<Vec<u8>>,
+        gets_forwarder: bool,
+    ) -> Vec<Edit> {
+        let process = self.process;
+        let mut edits = self.service_edits(service);
+        edits.extend(self.forwarder_edit(root, gets_forwarder));
         if process.var(STARTUP_LOGS).is_none() {
             edits.push(Edit::Set {
                 name: STARTUP_LOGS,
@@ -301,9 +352,26 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         }
         edits
     }
+
+    /// The forwarder set where the tracer `gets` it and it is unset, or the one a parent
+    /// inherited from the library unset where it does not.
+    fn forwarder_edit(&self, root: &[u8], gets: bool) -> Option<Edit> {
+        let forwarder = layout::forwarder(root);
+        let inherited = self.process.var(FORWARDER_VARIABLE);
+        if !gets {
+            (inherited == Some(&forwarder[..])).then_some(Edit::Unset {
+                name: FORWARDER_VARIABLE,
+            })
+        } else {
+            (inherited.is_none() && self.host.is_file(&forwarder)).then_some(Edit::Set {
+                name: FORWARDER_VARIABLE,
+                value: forwarder,
+            })
+        }
+    }
 }
 
-/// Whether the inherited `DD_SERVICE` was derived by the library (marked in
+/// Whether the inherited service name (`DD_SERVICE`, `OTEL_SERVICE_NAME`) was derived by the library (marked in
 /// `DD_INJECTION_ENABLED`), not set by the user.
 fn derived_service(process: &Process) -> bool {
     process
@@ -333,9 +401,9 @@ fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
     items.join(&b',')
 }
 
-/// What the library package of `runtime` must contain for a process on `libc`, e.g.
-/// `("dd-java-agent.jar", File)`: for installers and `doctor`.
-pub fn library_entry_point(runtime: Runtime, libc: Libc) -> (&'static str, FileKind) {
+/// What the library package of `runtime` for SDK family `sdk` must contain for a process on
+/// `libc`, e.g. `("dd-java-agent.jar", File)`: for installers and `doctor`.
+pub fn library_entry_point(runtime: Runtime, libc: Libc, sdk: Sdk) -> (&'static str, FileKind) {
     /// The entry point for a process.
     struct EntryPoint<'p>(&'p Process<'p>);
     impl WithLanguage for EntryPoint<'_> {
@@ -348,7 +416,7 @@ pub fn library_entry_point(runtime: Runtime, libc: Libc) -> (&'static str, FileK
         libc,
         ..Process::default()
     };
-    with_language(runtime, false, EntryPoint(&process))
+    with_language(runtime, false, sdk, EntryPoint(&process))
 }
 
 fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
@@ -364,8 +432,12 @@ fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
 fn removals<L: Language>(lang: &L, process: &Process) -> Vec<Edit> {
     let mut edits = lang.remove_inherited(process);
     if !edits.is_empty() {
-        if derived_service(process) && process.var(SERVICE).is_some() {
-            edits.push(Edit::Unset { name: SERVICE });
+        if derived_service(process) {
+            for name in SERVICE_VARIABLES {
+                if process.var(name).is_some() {
+                    edits.push(Edit::Unset { name });
+                }
+            }
         }
         if process.var(INJECTION_ENABLED).is_some() {
             edits.push(Edit::Unset {

@@ -22,6 +22,10 @@
 //!
 //! The options right after our agent are ours by their place: they go with it from a child that
 //! is not instrumented, and a user's identical option elsewhere is the user's.
+//!
+//! With the OpenTelemetry SDK the agent is the OpenTelemetry Java agent,
+//! ` -javaagent:<lib>/opentelemetry-javaagent.jar`: it appends its jar to the boot class path as
+//! well (hence `-Xshare:off` alike) and has no Datadog banner to turn off.
 
 use crate::decide::STARTUP_LOGS;
 use crate::decision::Reason;
@@ -31,14 +35,17 @@ use crate::language::Language;
 use crate::layout::{in_library, join};
 use crate::process::{file_name, is_false, major_minor, parent, Process};
 use crate::runtime::{is_jdk_tool, Runtime};
+use crate::sdk::Sdk;
 use crate::service;
 use crate::variable::{words, Shape, Variable};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 
-/// The agent in the library package.
+/// The agent in Datadog's library package.
 const AGENT_JAR: &str = "dd-java-agent.jar";
+/// The agent in the OpenTelemetry library package.
+const OTEL_AGENT_JAR: &str = "opentelemetry-javaagent.jar";
 /// The variable the JVM reads agents from.
 const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 /// The JVM's limit on `JAVA_TOOL_OPTIONS`.
@@ -91,8 +98,11 @@ fn takes_value(option: &[u8]) -> bool {
     )
 }
 
-/// The Java runtime.
-pub struct Java;
+/// The Java runtime, given the agent of SDK family `sdk`.
+pub struct Java {
+    /// Whose agent: `dd-java-agent` or the OpenTelemetry Java agent.
+    pub sdk: Sdk,
+}
 
 impl Language for Java {
     fn runtime(&self) -> Runtime {
@@ -148,7 +158,7 @@ impl Language for Java {
     }
 
     fn entry_point(&self, _: &Process) -> (&'static str, FileKind) {
-        (AGENT_JAR, FileKind::File)
+        (self.agent(), FileKind::File)
     }
 
     /// Readable and a whole zip archive: it starts with a local file header and still has its
@@ -207,9 +217,9 @@ impl Language for Java {
         Some(program.rsplit(|&c| c == b'.').next()?.to_vec())
     }
 
-    /// The agent, then `-Ddd.trace.startup.logs=false` unless the user configured startup logs,
-    /// and `-Xshare:off` where the JDK shares classes by default and the user configured no
-    /// sharing.
+    /// The agent, then (Datadog's) `-Ddd.trace.startup.logs=false` unless the user configured
+    /// startup logs, and `-Xshare:off` where the JDK shares classes by default and the user
+    /// configured no sharing.
     fn additions<H: Host + ?Sized>(
         &self,
         process: &Process,
@@ -225,8 +235,8 @@ impl Language for Java {
         };
         let startup_logs = process.var(STARTUP_LOGS).is_some_and(|v| !is_false(v))
             || configured(&[STARTUP_LOGS_PROPERTY]);
-        let mut additions = vec![[&b"-javaagent:"[..], &join(lib, AGENT_JAR)].concat()];
-        if !startup_logs {
+        let mut additions = vec![[&b"-javaagent:"[..], &join(lib, self.agent())].concat()];
+        if !startup_logs && self.sdk == Sdk::Datadog {
             additions.push(STARTUP_LOGS_OFF.to_vec());
         }
         if shares_by_default(process, host) && !configured(&SHARING_OPTIONS) {
@@ -265,6 +275,14 @@ fn shares_by_default<H: Host + ?Sized>(process: &Process, host: &H) -> bool {
 }
 
 impl Java {
+    /// The agent's file name in the library package.
+    fn agent(&self) -> &'static str {
+        match self.sdk {
+            Sdk::Datadog => AGENT_JAR,
+            Sdk::OpenTelemetry => OTEL_AGENT_JAR,
+        }
+    }
+
     /// The JVM options the user gave: the command line's and those of the JVM options variables,
     /// without the library's own (inherited from an instrumented parent).
     fn users_options<'a>(
@@ -289,8 +307,10 @@ mod tests {
 
     fn parse(line: &str) -> Invocation<'_> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        Java.parse(&args)
+        DATADOG.parse(&args)
     }
+
+    const DATADOG: Java = Java { sdk: Sdk::Datadog };
 
     #[test]
     fn launcher_options_end_at_the_program() {
@@ -332,9 +352,9 @@ mod tests {
     fn additions_in(jdk: &Files, env: &[&[u8]], options: &[&[u8]]) -> Vec<Vec<u8>> {
         let args: Vec<&[u8]> = [&[&b"java"[..]][..], options, &[b"-jar", b"app.jar"]].concat();
         let p = process(env, &args);
-        let invocation = Java.parse(&p.args);
+        let invocation = DATADOG.parse(&p.args);
         let lib = b"/opt/datadog-packages/datadog-apm-library-java/stable";
-        Java.additions(&p, &invocation, lib, jdk)
+        DATADOG.additions(&p, &invocation, lib, jdk)
     }
 
     #[test]
@@ -400,7 +420,7 @@ mod tests {
     fn without_ours(value: &[u8]) -> Vec<u8> {
         let entry = [&b"JAVA_TOOL_OPTIONS="[..], value].concat();
         let p = process(&[&entry], &[]);
-        match Java.remove_inherited(&p).pop() {
+        match DATADOG.remove_inherited(&p).pop() {
             Some(crate::decision::Edit::Set { value, .. }) => value,
             Some(crate::decision::Edit::Unset { .. }) => b"<unset>".to_vec(),
             None => value.to_vec(),
@@ -423,5 +443,28 @@ mod tests {
         );
         let foreign = b"-javaagent:/my/agent.jar -Ddd.trace.startup.logs=false -Xshare:off";
         assert_eq!(without_ours(foreign), foreign);
+    }
+
+    #[test]
+    fn the_opentelemetry_agent_comes_without_datadogs_options() {
+        let otel = Java {
+            sdk: Sdk::OpenTelemetry,
+        };
+        let jdk = Files::default().with("/jdk/lib/server/classes.jsa", "");
+        let p = process(&[], &[b"java", b"-jar", b"app.jar"]);
+        let lib = b"/p/opentelemetry-apm-library-java/stable";
+        let agent =
+            b"-javaagent:/p/opentelemetry-apm-library-java/stable/opentelemetry-javaagent.jar";
+        assert_eq!(
+            otel.additions(&p, &otel.parse(&p.args), lib, &jdk),
+            vec![agent.to_vec(), SHARING_OFF.to_vec()]
+        );
+        // Inherited from a parent given the other family's agent: still ours.
+        let inherited = [&agent[..], b" ", SHARING_OFF].concat();
+        assert_eq!(without_ours(&inherited), b"<unset>");
+        assert!(!otel.instrumented_by_other(
+            &process(&[&[b"JAVA_TOOL_OPTIONS=", AGENT].concat()], &[]),
+            &otel.parse(&[])
+        ));
     }
 }

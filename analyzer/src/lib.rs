@@ -21,6 +21,7 @@ pub mod java;
 pub mod json;
 pub mod language;
 pub mod node;
+pub mod opentelemetry;
 pub mod php;
 pub mod process;
 pub mod python;
@@ -33,7 +34,7 @@ pub mod trust;
 pub mod variable;
 
 pub use contract::config::Config;
-pub use contract::{decision, layout};
+pub use contract::{decision, layout, sdk};
 pub use decide::{decide, library_entry_point};
 pub use decision::{Decision, Edit, Outcome, Reason};
 pub use host::Host;

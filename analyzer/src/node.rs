@@ -120,8 +120,13 @@ impl Language for Node {
         restricted.then_some(Reason::NodePermissionModel)
     }
 
+    /// dd-trace or an OpenTelemetry package (`@opentelemetry/…`) required or imported by the
+    /// command line or `NODE_OPTIONS`, other than the library's own bootstrap.
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let foreign = |w: &[u8]| !self.is_ours(w) && w.windows(8).any(|s| s == b"dd-trace");
+        const TRACERS: [&[u8]; 2] = [b"dd-trace", b"@opentelemetry/"];
+        let foreign = |w: &[u8]| {
+            !self.is_ours(w) && TRACERS.iter().any(|t| w.windows(t.len()).any(|s| s == *t))
+        };
         process
             .var(NODE_OPTIONS)
             .is_some_and(|v| words(v).any(foreign))
@@ -275,6 +280,17 @@ mod tests {
         assert!(!restricts(b"--allow-fs-read=/app/*"));
         let inv = parse("node --experimental-policy policy.json app.js");
         assert_eq!(inv.program, Some(&b"app.js"[..]));
+    }
+
+    #[test]
+    fn another_sdk_is_recognised() {
+        let inv = parse("node -r @opentelemetry/auto-instrumentations-node/register app.js");
+        assert!(Node.instrumented_by_other(&Process::default(), &inv));
+        let ours = Process {
+            env: vec![b"NODE_OPTIONS=--require=/p/opentelemetry-apm-library-js/1/bootstrap.cjs"],
+            ..Process::default()
+        };
+        assert!(!Node.instrumented_by_other(&ours, &parse("node app.js")));
     }
 
     #[test]

@@ -89,12 +89,22 @@ impl Language for Python {
         }
     }
 
+    /// ddtrace's or OpenTelemetry's own runner (`ddtrace-run`, `opentelemetry-instrument`), or
+    /// either's bootstrap directory on `PYTHONPATH`.
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
-        let bootstrap =
-            |e: &[u8]| !self.is_ours(e) && e.windows(17).any(|w| w == b"ddtrace/bootstrap");
+        const BOOTSTRAPS: [&[u8]; 2] = [
+            b"ddtrace/bootstrap",
+            b"opentelemetry/instrumentation/auto_instrumentation",
+        ];
+        let bootstrap = |e: &[u8]| {
+            !self.is_ours(e)
+                && BOOTSTRAPS
+                    .iter()
+                    .any(|b| e.windows(b.len()).any(|w| w == *b))
+        };
         invocation
             .program
-            .is_some_and(|p| file_name(p) == b"ddtrace-run")
+            .is_some_and(|p| matches!(file_name(p), b"ddtrace-run" | b"opentelemetry-instrument"))
             || invocation.module == Some(b"ddtrace.commands.ddtrace_run")
             || process
                 .var(PYTHONPATH)
@@ -199,5 +209,24 @@ mod tests {
         assert_eq!(parse("python3 -c pass").program, Some(&b"-c"[..]));
         assert_eq!(flags(&parse("python3 -IS -Wx app.py")), b"IS");
         assert_eq!(flags(&parse("python3 -c -E")), b"");
+    }
+
+    #[test]
+    fn another_sdk_is_recognised() {
+        let p = Process::default();
+        assert!(Python.instrumented_by_other(
+            &p,
+            &parse("python3 /venv/bin/opentelemetry-instrument flask run")
+        ));
+        let theirs = Process {
+            env: vec![b"PYTHONPATH=/venv/lib/site-packages/opentelemetry/instrumentation/auto_instrumentation"],
+            ..Process::default()
+        };
+        assert!(Python.instrumented_by_other(&theirs, &parse("python3 app.py")));
+        let ours = Process {
+            env: vec![b"PYTHONPATH=/p/opentelemetry-apm-library-python/stable"],
+            ..Process::default()
+        };
+        assert!(!Python.instrumented_by_other(&ours, &parse("python3 app.py")));
     }
 }

@@ -3,6 +3,7 @@
 
 use analyzer::host::{FileInfo, FileKind, ReadError};
 use analyzer::process::{Libc, LibcFlavor};
+use analyzer::sdk::Sdk;
 use analyzer::{decide, Config, Decision, Edit, Host, Outcome, Process, Reason};
 use std::collections::HashMap;
 
@@ -592,4 +593,138 @@ fn java_is_not_given_the_telemetry_forwarder() {
         .edits
         .iter()
         .any(|e| e.name() == "DD_TELEMETRY_FORWARDER_PATH"));
+}
+
+/// A machine with the OpenTelemetry Python package.
+fn with_opentelemetry_python() -> Machine {
+    let mut m = Machine::default();
+    m.files.insert(
+        "/opt/datadog-packages/opentelemetry-apm-library-python/stable/sitecustomize.py".into(),
+        String::new(),
+    );
+    m
+}
+
+fn python_with(config: &Config, env: &[&str]) -> Decision {
+    let process = Process {
+        exe: b"/usr/bin/python3",
+        args: vec![b"python3", b"/srv/orders.py"],
+        env: env.iter().map(|e| e.as_bytes()).collect(),
+        cwd: Some(b"/srv"),
+        ..Process::default()
+    };
+    decide(&process, &with_opentelemetry_python(), Some(ROOT), config)
+}
+
+const OTEL: Config = Config {
+    sdk: Sdk::OpenTelemetry,
+    env: b"prod",
+    version: b"",
+    ..DEFAULTS
+};
+const DEFAULTS: Config = Config {
+    debug: false,
+    output_paths: b"",
+    disabled: 0,
+    env: b"",
+    version: b"",
+    time_budget_ms: 1000,
+    sdk: Sdk::Datadog,
+    rules: contract::rules::RuleSet::EMPTY,
+};
+
+#[test]
+fn opentelemetry_python_gets_the_otel_package_and_variables() {
+    let d = python_with(&OTEL, &["OTEL_RESOURCE_ATTRIBUTES=team=shop"]);
+    assert_eq!(
+        (d.outcome.clone(), d.sdk),
+        (Outcome::Injected, Sdk::OpenTelemetry)
+    );
+    assert_eq!(
+        set(&d, "PYTHONPATH").as_deref(),
+        Some("/opt/datadog-packages/opentelemetry-apm-library-python/stable")
+    );
+    assert_eq!(set(&d, "OTEL_SERVICE_NAME").as_deref(), Some("orders"));
+    assert_eq!(
+        set(&d, "OTEL_RESOURCE_ATTRIBUTES").as_deref(),
+        Some("team=shop,deployment.environment.name=prod")
+    );
+    assert_eq!(
+        set(&d, "DD_INJECTION_ENABLED").as_deref(),
+        Some("tracer,service_name")
+    );
+    let names: Vec<&str> = d.edits.iter().map(Edit::name).collect();
+    assert!(
+        !names.iter().any(|n| *n == "DD_SERVICE"
+            || *n == "DD_ENV"
+            || *n == "DD_TRACE_STARTUP_LOGS"
+            || n.starts_with("OTEL_EXPORTER_")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn the_variable_overrides_the_host_configuration() {
+    let d = python_with(&DEFAULTS, &["DD_APM_INSTRUMENTATION_SDK=opentelemetry"]);
+    assert_eq!(d.sdk, Sdk::OpenTelemetry);
+    assert_eq!(set(&d, "OTEL_SERVICE_NAME").as_deref(), Some("orders"));
+    let d = python_with(&OTEL, &["DD_APM_INSTRUMENTATION_SDK=datadog"]);
+    assert_eq!(d.sdk, Sdk::Datadog);
+    assert_eq!(d.outcome, Outcome::Skipped(Reason::LibraryMissing));
+    let d = python_with(&OTEL, &["DD_APM_INSTRUMENTATION_SDK=bogus"]);
+    assert_eq!(d.sdk, Sdk::OpenTelemetry, "an unknown value is ignored");
+}
+
+#[test]
+fn the_users_otel_service_name_and_service_attribute_win() {
+    let d = python_with(&OTEL, &["OTEL_SERVICE_NAME=mine"]);
+    assert_eq!(set(&d, "OTEL_SERVICE_NAME"), None);
+    assert_eq!(set(&d, "DD_INJECTION_ENABLED").as_deref(), Some("tracer"));
+    let d = python_with(&OTEL, &["OTEL_RESOURCE_ATTRIBUTES=service.name=mine"]);
+    assert_eq!(set(&d, "OTEL_SERVICE_NAME"), None);
+    // A name derived for a parent is replaced by the child's own.
+    let d = python_with(
+        &OTEL,
+        &[
+            "OTEL_SERVICE_NAME=parent",
+            "DD_INJECTION_ENABLED=tracer,service_name",
+        ],
+    );
+    assert_eq!(set(&d, "OTEL_SERVICE_NAME").as_deref(), Some("orders"));
+}
+
+#[test]
+fn a_child_that_is_not_instrumented_loses_the_parents_otel_additions() {
+    let process = Process {
+        exe: b"/usr/bin/python3",
+        args: vec![b"python3", b"-m", b"pip", b"list"],
+        env: vec![
+            b"PYTHONPATH=/opt/datadog-packages/opentelemetry-apm-library-python/stable:/mine",
+            b"OTEL_SERVICE_NAME=orders",
+            b"DD_INJECTION_ENABLED=tracer,service_name",
+            b"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318",
+        ],
+        ..Process::default()
+    };
+    let d = decide(&process, &with_opentelemetry_python(), Some(ROOT), &OTEL);
+    assert!(matches!(d.outcome, Outcome::Skipped(_)), "{:?}", d.outcome);
+    assert_eq!(set(&d, "PYTHONPATH").as_deref(), Some("/mine"));
+    let unset: Vec<&str> = d
+        .edits
+        .iter()
+        .filter(|e| matches!(e, Edit::Unset { .. }))
+        .map(Edit::name)
+        .collect();
+    assert_eq!(unset, ["OTEL_SERVICE_NAME", "DD_INJECTION_ENABLED"]);
+}
+
+#[test]
+fn a_process_that_is_not_instrumented_gets_nothing_in_otel_mode() {
+    let process = Process {
+        exe: b"/usr/bin/python3",
+        args: vec![b"python3", b"-m", b"pip", b"list"],
+        ..Process::default()
+    };
+    let d = decide(&process, &with_opentelemetry_python(), Some(ROOT), &OTEL);
+    assert!(matches!(d.outcome, Outcome::Skipped(_)) && d.edits.is_empty());
 }

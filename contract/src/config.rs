@@ -5,22 +5,27 @@
 //! `analyzer::config::load` finds, checks and reads the file). Encoding (little-endian,
 //! `str` = u16 length + bytes):
 //! ```text
-//! "APMC" u8 version=1
+//! "APMC" u8 version=2
 //! u8 log level (0 off/default, 1 debug), str output paths, u8 disabled runtimes (bit per
 //! Runtime, see `runtime_bit`), str env, str version, u32 time budget ms (0 = default),
-//! u32 rules length, rules (a compiled rule set, see `crate::rules`)
+//! u8 SDK family (`Sdk::code`), u32 rules length, rules (a compiled rule set, see `crate::rules`)
 //! ```
+//! Version 1 (written before the SDK setting existed) has no SDK byte and is still read, as
+//! Datadog's SDK.
 
 use crate::cursor::Cursor;
 use crate::rules::{self, RuleSet};
 use crate::runtime::Runtime;
+use crate::sdk::Sdk;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Magic bytes of a compiled host configuration.
 pub const MAGIC: &[u8; 4] = b"APMC";
 /// Encoding version.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The previous encoding version, without the SDK byte, still read.
+const VERSION_WITHOUT_SDK: u8 = 1;
 /// Default configuration directory; `DD_APM_INSTRUMENTATION_CONFIG_DIR` overrides it.
 pub const DEFAULT_DIR: &str = "/etc/datadog-agent/inject";
 /// Variable naming another configuration directory.
@@ -49,6 +54,9 @@ pub struct Config<'a> {
     pub version: &'a [u8],
     /// Time budget for one decision, in milliseconds.
     pub time_budget_ms: u32,
+    /// The SDK family injected (`sdk:`), unless a process's `DD_APM_INSTRUMENTATION_SDK` says
+    /// otherwise.
+    pub sdk: Sdk,
     /// The user's rules, in order.
     pub rules: RuleSet<'a>,
 }
@@ -62,6 +70,7 @@ impl Default for Config<'_> {
             env: &[],
             version: &[],
             time_budget_ms: DEFAULT_TIME_BUDGET_MS,
+            sdk: Sdk::Datadog,
             rules: RuleSet::EMPTY,
         }
     }
@@ -81,7 +90,11 @@ impl<'a> Config<'a> {
     /// Reads a compiled configuration; `None` if it is malformed in any way.
     pub fn parse(bytes: &'a [u8]) -> Option<Config<'a>> {
         let mut r = Cursor(bytes);
-        if r.take(4)? != MAGIC || r.u8()? != VERSION {
+        if r.take(4)? != MAGIC {
+            return None;
+        }
+        let encoding = r.u8()?;
+        if encoding != VERSION && encoding != VERSION_WITHOUT_SDK {
             return None;
         }
         let debug = match r.u8()? {
@@ -94,6 +107,11 @@ impl<'a> Config<'a> {
         let env = r.str()?;
         let version = r.str()?;
         let budget = r.u32()?;
+        let sdk = if encoding == VERSION_WITHOUT_SDK {
+            Sdk::Datadog
+        } else {
+            Sdk::from_code(r.u8()?)?
+        };
         let rules_len = r.u32()? as usize;
         let rules = RuleSet::parse(r.take(rules_len)?)?;
         if !r.0.is_empty() {
@@ -111,6 +129,7 @@ impl<'a> Config<'a> {
             env,
             version,
             time_budget_ms,
+            sdk,
             rules,
         })
     }
@@ -131,6 +150,8 @@ pub struct Source {
     pub version: String,
     /// Time budget (0 = default).
     pub time_budget_ms: u32,
+    /// The SDK family.
+    pub sdk: Sdk,
     /// Compiled rules (`contract::rules::encode`).
     pub rules: Vec<u8>,
 }
@@ -151,6 +172,7 @@ pub fn encode(source: &Source) -> Result<Vec<u8>, String> {
     put_str(&mut out, &source.env, "env")?;
     put_str(&mut out, &source.version, "version")?;
     out.extend_from_slice(&source.time_budget_ms.to_le_bytes());
+    out.push(source.sdk.code());
     let len = u32::try_from(source.rules.len()).map_err(|_| String::from("rules: too large"))?;
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&source.rules);
@@ -182,6 +204,7 @@ mod tests {
             env: "prod".into(),
             version: "1.2".into(),
             time_budget_ms: 250,
+            sdk: Sdk::OpenTelemetry,
             rules,
         };
         let bytes = encode(&source).unwrap();
@@ -194,6 +217,7 @@ mod tests {
             (&b"prod"[..], &b"1.2"[..], 250)
         );
         assert_eq!(config.output_paths, b"/var/log/inject.log");
+        assert_eq!(config.sdk, Sdk::OpenTelemetry);
         let rule = config.rules.rules().next().unwrap();
         assert_eq!(
             (rule.id, rule.action),
@@ -205,5 +229,25 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(Config::parse(&extra).is_none());
+        let sdk_at = bytes.len() - source.rules.len() - 5;
+        let mut unknown_sdk = bytes.clone();
+        unknown_sdk[sdk_at] = 9;
+        assert!(Config::parse(&unknown_sdk).is_none());
+    }
+
+    #[test]
+    fn version_1_reads_as_datadog() {
+        let source = Source {
+            env: "prod".into(),
+            sdk: Sdk::OpenTelemetry,
+            rules: rules::encode(&[]).unwrap(),
+            ..Source::default()
+        };
+        let mut bytes = encode(&source).unwrap();
+        let sdk_at = bytes.len() - source.rules.len() - 5;
+        bytes.remove(sdk_at);
+        bytes[4] = VERSION_WITHOUT_SDK;
+        let config = Config::parse(&bytes).unwrap();
+        assert_eq!((config.sdk, config.env), (Sdk::Datadog, &b"prod"[..]));
     }
 }

@@ -5,6 +5,7 @@
 //! no rule may take a built-in reason's id ([`Reason::BUILTIN_IDS`]).
 
 use crate::runtime::Runtime;
+use crate::sdk::Sdk;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -213,6 +214,8 @@ pub struct Decision {
     pub forced: bool,
     /// The user rule that allowed the process, if one did (e.g. `host_config.yaml:12`).
     pub allowed_by: Option<String>,
+    /// The SDK family the process is (or would have been) given.
+    pub sdk: Sdk,
 }
 
 impl Decision {
@@ -224,6 +227,7 @@ impl Decision {
             edits,
             forced: false,
             allowed_by: None,
+            sdk: Sdk::Datadog,
         }
     }
 
@@ -235,6 +239,7 @@ impl Decision {
             edits,
             forced: false,
             allowed_by: None,
+            sdk: Sdk::Datadog,
         }
     }
 }

@@ -6,6 +6,7 @@
 //!                                                                    telemetry-forward -> apm-inject)
 //! <root>/datadog-apm-inject/stable -> <version>
 //! <root>/datadog-apm-library-<lang>/<version>/[requirements.json][supported_runtimes.json]; stable -> <version>
+//! <root>/opentelemetry-apm-library-<lang>/<version>/…      the OpenTelemetry SDKs, alike
 //! ```
 //! The root is found from the library's own path (three directories above `inject/`), so a
 //! relocated tree works as well as `/opt/datadog-packages`. The loader names the library by the
@@ -13,13 +14,15 @@
 
 use crate::path::{file_name, parent};
 use crate::runtime::Runtime;
+use crate::sdk::Sdk;
 use alloc::vec::Vec;
 
 /// Where packages are installed.
 pub const DEFAULT_ROOT: &str = "/opt/datadog-packages";
 /// The package holding the launcher and the CLI.
 pub const INJECT_PACKAGE: &str = "datadog-apm-inject";
-/// Name prefix of library packages, e.g. `datadog-apm-library-java`.
+/// Name prefix of Datadog's library packages, e.g. `datadog-apm-library-java` (each SDK
+/// family's is `Sdk::library_prefix`).
 pub const LIBRARY_PREFIX: &str = "datadog-apm-library-";
 /// The link to the active version in every package.
 pub const STABLE: &str = "stable";
@@ -53,13 +56,21 @@ pub fn packages_root(inject_file: &[u8]) -> Option<&[u8]> {
     parent(parent(parent(inject_dir)?)?)
 }
 
-/// Directory of a runtime's library package, e.g.
+/// Whether `name` is the name of a library package of any SDK family, e.g.
+/// `opentelemetry-apm-library-js`.
+pub fn is_library_package(name: &[u8]) -> bool {
+    Sdk::ALL
+        .iter()
+        .any(|sdk| name.starts_with(sdk.library_prefix().as_bytes()))
+}
+
+/// Directory of a runtime's library package of SDK family `sdk`, e.g.
 /// `/opt/datadog-packages/datadog-apm-library-java/stable`.
-pub fn library_dir(root: &[u8], runtime: Runtime) -> Vec<u8> {
+pub fn library_dir(root: &[u8], runtime: Runtime, sdk: Sdk) -> Vec<u8> {
     let mut dir = Vec::with_capacity(root.len() + 40);
     dir.extend_from_slice(root);
     dir.push(b'/');
-    dir.extend_from_slice(LIBRARY_PREFIX.as_bytes());
+    dir.extend_from_slice(sdk.library_prefix().as_bytes());
     dir.extend_from_slice(runtime.package().as_bytes());
     dir.push(b'/');
     dir.extend_from_slice(STABLE.as_bytes());
@@ -83,10 +94,17 @@ pub fn forwarder(root: &[u8]) -> Vec<u8> {
     .concat()
 }
 
-/// Whether `path` lies inside any version of `runtime`'s library package, under any root:
-/// how the library recognises its own additions inherited from a parent process.
+/// Whether `path` lies inside any version of `runtime`'s library package of any SDK family,
+/// under any root: how the library recognises its own additions inherited from a parent
+/// process (whichever family the parent was given).
 pub fn in_library(path: &[u8], runtime: Runtime) -> bool {
-    let prefix = LIBRARY_PREFIX.as_bytes();
+    Sdk::ALL
+        .iter()
+        .any(|sdk| in_package(path, sdk.library_prefix().as_bytes(), runtime))
+}
+
+/// Whether `path` holds `/<prefix><runtime's package>/`.
+fn in_package(path: &[u8], prefix: &[u8], runtime: Runtime) -> bool {
     let package = runtime.package().as_bytes();
     // `/datadog-apm-library-<package>/`
     let start = 1 + prefix.len();
@@ -139,9 +157,24 @@ mod tests {
     #[test]
     fn library_paths() {
         assert_eq!(
-            library_dir(b"/opt/p", Runtime::Node),
+            library_dir(b"/opt/p", Runtime::Node, Sdk::Datadog),
             b"/opt/p/datadog-apm-library-js/stable"
         );
+        assert_eq!(
+            library_dir(b"/opt/p", Runtime::Java, Sdk::OpenTelemetry),
+            b"/opt/p/opentelemetry-apm-library-java/stable"
+        );
+        assert!(in_library(
+            b"-javaagent:/r/opentelemetry-apm-library-java/2.31.0/opentelemetry-javaagent.jar",
+            Runtime::Java
+        ));
+        assert!(!in_library(
+            b"/r/opentelemetry-apm-library-js/1/x",
+            Runtime::Python
+        ));
+        assert!(is_library_package(b"opentelemetry-apm-library-python"));
+        assert!(is_library_package(b"datadog-apm-library-js"));
+        assert!(!is_library_package(b"datadog-apm-inject"));
         assert!(in_library(
             b"-javaagent:/r/datadog-apm-library-java/1.2/dd-java-agent.jar",
             Runtime::Java

@@ -8,6 +8,7 @@
 //! - [`status`]: the decision record the library keeps in each process and `apm-inject status`
 //!   reads;
 //! - [`layout`] and [`path`]: package-tree names (`datadog-apm-library-<lang>/stable`, …);
+//! - [`sdk`]: the SDK family injected (Datadog's or OpenTelemetry's);
 //! - [`runtime`] and [`decision`]: runtime names, the decision value and its stable reason ids,
 //!   shared by the debug log, `explain`, `status` and telemetry.
 //!
@@ -29,4 +30,5 @@ pub mod path;
 pub mod render;
 pub mod rules;
 pub mod runtime;
+pub mod sdk;
 pub mod status;

@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! injected java (forced: DD_INJECT_FORCE) (allowed by rule batch) - set JAVA_TOOL_OPTIONS, set DD_INJECTION_ENABLED
+//! injected python (sdk: opentelemetry) - set PYTHONPATH, set OTEL_SERVICE_NAME
 //! skipped: java_version (java -version and friends print the JVM version and exit; …) - unset JAVA_TOOL_OPTIONS
 //! failed: setenv_failed (setenv failed)
 //! ```
 
 use crate::decision::{Decision, Edit, Outcome, Reason};
+use crate::sdk::Sdk;
 use alloc::vec::Vec;
 
 /// The debug log's line for `decision` (see the module docs): the outcome with the runtime
@@ -18,6 +20,11 @@ pub fn summary(decision: &Decision) -> Vec<u8> {
         Outcome::Injected => {
             out.extend_from_slice(b"injected ");
             out.extend_from_slice(decision.runtime.map_or("", |r| r.name()).as_bytes());
+            if decision.sdk != Sdk::Datadog {
+                out.extend_from_slice(b" (sdk: ");
+                out.extend_from_slice(decision.sdk.name().as_bytes());
+                out.push(b')');
+            }
             forced_note(decision, &mut out);
             if let Some(rule) = &decision.allowed_by {
                 out.extend_from_slice(b" (allowed by rule ");
@@ -97,6 +104,7 @@ mod tests {
             ],
             forced: true,
             allowed_by: Some("batch".into()),
+            sdk: Sdk::Datadog,
         };
         assert_eq!(
             text(summary(&decision)),
@@ -107,6 +115,14 @@ mod tests {
             text(outcome(&decision)),
             "injected (forced: DD_INJECT_FORCE)"
         );
+        let otel = Decision {
+            sdk: Sdk::OpenTelemetry,
+            forced: false,
+            allowed_by: None,
+            edits: vec![],
+            ..decision
+        };
+        assert_eq!(text(summary(&otel)), "injected java (sdk: opentelemetry)");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! runtime=python
 //! outcome=injected
 //! reason=
+//! sdk=datadog
 //! set=PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable
 //! unset=JAVA_TOOL_OPTIONS
 //! ```
@@ -53,6 +54,8 @@ pub mod key {
     pub const OUTCOME: &str = "outcome";
     /// The reason id, empty for an injection.
     pub const REASON: &str = "reason";
+    /// The SDK family (`Sdk::name`): `datadog` or `opentelemetry`.
+    pub const SDK: &str = "sdk";
     /// A variable set, as `NAME=value` (repeated).
     pub const SET: &str = "set";
     /// A variable removed, as `NAME` (repeated).
@@ -84,6 +87,7 @@ pub fn encode(exe: &[u8], decision: &Decision) -> Vec<u8> {
     );
     let reason = decision.outcome.reason().map_or("", |r| r.id());
     line(&mut text, key::REASON, &[reason.as_bytes()]);
+    line(&mut text, key::SDK, &[decision.sdk.name().as_bytes()]);
     for edit in &decision.edits {
         match edit {
             Edit::Set { name, value } => line(&mut text, key::SET, &[name.as_bytes(), b"=", value]),
@@ -160,22 +164,25 @@ mod tests {
         let mut page = encode(b"/usr/bin/node", &decision);
         page.resize(SIZE, 0);
         let fields = decode(&page).unwrap();
-        let expected: [(&[u8], &[u8]); 6] = [
+        let expected: [(&[u8], &[u8]); 7] = [
             (b"exe", b"/usr/bin/node"),
             (b"runtime", b"node"),
             (b"outcome", b"skipped"),
             (b"reason", b"opted_out"),
+            (b"sdk", b"datadog"),
             (b"set", b"DD_SERVICE=shop front"),
             (b"unset", b"NODE_OPTIONS"),
         ];
         assert_eq!(fields, expected);
         let injected = Decision {
             outcome: Outcome::Injected,
+            sdk: crate::sdk::Sdk::OpenTelemetry,
             ..decision
         };
         let page = encode(b"/x", &injected);
         let fields = decode(&page).unwrap();
         assert_eq!(fields[3], (&b"reason"[..], &b""[..]));
+        assert_eq!(fields[4], (&b"sdk"[..], &b"opentelemetry"[..]));
         assert!(decode(b"something else\n").is_none());
     }
 

@@ -8,6 +8,8 @@
 //! env: prod                 # DD_ENV for processes that have none
 //! version: "1.4"            # DD_VERSION for processes that have none
 //! time_budget_ms: 1000      # bound on one process's decision
+//! sdk: datadog              # or opentelemetry (otel): which SDKs are injected; a process's
+//!                           # DD_APM_INSTRUMENTATION_SDK overrides it
 //! rules:                    # first match wins; DD_INSTRUMENT_SERVICE_WITH_APM=false wins over all
 //!   - action: deny          # or allow (allow also overrides the default deny list)
 //!     id: batch-jobs        # optional; defaults to host_config.yaml:LINE
@@ -26,6 +28,7 @@ use crate::output::say;
 use crate::{system_file, tree};
 use contract::config::{self, Source};
 use contract::runtime::Runtime;
+use contract::sdk::Sdk;
 use rule_yaml::tree::{self as yaml, Error, Node, Pos};
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,7 @@ const KEYS: &[&str] = &[
     "env",
     "version",
     "time_budget_ms",
+    "sdk",
     "rules",
 ];
 
@@ -120,6 +124,15 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             .ok()
             .filter(|ms| (1..=60_000).contains(ms))
             .ok_or_else(|| Error::at(n.pos, "time_budget_ms: must be between 1 and 60000"))?;
+    }
+    if let Some(n) = fields.get("sdk") {
+        let name = n.string("sdk")?;
+        source.sdk = Sdk::from_name(name.as_bytes()).ok_or_else(|| {
+            Error::at(
+                n.pos,
+                format!("sdk: unknown SDK \"{name}\" (datadog or opentelemetry)"),
+            )
+        })?;
     }
     let mut rules: Vec<contract::rules::Rule> = Vec::new();
     if let Some(n) = fields.get("rules") {
@@ -234,7 +247,23 @@ mod tests {
         assert_eq!(
             errors("config_sources: BASIC\n"),
             "1:1: host configuration: unknown key \"config_sources\" (expected one of: \
-             log_level, output_paths, languages, env, version, time_budget_ms, rules)"
+             log_level, output_paths, languages, env, version, time_budget_ms, sdk, rules)"
+        );
+    }
+
+    #[test]
+    fn sdk_names_a_family() {
+        let source = |text: &str| parse(&yaml::parse(text).unwrap().unwrap(), "h.yaml");
+        assert_eq!(
+            source("sdk: opentelemetry").unwrap().sdk,
+            Sdk::OpenTelemetry
+        );
+        assert_eq!(source("sdk: OTel").unwrap().sdk, Sdk::OpenTelemetry);
+        assert_eq!(source("sdk: datadog").unwrap().sdk, Sdk::Datadog);
+        assert_eq!(source("env: x").unwrap().sdk, Sdk::Datadog);
+        assert_eq!(
+            errors("sdk: zipkin"),
+            "1:6: sdk: unknown SDK \"zipkin\" (datadog or opentelemetry)"
         );
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Install adds the runtime `dd-shim` (`"runtimes": {"dd-shim": {"path": SHIM}}`) and makes it
 //! the `default-runtime`, keeping every other key; uninstall removes it and restores the default
-//! runtime there was before ([`Previous`], kept by the caller). The file must be a JSON object;
+//! runtime there was before ([`Previous`], kept by the caller, and read by the shim, which
+//! chains to that runtime when `daemon.json` declared it). The file must be a JSON object;
 //! anything else is refused with `line:column`. Keys come out sorted and indented (the previous
 //! bytes are kept in a backup by [`crate::system_file::replace`]).
 
@@ -15,13 +16,44 @@ const DEFAULT_RUNTIME: &str = "default-runtime";
 const DOCKER_DEFAULT: &str = "runc";
 const RUNTIMES: &str = "runtimes";
 
-/// What install changed, for uninstall to restore.
+/// Where install keeps [`Previous`], in the configuration directory.
+pub const PREVIOUS_FILE: &str = "docker_runtime.previous.json";
+
+/// What install changed, for uninstall to restore and for the shim to chain to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Previous {
     /// Whether the file existed.
     pub existed: bool,
     /// The `default-runtime` it named, if any.
     pub default_runtime: Option<String>,
+    /// That runtime as `daemon.json` declared it (`runtimes.<name>`), if it did: a custom
+    /// runtime (say `nvidia`) the shim runs instead of runc. Docker's built-in runtimes
+    /// (`runc`, `io.containerd.runc.v2`) are not declared there.
+    pub declared: Option<Declared>,
+}
+
+/// A runtime of `daemon.json`'s `runtimes`: `{"path": …, "runtimeArgs": […]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The program, a path or a name Docker searches in `PATH`.
+    pub path: String,
+    /// Arguments dockerd passes before its own.
+    pub args: Vec<String>,
+}
+
+impl Declared {
+    fn from_json(value: &Value) -> Option<Declared> {
+        let path = value.get("path")?.as_str()?.to_owned();
+        let args = match value.get("runtimeArgs") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(args) => args
+                .as_array()?
+                .iter()
+                .map(|a| a.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+        };
+        (!path.is_empty()).then_some(Declared { path, args })
+    }
 }
 
 impl Previous {
@@ -30,6 +62,10 @@ impl Previous {
         let value = serde_json::json!({
             "daemon_json_existed": self.existed,
             "default_runtime": self.default_runtime,
+            "declared": self.declared.as_ref().map(|d| serde_json::json!({
+                "path": d.path,
+                "runtimeArgs": d.args,
+            })),
         });
         let mut bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
         bytes.push(b'\n');
@@ -44,6 +80,10 @@ impl Previous {
             default_runtime: match value.get("default_runtime")? {
                 Value::Null => None,
                 other => Some(other.as_str()?.to_owned()),
+            },
+            declared: match value.get("declared") {
+                None | Some(Value::Null) => None,
+                Some(declared) => Some(Declared::from_json(declared)?),
             },
         })
     }
@@ -105,12 +145,19 @@ pub fn with_shim(
     shim_path: &str,
 ) -> Result<Option<(Vec<u8>, Previous)>, String> {
     let mut map = parse(content)?;
+    let default_runtime = map
+        .get(DEFAULT_RUNTIME)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let declared = default_runtime
+        .as_deref()
+        .filter(|name| *name != RUNTIME)
+        .and_then(|name| map.get(RUNTIMES)?.get(name))
+        .and_then(Declared::from_json);
     let previous = Previous {
         existed: content.is_some(),
-        default_runtime: map
-            .get(DEFAULT_RUNTIME)
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        default_runtime,
+        declared,
     };
     let entry = serde_json::json!({ "path": shim_path });
     let runtimes = map
@@ -186,7 +233,8 @@ mod tests {
             previous,
             Previous {
                 existed: false,
-                default_runtime: None
+                default_runtime: None,
+                declared: None,
             }
         );
     }
@@ -205,6 +253,13 @@ mod tests {
         );
         assert_eq!(config["default-runtime"], "dd-shim");
         assert_eq!(previous.default_runtime.as_deref(), Some("nvidia"));
+        assert_eq!(
+            previous.declared,
+            Some(Declared {
+                path: "/usr/bin/nvidia-container-runtime".into(),
+                args: Vec::new()
+            })
+        );
         let restored = without_shim(&serde_json::to_vec(&config).unwrap(), &previous).unwrap();
         let restored: Value = serde_json::from_slice(&restored).unwrap();
         assert_eq!(restored, serde_json::from_str::<Value>(before).unwrap());
@@ -253,14 +308,46 @@ mod tests {
             Previous {
                 existed: true,
                 default_runtime: Some("runc".into()),
+                declared: None,
             },
             Previous {
                 existed: false,
                 default_runtime: None,
+                declared: None,
+            },
+            Previous {
+                existed: true,
+                default_runtime: Some("gvisor".into()),
+                declared: Some(Declared {
+                    path: "/usr/bin/runsc".into(),
+                    args: vec!["--platform=ptrace".into()],
+                }),
             },
         ] {
             assert_eq!(Previous::from_json(&p.to_json()), Some(p));
         }
         assert_eq!(Previous::from_json(b"{}"), None);
+        let before_declared = br#"{"daemon_json_existed": true, "default_runtime": "runc"}"#;
+        assert_eq!(
+            Previous::from_json(before_declared).map(|p| p.declared),
+            Some(None),
+            "a record of an earlier version"
+        );
+    }
+
+    #[test]
+    fn a_declared_default_runtime_is_remembered_with_its_arguments() {
+        let (_, previous) = install(Some(
+            r#"{"default-runtime": "gvisor", "runtimes": {"gvisor": {"path": "runsc", "runtimeArgs": ["--debug"]}}}"#,
+        ));
+        assert_eq!(
+            previous.declared,
+            Some(Declared {
+                path: "runsc".into(),
+                args: vec!["--debug".into()]
+            })
+        );
+        let (_, builtin) = install(Some(r#"{"default-runtime": "io.containerd.runc.v2"}"#));
+        assert_eq!(builtin.declared, None);
     }
 }

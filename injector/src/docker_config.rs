@@ -6,7 +6,9 @@
 //! output_paths: [/var/log/datadog/dd-shim.log]   # files only: the shim's own output would be
 //!                               # the container's (default /var/log/datadog/apm-inject-shim.log)
 //! runtimes: [/usr/local/bin/my-runc, runc]        # the runtime the shim chains to: the first
-//!                               # that exists (a name is searched in PATH); default `runc`
+//!                               # that exists (a name is searched in PATH); default: the
+//!                               # default runtime daemon.json declared before the install,
+//!                               # then `runc`
 //! docker_socket: /run/user/1000/docker.sock       # the Docker API (rootless Docker), a
 //!                               # path, unix:///path or tcp://host:port;
 //!                               # default /var/run/docker.sock
@@ -51,7 +53,8 @@ pub struct DockerConfig {
     pub debug: bool,
     /// The debug log files.
     pub log_files: Vec<PathBuf>,
-    /// Runtimes to chain to, in order of preference: paths, or names searched in `PATH`.
+    /// Runtimes to chain to, in order of preference: paths, or names searched in `PATH`;
+    /// empty when not given (see [`crate::shim::runtime::candidates`]).
     pub runtimes: Vec<PathBuf>,
     /// The Docker API.
     pub docker_socket: Endpoint,
@@ -76,7 +79,7 @@ impl Default for DockerConfig {
             inject: true,
             debug: false,
             log_files: vec![PathBuf::from(DEFAULT_LOG)],
-            runtimes: vec![PathBuf::from("runc")],
+            runtimes: Vec::new(),
             docker_socket: Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)),
             deny: Vec::new(),
         }

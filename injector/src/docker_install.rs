@@ -56,7 +56,7 @@ impl Files {
         let config = docker_config::load(&config_dir.join(docker_config::FILE))?;
         Ok(Files {
             daemon_json: root.path(Path::new("/etc/docker/daemon.json")),
-            previous: config_dir.join("docker_runtime.previous.json"),
+            previous: config_dir.join(daemon_json::PREVIOUS_FILE),
             socket: config.docker_socket,
         })
     }
@@ -109,18 +109,20 @@ pub fn plan_install(root: &Root) -> Result<Change, String> {
             }
         }
     }
-    let steps = vec![
-        Step::File {
-            path: root.inside(&files.daemon_json),
-            existed: content.is_some(),
-            content: Some(new),
-        },
-        Step::File {
+    let mut steps = vec![Step::File {
+        path: root.inside(&files.daemon_json),
+        existed: content.is_some(),
+        content: Some(new),
+    }];
+    // Already the default (the shim's path changes): the record of what came before stays.
+    let replaces_shim = previous.default_runtime.as_deref() == Some(daemon_json::RUNTIME);
+    if !(replaces_shim && files.previous.exists()) {
+        steps.push(Step::File {
             path: root.inside(&files.previous),
             existed: files.previous.exists(),
             content: Some(previous.to_json()),
-        },
-    ];
+        });
+    }
     let message = format!(
         "{}: default runtime {} ({})",
         files.daemon_json.display(),
@@ -156,6 +158,7 @@ pub fn plan_uninstall(root: &Root) -> Result<Change, String> {
         .unwrap_or(Previous {
             existed: true,
             default_runtime: None,
+            declared: None,
         });
     let updated = daemon_json::without_shim(&content, &previous)
         .map_err(|e| format!("{}:{e}", files.daemon_json.display()))?;

@@ -9,6 +9,7 @@ use crate::http_client::Endpoint;
 use crate::layout::Root;
 use crate::shim::edit::CONTAINER_LAUNCHER;
 use crate::{daemon_json, preload_file, system_file};
+use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -148,26 +149,61 @@ pub fn findings(root: &Root) -> Vec<Finding> {
     findings
 }
 
-/// The `status` lines for Docker's running containers (none if Docker is not running).
-pub fn status_lines(root: &Root) -> Vec<String> {
+/// A running container as `status` shows it.
+pub struct ContainerState {
+    /// What the Docker API says of it.
+    pub running: Running,
+    /// Whether its first process started with the shim's edits.
+    pub instrumented: bool,
+}
+
+impl ContainerState {
+    /// Why it is not instrumented, e.g. `runtime runc`; `None` if it is.
+    fn reason(&self) -> Option<String> {
+        if self.instrumented {
+            None
+        } else if self.running.runtime != daemon_json::RUNTIME {
+            Some(format!("runtime {}", self.running.runtime))
+        } else {
+            Some("left as is by the shim: see its debug log".into())
+        }
+    }
+}
+
+/// Docker's running containers: `None` if no dockerd reads `daemon.json` under `root`, else
+/// the containers or why the API could not list them.
+pub fn containers(root: &Root) -> Option<Result<Vec<ContainerState>, String>> {
     let Ok(Docker { api: Some(api), .. }) = look(root) else {
-        return Vec::new();
+        return None;
     };
-    let running = match docker_api::running(&api, Instant::now() + BUDGET) {
-        Ok(running) => running,
-        Err(e) => return vec![e],
+    Some(
+        docker_api::running(&api, Instant::now() + BUDGET).map(|running| {
+            running
+                .into_iter()
+                .map(|running| ContainerState {
+                    instrumented: instrumented(running.pid),
+                    running,
+                })
+                .collect()
+        }),
+    )
+}
+
+/// The `status` lines for Docker's running containers.
+pub fn status_lines(containers: &Result<Vec<ContainerState>, String>) -> Vec<String> {
+    let containers = match containers {
+        Ok(containers) => containers,
+        Err(e) => return vec![format!("Docker: {e}")],
     };
     let mut lines = vec![format!(
         "{:<12}  {:<20} {:<24} {:<8} INSTRUMENTED",
         "CONTAINER", "NAME", "IMAGE", "RUNTIME"
     )];
-    for r in &running {
-        let state = if instrumented(r.pid) {
-            "yes".to_owned()
-        } else if r.runtime != daemon_json::RUNTIME {
-            format!("no (runtime {})", r.runtime)
-        } else {
-            "no (left as is by the shim: see its debug log)".to_owned()
+    for c in containers {
+        let r = &c.running;
+        let state = match c.reason() {
+            None => "yes".to_owned(),
+            Some(reason) => format!("no ({reason})"),
         };
         lines.push(format!(
             "{:<12}  {:<20} {:<24} {:<8} {state}",
@@ -178,6 +214,23 @@ pub fn status_lines(root: &Root) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The `docker` member of `status --json`: `{"containers": [...]}` or `{"error": "..."}`.
+pub fn status_json(containers: &Result<Vec<ContainerState>, String>) -> Value {
+    match containers {
+        Err(e) => json!({ "error": e }),
+        Ok(containers) => json!({
+            "containers": containers.iter().map(|c| json!({
+                "id": c.running.id,
+                "name": c.running.container.name,
+                "image": c.running.container.image,
+                "runtime": c.running.runtime,
+                "instrumented": c.instrumented,
+                "reason": c.reason(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
 }
 
 /// Whether process `pid` started with the shim's edits: our launcher in `LD_PRELOAD` and

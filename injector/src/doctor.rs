@@ -9,6 +9,7 @@ use crate::output::say;
 use crate::package::{self, Package};
 use crate::support::{self, Support};
 use crate::{agent, loadcheck, lock, logs, preload_file, system_file, transaction, tree};
+use contract::sdk::Sdk;
 use serde_json::json;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -362,30 +363,34 @@ fn inject_package(cx: &Context) -> Vec<Check> {
     }]
 }
 
-/// The library packages the launcher uses: (package language, entry point for glibc
-/// processes), e.g. `("js", "bootstrap.cjs")`.
-fn languages() -> Vec<(&'static str, &'static str)> {
+/// The library packages the launcher uses: (check id, package name, entry point for glibc
+/// processes), e.g. `("library_js", "datadog-apm-library-js", "bootstrap.cjs")`; the
+/// OpenTelemetry SDK's checks are `library_opentelemetry_<language>`.
+fn languages() -> Vec<(String, String, &'static str)> {
     use analyzer::Runtime::*;
-    [Java, Node, Python, Ruby, Php, Dotnet]
-        .into_iter()
-        .map(|r| {
-            (
-                r.package(),
-                analyzer::library_entry_point(r, Default::default()).0,
-            )
-        })
-        .collect()
+    let mut packages = Vec::new();
+    for sdk in Sdk::ALL {
+        for r in [Java, Node, Python, Ruby, Php, Dotnet] {
+            let id = match sdk {
+                Sdk::Datadog => format!("library_{}", r.package()),
+                Sdk::OpenTelemetry => format!("library_{}_{}", sdk.name(), r.package()),
+            };
+            let entry = analyzer::library_entry_point(r, Default::default(), sdk).0;
+            packages.push((
+                id,
+                format!("{}{}", sdk.library_prefix(), r.package()),
+                entry,
+            ));
+        }
+    }
+    packages
 }
 
 fn libraries(cx: &Context) -> Vec<Check> {
     let mut checks = Vec::new();
-    for (language, entry_point) in languages() {
-        let id = format!("library_{language}");
+    for (id, name, entry_point) in languages() {
         let package = Package {
-            dir: cx
-                .root
-                .packages()
-                .join(format!("{LIBRARY_PREFIX}{language}")),
+            dir: cx.root.packages().join(name),
         };
         let shown = package.dir.display();
         if !package.dir.exists() {

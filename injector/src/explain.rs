@@ -8,6 +8,7 @@ use analyzer::process::{Libc, LibcFlavor};
 use analyzer::{Decision, Edit, Outcome, Process, Reason, Runtime};
 use contract::config::COMPILED_FILE;
 use contract::render;
+use contract::sdk::{self, Sdk};
 use serde_json::json;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -96,8 +97,8 @@ fn missing_library(d: &Decision, process: &Process, packages_root: &Path) -> Opt
         return None;
     }
     let runtime = d.runtime?;
-    let (entry, _) = analyzer::library_entry_point(runtime, process.libc);
-    let lib = contract::layout::library_dir(packages_root.as_os_str().as_bytes(), runtime);
+    let (entry, _) = analyzer::library_entry_point(runtime, process.libc, d.sdk);
+    let lib = contract::layout::library_dir(packages_root.as_os_str().as_bytes(), runtime, d.sdk);
     Some(PathBuf::from(std::ffi::OsStr::from_bytes(&lib)).join(entry))
 }
 
@@ -131,7 +132,7 @@ fn change<'a>(
 /// on it (README.md, "Known limitations").
 fn notes(d: &Decision) -> Vec<&'static str> {
     match (d.runtime, &d.outcome) {
-        (Some(Runtime::Python), Outcome::Injected) => vec![
+        (Some(Runtime::Python), Outcome::Injected) if d.sdk == Sdk::Datadog => vec![
             "ddtrace's native runtime holds descriptors of its own: a daemon that closes every inherited descriptor (os.closerange(3, MAXFD), python-daemon's default) makes it print panics, exit seconds late and possibly write into the file that reuses one; opt such a daemon out with DD_INSTRUMENT_SERVICE_WITH_APM=false or a deny rule",
         ],
         _ => vec![],
@@ -148,6 +149,19 @@ fn rule_source(d: &Decision) -> Option<&str> {
 impl Context<'_> {
     fn config_file(&self) -> PathBuf {
         self.config_dir.join(COMPILED_FILE)
+    }
+
+    /// Where the decision's SDK family came from: the process's variable, the compiled host
+    /// configuration, or the default.
+    fn sdk_source(&self) -> String {
+        let variable = self.process.var(sdk::VARIABLE);
+        if variable.and_then(Sdk::from_name).is_some() {
+            sdk::VARIABLE.to_string()
+        } else if self.config == Status::Loaded {
+            self.config_file().display().to_string()
+        } else {
+            "default".to_string()
+        }
     }
 
     fn json(&self, d: &Decision) -> serde_json::Value {
@@ -168,6 +182,7 @@ impl Context<'_> {
             "reason": d.outcome.reason().map(|r| json!({"id": r.id(), "description": r.describe(), "rule_source": rule_source(d)})),
             "forced": d.forced,
             "allowed_by": d.allowed_by,
+            "sdk": {"name": d.sdk.name(), "source": self.sdk_source()},
             "packages_root": self.root.path.to_string_lossy(),
             "packages_root_source": self.root.source,
             "config": {"path": self.config_file().to_string_lossy(), "status": self.config.id()},
@@ -201,6 +216,13 @@ impl Context<'_> {
         }
         if let Some(rule) = &d.allowed_by {
             out += &format!("allowed by: rule {rule}\n");
+        }
+        if d.runtime.is_some() {
+            out += &format!(
+                "sdk:        {} (from {})\n",
+                d.sdk.name(),
+                self.sdk_source()
+            );
         }
         if d.runtime.is_none() && !self.exec.scripts.is_empty() {
             out +=

@@ -10,7 +10,9 @@
 //! ```
 
 use crate::errors;
-pub use contract::layout::{CLI, DEFAULT_ROOT, INJECT_PACKAGE, LAUNCHER, LIBRARY_PREFIX, STABLE};
+pub use contract::layout::{
+    is_library_package, CLI, DEFAULT_ROOT, INJECT_PACKAGE, LAUNCHER, LIBRARY_PREFIX, STABLE,
+};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
@@ -94,7 +96,7 @@ impl Root {
             let entry = entry.map_err(errors::io("read", &packages))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == INJECT_PACKAGE || name.starts_with(LIBRARY_PREFIX) {
+            if name == INJECT_PACKAGE || is_library_package(name.as_bytes()) {
                 ours.push(entry.path());
             }
         }
@@ -151,11 +153,9 @@ impl Source {
         let mut libraries = Vec::new();
         for entry in read {
             let entry = entry.map_err(errors::io("read", &self.packages))?;
-            if !entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(LIBRARY_PREFIX)
-            {
+            if !is_library_package(std::os::unix::ffi::OsStrExt::as_bytes(
+                entry.file_name().as_os_str(),
+            )) {
                 continue;
             }
             let stable = entry.path().join(STABLE);

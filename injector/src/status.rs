@@ -11,9 +11,11 @@
 //! JSON (`--json`, also in the flare) is stable, described in the README, and carries
 //! [`SCHEMA_VERSION`]: fields are only ever added.
 
+use crate::docker_status;
 use crate::output::say;
 use analyzer::runtime;
 use contract::decision::kind;
+use contract::sdk::Sdk;
 use contract::status::{self, key, tracer_key};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -94,9 +96,13 @@ pub struct Process {
     pub exe: String,
     /// Runtime name, e.g. `python`.
     pub runtime: String,
+    /// The SDK family the launcher chose, e.g. `opentelemetry`; empty for a process started
+    /// before the install.
+    pub sdk: String,
     /// Command line.
     pub args: Vec<String>,
-    /// Service name: the one the launcher set, else the process's own `DD_SERVICE`.
+    /// Service name: the one the launcher set, else the process's own `DD_SERVICE` (or
+    /// `OTEL_SERVICE_NAME` under the OpenTelemetry SDK).
     pub service: String,
 }
 
@@ -106,9 +112,15 @@ impl Process {
     pub fn from_record(pid: u32, page: &[u8]) -> Option<Process> {
         let launcher = text_fields(status::decode(page)?);
         let tracer = status::decode_tracer(page).map(text_fields);
+        let sdk = get(&launcher, key::SDK).to_owned();
+        let variable = if sdk == Sdk::OpenTelemetry.name() {
+            "OTEL_SERVICE_NAME"
+        } else {
+            "DD_SERVICE"
+        };
         let set_service = launcher.iter().find_map(|(k, v)| {
             (k == key::SET)
-                .then(|| v.strip_prefix("DD_SERVICE="))
+                .then(|| v.strip_prefix(variable)?.strip_prefix('='))
                 .flatten()
                 .map(str::to_owned)
         });
@@ -116,8 +128,9 @@ impl Process {
             pid,
             exe: get(&launcher, key::EXE).to_owned(),
             runtime: get(&launcher, key::RUNTIME).to_owned(),
+            sdk,
             service: set_service
-                .or_else(|| initial_variable(pid, "DD_SERVICE"))
+                .or_else(|| initial_variable(pid, variable))
                 .unwrap_or_default(),
             args: command_line(pid),
             launcher,
@@ -185,6 +198,7 @@ impl Process {
             "state": state.id(),
             "reason": optional(&reason),
             "runtime": self.runtime,
+            "sdk": optional(&self.sdk),
             "service": optional(&self.service),
             "exe": self.exe,
             "command_line": self.args,
@@ -333,8 +347,8 @@ fn summarize(processes: &[Process]) -> BTreeMap<(State, String), usize> {
     summary
 }
 
-/// `processes` as the `--json` document.
-fn document(processes: &[Process], unreadable: usize) -> Value {
+/// `processes` (and Docker's containers, `null` without a dockerd) as the `--json` document.
+fn document(processes: &[Process], unreadable: usize, docker: Value) -> Value {
     let summary: Vec<_> = summarize(processes)
         .iter()
         .map(|((state, reason), n)| {
@@ -346,13 +360,28 @@ fn document(processes: &[Process], unreadable: usize) -> Value {
         "processes": processes.iter().map(Process::json).collect::<Vec<_>>(),
         "summary": summary,
         "unreadable_processes": unreadable,
+        "docker": docker,
     })
 }
 
 /// The machine's processes as JSON (what `status --json` prints and `flare` keeps).
 pub fn report() -> Value {
     let (processes, unreadable) = scan();
-    document(&processes, unreadable)
+    document(
+        &processes,
+        unreadable,
+        docker_json(docker_containers().as_ref()),
+    )
+}
+
+/// Docker's running containers, if a dockerd reads the machine's `daemon.json`.
+fn docker_containers() -> Option<Result<Vec<docker_status::ContainerState>, String>> {
+    let root = crate::layout::Root::new(Path::new("/")).ok()?;
+    docker_status::containers(&root)
+}
+
+fn docker_json(containers: Option<&Result<Vec<docker_status::ContainerState>, String>>) -> Value {
+    containers.map_or(Value::Null, docker_status::status_json)
 }
 
 /// `text` cut to `width` characters, the last one `…` when cut.
@@ -368,17 +397,18 @@ fn cut(text: &str, width: usize) -> String {
 /// and reason.
 fn text(processes: &[Process], unreadable: usize) -> String {
     let mut out = format!(
-        "{:>7}  {:<21} {:<28} {:<7} {:<20} COMMAND\n",
-        "PID", "STATE", "REASON", "RUNTIME", "SERVICE"
+        "{:>7}  {:<21} {:<28} {:<7} {:<13} {:<20} COMMAND\n",
+        "PID", "STATE", "REASON", "RUNTIME", "SDK", "SERVICE"
     );
     for p in processes {
         let (state, reason) = p.state();
         out += &format!(
-            "{:>7}  {:<21} {:<28} {:<7} {:<20} {}\n",
+            "{:>7}  {:<21} {:<28} {:<7} {:<13} {:<20} {}\n",
             p.pid,
             state.id(),
             if reason.is_empty() { "-" } else { &reason },
             p.runtime,
+            if p.sdk.is_empty() { "-" } else { &p.sdk },
             if p.service.is_empty() {
                 "-"
             } else {
@@ -415,15 +445,16 @@ fn text(processes: &[Process], unreadable: usize) -> String {
 /// Prints the processes and the summary, as text or JSON.
 pub fn run(json_output: bool) -> Result<(), String> {
     let (processes, unreadable) = scan();
+    let docker = docker_containers();
     if json_output {
-        say!("{:#}", document(&processes, unreadable));
-    } else {
-        crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
+        let docker = docker_json(docker.as_ref());
+        say!("{:#}", document(&processes, unreadable, docker));
+        return Ok(());
     }
-    let docker = crate::docker_status::status_lines(&crate::layout::Root::new(Path::new("/"))?);
-    if !docker.is_empty() {
+    crate::output::stdout(format_args!("{}", text(&processes, unreadable)));
+    if let Some(containers) = &docker {
         say!();
-        for line in docker {
+        for line in docker_status::status_lines(containers) {
             say!("{line}");
         }
     }
@@ -452,6 +483,21 @@ mod tests {
         assert_eq!(p.changes(), ["DD_SERVICE=shop", "-X"]);
         assert_eq!(p.state(), (State::Injected, String::new()));
         assert!(Process::from_record(1, b"something else\n").is_none());
+    }
+
+    #[test]
+    fn an_opentelemetry_process_shows_its_sdk_and_otel_service_name() {
+        let record = "apm-inject-status 1\nexe=/usr/bin/node\nruntime=node\noutcome=injected\nreason=\nsdk=opentelemetry\nset=DD_SERVICE=not-this\nset=OTEL_SERVICE_NAME=orders\n";
+        let p = Process::from_record(u32::MAX, &page(record, "")).unwrap();
+        assert_eq!(
+            (p.sdk.as_str(), p.service.as_str()),
+            ("opentelemetry", "orders")
+        );
+        assert!(text(&[p], 0)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains(" opentelemetry "));
     }
 
     #[test]
@@ -506,7 +552,7 @@ mod tests {
             args: vec!["node".into(), "server.js".into()],
             ..Process::default()
         };
-        let doc = document(&[traced, old], 0);
+        let doc = document(&[traced, old], 0, Value::Null);
         assert_eq!(doc["schema_version"], 1);
         let p = &doc["processes"][0];
         assert_eq!(p["state"], "traced");

@@ -51,7 +51,7 @@ fn support(root: &Root, runtime: Runtime) -> Support {
         libc: explain::libc_of(&exe),
     };
     let (decision, _) = explain::decide(&process, &root.packages(), &crate::config::dir_in(root));
-    let package = format!("{}{}", contract::layout::LIBRARY_PREFIX, runtime.package());
+    let package = format!("{}{}", decision.sdk.library_prefix(), runtime.package());
     let library = root
         .packages()
         .join(&package)

@@ -221,8 +221,8 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         if let (Some(Reason::LibraryMissing), Some(runtime), Some(root)) =
             (decision.outcome.reason(), decision.runtime, root)
         {
-            let (entry, _) = analyzer::library_entry_point(runtime, process.libc);
-            let dir = contract::layout::library_dir(root, runtime);
+            let (entry, _) = analyzer::library_entry_point(runtime, process.libc, decision.sdk);
+            let dir = contract::layout::library_dir(root, runtime, decision.sdk);
             log.line(&[b"missing: ", &dir, b"/", entry.as_bytes()]);
         }
     }

@@ -1,4 +1,11 @@
-"""Entry point of the Datadog Python library package, installed by apm-inject.
+"""Entry point of the Python library packages installed by apm-inject: Datadog's
+(``datadog-apm-library-python``, ddtrace in ``ddtrace_pkgs/``) and the OpenTelemetry one
+(``opentelemetry-apm-library-python``, the OpenTelemetry distro in ``opentelemetry_pkgs/``).
+The same file serves both and loads the SDK its package holds; what follows says ddtrace, and
+the OpenTelemetry distro is loaded alike (its ``initialize()``, configured by the ``OTEL_*``
+variables; an application that can import its own ``opentelemetry.sdk`` keeps it,
+``opentelemetry_already_present``), without the Datadog-only parts (ddtrace's telemetry and
+memory limits).
 
 The launcher puts this package's directory first on PYTHONPATH, so Python imports this file as
 ``sitecustomize`` at start-up. Only a process the launcher decided to instrument goes on: one
@@ -59,18 +66,54 @@ def _point(name, tags=()):
     return {"name": name, "tags": list(tags)}
 
 
-def _load_ddtrace():
-    """Loads ddtrace if this interpreter is supported; returns the telemetry points."""
+# The directory of the SDK this package holds: ddtrace's (Datadog's package) or the
+# OpenTelemetry distro's (the OpenTelemetry package).
+_OPENTELEMETRY = os.path.isdir(os.path.join(_HERE, "opentelemetry_pkgs"))
+_PACKAGES = "opentelemetry_pkgs" if _OPENTELEMETRY else "ddtrace_pkgs"
+
+
+def _site_dir():
+    """The SDK's directory for this interpreter's ABI, or None if there is none."""
     try:
         abi = _abi()
     except Exception:
         abi = None
-    site_dir = abi and os.path.join(_HERE, "ddtrace_pkgs", abi)
-    if not site_dir or not os.path.isdir(site_dir):
-        return [
-            _point("library_entrypoint.abort", ["reason:incompatible_runtime"]),
-            _point("library_entrypoint.abort.runtime"),
-        ]
+    site_dir = abi and os.path.join(_HERE, _PACKAGES, abi)
+    return site_dir if site_dir and os.path.isdir(site_dir) else None
+
+
+def _incompatible():
+    return [
+        _point("library_entrypoint.abort", ["reason:incompatible_runtime"]),
+        _point("library_entrypoint.abort.runtime"),
+    ]
+
+
+def _load_opentelemetry():
+    """Starts the OpenTelemetry distro if this interpreter is supported; returns the points."""
+    site_dir = _site_dir()
+    if not site_dir:
+        return _incompatible()
+    from importlib.util import find_spec
+
+    if find_spec("opentelemetry") is not None and find_spec("opentelemetry.sdk") is not None:
+        return [_point("library_entrypoint.abort", ["reason:opentelemetry_already_present"])]
+    sys.path.append(site_dir)
+    try:
+        from opentelemetry.instrumentation.auto_instrumentation import initialize
+
+        initialize()
+    except Exception as error:
+        kind = type(error).__name__.lower()
+        return [_point("library_entrypoint.error", ["error_type:import_opentelemetry_" + kind])]
+    return [_point("library_entrypoint.complete", ["injection_forced:false"])]
+
+
+def _load_ddtrace():
+    """Loads ddtrace if this interpreter is supported; returns the telemetry points."""
+    site_dir = _site_dir()
+    if not site_dir:
+        return _incompatible()
     from importlib.util import find_spec
 
     if find_spec("ddtrace") is not None:
@@ -111,7 +154,7 @@ def _tracer_version():
 
 def _report(points):
     """Sends the points as telemetry, if the launcher injected this process."""
-    if "DD_INJECTION_ENABLED" not in os.environ:
+    if "DD_INJECTION_ENABLED" not in os.environ or _OPENTELEMETRY:
         return
     if _outcome(points)[0] == "complete":
         _report_through_tracer(points)
@@ -293,6 +336,8 @@ def _unsuitable():
         os.getcwd()
     except OSError:
         return "working_directory_unavailable"
+    if _OPENTELEMETRY:
+        return None
     try:
         import resource
     except ImportError:
@@ -335,7 +380,7 @@ def _main():
         points = [_point("library_entrypoint.abort", ["reason:" + reason])]
     else:
         try:
-            points = _load_ddtrace()
+            points = _load_opentelemetry() if _OPENTELEMETRY else _load_ddtrace()
         except Exception as error:
             kind = type(error).__name__.lower()
             points = [_point("library_entrypoint.error", ["error_type:main_" + kind])]

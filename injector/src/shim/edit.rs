@@ -5,7 +5,10 @@
 //! the launcher in `LD_PRELOAD` (after the container's own entries, never twice),
 //! `DD_INJECT_SENDER_TYPE=docker` and `DD_INJECT_START_TIME`, plus the service tags
 //! derived from Docker labels or the image ([`Container::service_tags`]) where the container has
-//! none. Everything else is kept as it was, unknown fields included: the edit works on the JSON
+//! none, and, when the host has the agent's socket directory `/var/run/datadog`, a read-only
+//! bind mount of it at the same place (connecting to a socket needs no write access to its
+//! mount), so that tracers find a Unix-socket agent as on the host. Everything else is kept as it
+//! was, unknown fields included: the edit works on the JSON
 //! tree, after `oci-spec` has validated the document (oci-spec's types drop unknown fields, so
 //! they only validate).
 
@@ -24,6 +27,8 @@ pub const CONTAINER_PACKAGES: &str = "/opt/datadog-packages";
 /// `$LIB` directory, which links to the launcher).
 pub const CONTAINER_LAUNCHER: &str =
     "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+/// The agent's socket directory (`apm.socket`, `dsd.socket`), on the host and in containers.
+pub const AGENT_SOCKET_DIR: &str = "/var/run/datadog";
 /// The opt-out, as a variable, an annotation or a label.
 pub const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// Variables the shim may add; `exec` copies those the container got into its processes.
@@ -40,6 +45,11 @@ const TAG_LABELS: &[(&str, &str)] = &[
     ("com.datadoghq.tags.env", "DD_ENV"),
     ("com.datadoghq.tags.version", "DD_VERSION"),
 ];
+/// Annotations containerd's CRI plugin writes into `config.json` (Docker writes none): the
+/// image reference and the container name, for deny rules when Docker does not know the
+/// container.
+const CRI_IMAGE: &str = "io.kubernetes.cri.image-name";
+const CRI_NAME: &str = "io.kubernetes.cri.container-name";
 /// Largest OCI file handled; Docker's are ~25 KiB.
 pub const MAX_SIZE: usize = 4 << 20;
 
@@ -56,6 +66,33 @@ pub struct Container {
 }
 
 impl Container {
+    /// This container completed from `config.json`'s annotations: the image and name from
+    /// containerd's CRI annotations where Docker told nothing, and the annotations as labels
+    /// where no label of that name exists (`ctr run --label` writes labels as annotations).
+    fn completed_from(&self, spec: &Value) -> Container {
+        let annotations = spec.get("annotations").and_then(Value::as_object);
+        let annotation = |key: &str| {
+            annotations
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let mut labels = self.labels.clone();
+        for (key, value) in annotations.into_iter().flatten() {
+            if let Some(value) = value.as_str() {
+                labels
+                    .entry(key.clone())
+                    .or_insert_with(|| value.to_owned());
+            }
+        }
+        Container {
+            name: self.name.clone().or_else(|| annotation(CRI_NAME)),
+            image: self.image.clone().or_else(|| annotation(CRI_IMAGE)),
+            labels,
+        }
+    }
+
     /// `DD_SERVICE`, `DD_ENV`, `DD_VERSION` from Datadog's labels; `DD_SERVICE` falls back
     /// to the image's name, e.g. `api` for `registry:5000/shop/api:1.2@sha256:…`.
     pub fn service_tags(&self) -> Vec<(&'static str, String)> {
@@ -93,6 +130,8 @@ pub struct Injection<'a> {
     pub start_time: u64,
     /// The user's deny rules.
     pub deny: &'a [DenyRule],
+    /// The host's agent socket directory, mounted at [`AGENT_SOCKET_DIR`], if it exists.
+    pub agent_dir: Option<&'a Path>,
 }
 
 /// `config` (a bundle's `config.json`) instrumented, or why not.
@@ -122,6 +161,7 @@ pub fn inject_config(
     {
         return Err(Skip::OptedOut("annotation"));
     }
+    let container = container.completed_from(&spec);
     if container
         .labels
         .get(OPT_OUT)
@@ -154,6 +194,16 @@ pub fn inject_config(
         "source": injection.packages,
         "options": ["rbind", "ro", "nosuid", "nodev"],
     }));
+    if let Some(agent_dir) = injection.agent_dir {
+        if !mounts.iter().any(holds_agent_dir) {
+            mounts.push(json!({
+                "destination": AGENT_SOCKET_DIR,
+                "type": "bind",
+                "source": agent_dir,
+                "options": ["rbind", "ro", "nosuid", "nodev", "noexec"],
+            }));
+        }
+    }
     let mut env = env;
     env.add_launcher();
     env.set_default("DD_INJECT_SENDER_TYPE", "docker");
@@ -235,6 +285,27 @@ fn covering(mount: &Value) -> Option<String> {
             .strip_prefix(clean)
             .is_some_and(|rest| rest.starts_with('/'));
     covers.then(|| destination.to_owned())
+}
+
+/// Whether the container mounts something of its own at the agent's socket directory (the
+/// user's `-v /var/run/datadog:/var/run/datadog`), or binds a directory of the host above it,
+/// where runc would create the mount point in the user's directory.
+fn holds_agent_dir(mount: &Value) -> bool {
+    let Some(destination) = mount.get("destination").and_then(Value::as_str) else {
+        return false;
+    };
+    let clean = destination.trim_end_matches('/');
+    let is_bind = mount.get("type").and_then(Value::as_str) == Some("bind")
+        || mount
+            .get("options")
+            .and_then(Value::as_array)
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
+    [AGENT_SOCKET_DIR, "/run/datadog"].iter().any(|dir| {
+        *dir == clean
+            || (is_bind
+                && (clean.is_empty()
+                    || dir.strip_prefix(clean).is_some_and(|r| r.starts_with('/'))))
+    })
 }
 
 fn is_our_mount(mount: &Value) -> bool {
@@ -323,6 +394,7 @@ mod tests {
             packages: Path::new("/opt/datadog-packages"),
             start_time: 1_700_000_000,
             deny,
+            agent_dir: None,
         }
     }
 
@@ -644,5 +716,118 @@ mod tests {
             inject_process(b"{]", &container),
             Err(Skip::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn agent_socket_directory_is_mounted_read_only_when_the_host_has_it() {
+        let with_agent = Injection {
+            agent_dir: Some(Path::new("/var/run/datadog")),
+            ..injection(&[])
+        };
+        let edited = inject_config(DOCKER, &with_agent, &Container::default()).unwrap();
+        let edited: Value = serde_json::from_slice(&edited).unwrap();
+        let mount = edited["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            mount,
+            json!({"destination": "/var/run/datadog", "type": "bind", "source": "/var/run/datadog",
+                   "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
+        );
+        let without = inject(DOCKER, &Container::default()).unwrap();
+        assert!(!without["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == AGENT_SOCKET_DIR));
+    }
+
+    #[test]
+    fn the_users_own_agent_mount_is_kept() {
+        let with_agent = Injection {
+            agent_dir: Some(Path::new("/var/run/datadog")),
+            ..injection(&[])
+        };
+        for (destination, kind) in [
+            ("/var/run/datadog", "bind"),
+            ("/run/datadog/", "bind"),
+            ("/var/run", "bind"),
+            ("/var", "bind"),
+            ("/run/datadog", "tmpfs"),
+        ] {
+            let config = with(DOCKER, |v| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": destination, "type": kind, "source": "/srv/agent"}),
+                );
+            });
+            let edited = inject_config(&config, &with_agent, &Container::default()).unwrap();
+            let edited: Value = serde_json::from_slice(&edited).unwrap();
+            let ours = edited["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["destination"] == AGENT_SOCKET_DIR)
+                .count();
+            assert_eq!(
+                ours,
+                usize::from(destination == AGENT_SOCKET_DIR),
+                "{destination}"
+            );
+            assert_eq!(
+                env(&edited)["LD_PRELOAD"],
+                CONTAINER_LAUNCHER,
+                "{destination}"
+            );
+        }
+        // containerd's tmpfs on /run is no reason to go without the agent.
+        let edited = inject_config(CONTAINERD, &with_agent, &Container::default()).unwrap();
+        let edited: Value = serde_json::from_slice(&edited).unwrap();
+        assert_eq!(
+            edited["mounts"].as_array().unwrap().last().unwrap()["destination"],
+            AGENT_SOCKET_DIR
+        );
+    }
+
+    #[test]
+    fn containerd_annotations_name_the_image_for_deny_rules_and_service() {
+        let cri = with(CONTAINERD, |v| {
+            v["annotations"][CRI_IMAGE] = json!("registry.local/batch/nightly:3");
+            v["annotations"][CRI_NAME] = json!("nightly");
+        });
+        let deny = [DenyRule {
+            id: "docker_config.yaml:2".into(),
+            image: Some("registry.local/batch/*".into()),
+            name: None,
+        }];
+        assert_eq!(
+            inject_config(&cri, &injection(&deny), &Container::default()).unwrap_err(),
+            Skip::Denied("docker_config.yaml:2".into())
+        );
+        let by_name = [DenyRule {
+            id: "docker_config.yaml:3".into(),
+            image: None,
+            name: Some("night*".into()),
+        }];
+        assert_eq!(
+            inject_config(&cri, &injection(&by_name), &Container::default()).unwrap_err(),
+            Skip::Denied("docker_config.yaml:3".into())
+        );
+        let edited = inject(&cri, &Container::default()).unwrap();
+        assert_eq!(env(&edited)["DD_SERVICE"], "nightly");
+        // What Docker says wins over annotations.
+        let docker = Container {
+            image: Some("shop/api:1".into()),
+            ..Container::default()
+        };
+        assert!(inject_config(&cri, &injection(&deny), &docker).is_ok());
+    }
+
+    #[test]
+    fn ctr_labels_are_read_from_annotations() {
+        let labelled = with(CONTAINERD, |v| {
+            v["annotations"]["com.datadoghq.tags.service"] = json!("cart");
+        });
+        assert_eq!(
+            env(&inject(&labelled, &Container::default()).unwrap())["DD_SERVICE"],
+            "cart"
+        );
     }
 }

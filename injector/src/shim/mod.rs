@@ -20,24 +20,27 @@ pub mod decision;
 pub mod edit;
 pub mod runtime;
 
+use crate::daemon_json::{Previous, PREVIOUS_FILE};
 use crate::docker_config::{self, DockerConfig};
 use crate::http_client::Endpoint;
 use crate::{docker_api, layout};
 use args::Call;
 use decision::Skip;
 use edit::{Container, Injection};
+use runtime::Runtime;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// File name that makes `apm-inject` act as the shim.
 pub const SHIM_NAME: &str = "auto_inject_runc";
 /// How long the shim waits for the Docker API.
 const API_BUDGET: Duration = Duration::from_secs(2);
+/// The runtime chosen, for the panic hook.
+static CHOSEN: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
 
 /// Whether this process was started as `…/auto_inject_runc`.
 pub fn invoked_as_shim() -> bool {
@@ -59,15 +62,19 @@ pub fn run() -> ! {
     };
     let log = Log::new(&config);
     let path_var = std::env::var_os("PATH");
-    let Some(runc) = runtime::find(&config.runtimes, path_var.as_deref()) else {
+    let previous = std::fs::read(docker_config::path().with_file_name(PREVIOUS_FILE))
+        .ok()
+        .and_then(|bytes| Previous::from_json(&bytes));
+    let candidates = runtime::candidates(&config.runtimes, previous.as_ref());
+    let Some(runc) = runtime::find(&candidates, path_var.as_deref()) else {
         // The one case where nothing can be passed through: say so, as runc would.
         eprintln!(
-            "{SHIM_NAME}: no runtime found (runtimes: {:?} in {}; PATH)",
-            config.runtimes,
+            "{SHIM_NAME}: no runtime found (candidates {candidates:?}, from {}; PATH)",
             docker_config::path().display()
         );
         std::process::exit(127)
     };
+    let _ = CHOSEN.set(runc.clone());
     let call = args::parse(arguments);
     let prepared = match (&call, config_error) {
         (Call::Other, _) => None,
@@ -120,10 +127,12 @@ fn prepare_create(
     let start_time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let agent_dir = Path::new(edit::AGENT_SOCKET_DIR);
     let injection = Injection {
         packages: &packages,
         start_time,
         deny: &config.deny,
+        agent_dir: agent_dir.is_dir().then_some(agent_dir),
     };
     let edited = edit::inject_config(&original, &injection, &container)?;
     replace(&path, &edited)?;
@@ -132,7 +141,7 @@ fn prepare_create(
 
 /// Edits the `--process` file of `exec` in container `id`.
 fn prepare_exec(
-    runc: &Path,
+    runc: &Runtime,
     process: &Path,
     id: &OsStr,
     root: Option<&OsStr>,
@@ -203,8 +212,8 @@ fn docker_container(api: &Endpoint, id: &str) -> Result<Container, Skip> {
 }
 
 /// The bundle of container `id`, from `runc state`.
-fn bundle_of(runc: &Path, id: &OsStr, root: Option<&OsStr>) -> Result<PathBuf, Skip> {
-    let mut cmd = Command::new(runc);
+fn bundle_of(runc: &Runtime, id: &OsStr, root: Option<&OsStr>) -> Result<PathBuf, Skip> {
+    let mut cmd = runc.command();
     if let Some(root) = root {
         cmd.arg("--root").arg(root);
     }
@@ -225,8 +234,8 @@ fn bundle_of(runc: &Path, id: &OsStr, root: Option<&OsStr>) -> Result<PathBuf, S
 
 /// Runs `runc arguments` as a child; on success exits with its status, on failure puts the
 /// original file back and returns (the caller then executes runc again).
-fn run_or_restore(runc: &Path, arguments: &[OsString], edit: &Edit, log: &Log) {
-    match Command::new(runc).args(arguments).status() {
+fn run_or_restore(runc: &Runtime, arguments: &[OsString], edit: &Edit, log: &Log) {
+    match runc.command().args(arguments).status() {
         Ok(status) if status.success() => std::process::exit(0),
         outcome => {
             let restored = replace(&edit.path, &edit.original);
@@ -277,9 +286,12 @@ fn replace(path: &Path, content: &[u8]) -> Result<(), Skip> {
 }
 
 /// Executes the real runtime with the original arguments.
-fn exec(runc: &Path, arguments: &[OsString]) -> ! {
-    let error = Command::new(runc).args(arguments).exec();
-    eprintln!("{SHIM_NAME}: cannot run {}: {error}", runc.display());
+fn exec(runc: &Runtime, arguments: &[OsString]) -> ! {
+    let error = runc.command().args(arguments).exec();
+    eprintln!(
+        "{SHIM_NAME}: cannot run {}: {error}",
+        runc.program.display()
+    );
     std::process::exit(127)
 }
 
@@ -287,8 +299,11 @@ fn exec(runc: &Path, arguments: &[OsString]) -> ! {
 /// panic happens before or after a replacement, never during one).
 fn pass_through_from_panic() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Some(runc) = CHOSEN.get() {
+        exec(runc, &args);
+    }
     let path_var = std::env::var_os("PATH");
-    if let Some(runc) = runtime::find(&[PathBuf::from("runc")], path_var.as_deref()) {
+    if let Some(runc) = runtime::find(&[Runtime::plain("runc")], path_var.as_deref()) {
         exec(&runc, &args);
     }
     std::process::exit(127)

@@ -1,0 +1,115 @@
+'use strict'
+/**
+ * Entry point of the OpenTelemetry Node.js library package, installed by apm-inject
+ * (`opentelemetry-apm-library-js`). The launcher appends `--require=<package>/bootstrap.cjs` to
+ * NODE_OPTIONS of a Node.js it decided to instrument with `sdk: opentelemetry`.
+ *
+ * It goes on only in the process the launcher decided on, on the main thread: the launcher's
+ * decision record (a shared memory page named `apm-inject-status`, dropped by `exec`) must say
+ * `outcome=injected` and `sdk=opentelemetry`. A program that merely inherits NODE_OPTIONS
+ * (an Electron app, a node started without the launcher) loads nothing. An application whose
+ * own dependencies resolve `@opentelemetry/sdk-node` keeps its own SDK
+ * (`opentelemetry_already_present`). Otherwise it registers
+ * `@opentelemetry/auto-instrumentations-node` (its `register` entry: the Node.js SDK with every
+ * instrumentation, configured by the OTEL_* variables), and writes the outcome into the
+ * record's tracer area for `apm-inject status`.
+ *
+ * It never throws into the application and writes nothing unless
+ * DD_APM_INSTRUMENTATION_DEBUG is on.
+ */
+var fs = require('fs')
+var path = require('path')
+var Module = require('module')
+
+var MAPPING = '/memfd:apm-inject-status (deleted)'
+var TRACER_OFFSET = 3072
+var PACKAGE = '@opentelemetry/auto-instrumentations-node'
+
+/** One line to the launcher's log destinations, when debug logging is on. */
+function log (message) {
+  if (!/^(true|1)$/i.test(process.env.DD_APM_INSTRUMENTATION_DEBUG || '')) return
+  var destinations = (process.env.DD_APM_INSTRUMENTATION_OUTPUT_PATHS || 'stderr').split(',')
+  destinations.forEach(function (destination) {
+    var file = destination.trim().replace(/^file:\/\//, '')
+    var line = 'opentelemetry bootstrap[' + process.pid + ']: ' + message + '\n'
+    try {
+      if (file === 'stderr') fs.writeSync(2, line)
+      else if (file.charAt(0) === '/') fs.appendFileSync(file, line, { mode: 384 })
+    } catch (e) {}
+  })
+}
+
+/** The record's address in this process, from /proc/self/maps; -1 when there is none. */
+function recordAddress () {
+  var found = fs.readFileSync('/proc/self/maps', 'latin1').split('\n').filter(function (line) {
+    return line.endsWith(MAPPING)
+  })
+  return found.length ? parseInt(found[0].split('-')[0], 16) : -1
+}
+
+/** The launcher's text of the record at `address`. */
+function readRecord (address) {
+  var page = Buffer.alloc(TRACER_OFFSET)
+  var fd = fs.openSync('/proc/self/mem', 'r')
+  try {
+    fs.readSync(fd, page, 0, page.length, address)
+  } finally {
+    fs.closeSync(fd)
+  }
+  return page.toString('latin1').split('\0')[0].split('\n')
+}
+
+/** Writes the outcome ("complete", or "abort"/"error" with `reason`) into the tracer's area. */
+function writeOutcome (address, outcome, reason) {
+  var version = ''
+  try {
+    version = require(path.join(__dirname, 'node_modules', PACKAGE, 'package.json')).version
+  } catch (e) {}
+  var area = Buffer.alloc(1023)
+  area.write('apm-inject-tracer 1\noutcome=' + outcome + '\nreason=' + reason +
+    '\ntracer_version=' + version + '\n', 'latin1')
+  var fd = fs.openSync('/proc/self/mem', 'w')
+  try {
+    fs.writeSync(fd, area, 0, area.length, address + TRACER_OFFSET)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Whether the application's own dependencies resolve an OpenTelemetry Node.js SDK. */
+function applicationHasSdk () {
+  var main = process.argv[1]
+  if (!main) return false
+  try {
+    var resolved = Module.createRequire(path.resolve(main)).resolve('@opentelemetry/sdk-node')
+    return resolved.indexOf(__dirname + path.sep) !== 0
+  } catch (e) {
+    return false
+  }
+}
+
+function start () {
+  if (!require('worker_threads').isMainThread) return
+  var address = recordAddress()
+  if (address < 0) return
+  var record = readRecord(address)
+  if (record.indexOf('outcome=injected') < 0 || record.indexOf('sdk=opentelemetry') < 0) return
+  var outcome = ['complete', '']
+  if (applicationHasSdk()) {
+    outcome = ['abort', 'opentelemetry_already_present']
+  } else {
+    try {
+      Module.createRequire(path.join(__dirname, 'bootstrap.cjs'))(PACKAGE + '/register')
+    } catch (error) {
+      outcome = ['error', 'require_' + String((error && error.code) || 'exception').toLowerCase()]
+    }
+  }
+  log('opentelemetry ' + outcome.join(' ').trim())
+  writeOutcome(address, outcome[0], outcome[1])
+}
+
+try {
+  start()
+} catch (e) {
+  log('not instrumented: ' + e)
+}
