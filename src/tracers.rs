@@ -489,6 +489,17 @@ impl WebApp {
     }
 }
 
+/// The entry of process `pid` in `apm-inject status --json`.
+pub fn status_of(pid: u32) -> Value {
+    let out = crate::run(Command::new(cli()).args(["status", "--json"]));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let processes = status["processes"].as_array().unwrap();
+    let entry = processes.iter().find(|p| p["pid"] == pid);
+    entry
+        .cloned()
+        .unwrap_or_else(|| panic!("{pid} not in {status:#}"))
+}
+
 /// A copy of the Flask application as `<temp>/Shop_API.py` (its service name is derived from
 /// the file name), in a directory that lives as long as the returned guard.
 pub fn flask_app() -> (tempfile::TempDir, PathBuf) {

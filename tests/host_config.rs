@@ -439,3 +439,60 @@ fn the_sdk_setting_chooses_the_opentelemetry_package() {
         "{text}"
     );
 }
+
+/// The OpenTelemetry injector's `otelinject.conf` is a drop-in: `config apply` compiles its
+/// exclude and include rules (and chooses the OpenTelemetry SDK), and `explain` names the
+/// file and line a decision came from.
+#[test]
+fn otelinject_conf_rules_apply_and_explain_names_their_line() {
+    let p = Packages::with_libraries();
+    let root = tempfile::tempdir().unwrap();
+    let conf = root.path().join("etc/opentelemetry/otelinject.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conf,
+        "jvm_auto_instrumentation_agent_path=/usr/lib/opentelemetry/jvm/javaagent.jar\n\
+         exclude_paths=/usr/bin/python3*\n\
+         include_with_arguments=*shop*\n",
+    )
+    .unwrap();
+    let out = run(Command::new(cli())
+        .args(["config", "apply", "--root"])
+        .arg(root.path())
+        .env_remove("DD_APM_INSTRUMENTATION_CONFIG_DIR"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("otelinject.conf:1: jvm_auto_instrumentation_agent_path not used"),
+        "{}",
+        stdout(&out)
+    );
+    let dir = root.path().join("etc/datadog-agent/inject");
+    let explain = |args: &[&str]| {
+        stdout(&run(Command::new(cli())
+            .arg("explain")
+            .arg("--packages-root")
+            .arg(&p.root)
+            .arg("--")
+            .args(args)
+            .env("DD_APM_INSTRUMENTATION_CONFIG_DIR", &dir)
+            .env("PATH", "/usr/bin:/bin")))
+    };
+    let text = explain(&["/usr/bin/python3", "shop.py"]);
+    assert!(
+        text.contains("rule:       otelinject.conf:2 (from /etc/opentelemetry/otelinject.conf)")
+            && text
+                .contains("exclude_paths=/usr/bin/python3* (/etc/opentelemetry/otelinject.conf:2)"),
+        "{text}"
+    );
+    let text = explain(&["node", "/srv/billing.js"]);
+    assert!(
+        text.contains("rule:       otelinject.conf:3 (from /etc/opentelemetry/otelinject.conf)")
+            && text.contains("include_with_arguments not matched"),
+        "{text}"
+    );
+    let text = explain(&["node", "/srv/shop.js"]);
+    assert!(
+        text.contains("sdk:        opentelemetry (from ") && !text.contains("rule:"),
+        "{text}"
+    );
+}

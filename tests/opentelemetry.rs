@@ -7,7 +7,7 @@
 
 use apm_inject_tests::collector::{Collector, Span};
 use apm_inject_tests::tracers::{
-    app_python, flask_app, java_app, node_app, npm_node, wait_for, TestAgent, WebApp,
+    app_python, flask_app, java_app, node_app, npm_node, status_of, wait_for, TestAgent, WebApp,
 };
 use apm_inject_tests::{run, Packages};
 use std::path::Path;
@@ -58,6 +58,16 @@ fn flask_app_sends_otlp_spans_and_switches_back_to_datadog() {
         spans[0].resource.contains(&"team=shop".to_string()),
         "{spans:?}"
     );
+    let status = status_of(app.pid());
+    assert_eq!(
+        (&status["state"], &status["sdk"], &status["service"]),
+        (
+            &"traced".into(),
+            &"opentelemetry".into(),
+            &"shop_api".into()
+        ),
+        "{status:#}"
+    );
     drop(app);
     assert!(agent.spans().is_empty(), "nothing for the Datadog agent");
 
@@ -94,6 +104,12 @@ fn node_app_sends_otlp_spans() {
     assert!(
         names(&spans).iter().any(|n| n.starts_with("GET")),
         "{spans:?}"
+    );
+    let status = status_of(app.pid());
+    assert_eq!(
+        (&status["state"], &status["sdk"]),
+        (&"traced".into(), &"opentelemetry".into()),
+        "{status:#}"
     );
     assert!(agent.spans().is_empty());
 }

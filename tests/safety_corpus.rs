@@ -8,6 +8,12 @@
 //! path of the same length, so the loader does the same work and `env` prints the same
 //! `LD_PRELOAD` after normalisation.
 //!
+//! Both SDK families are covered at no extra cost: every other program (by its place in the
+//! sorted corpus) runs with `DD_APM_INSTRUMENTATION_SDK=opentelemetry` and the OpenTelemetry
+//! packages beside Datadog's, the rest with `DD_APM_INSTRUMENTATION_SDK=datadog`, in all three of
+//! its runs (the variable is read only once a runtime is recognised, so neither may change a
+//! thing).
+//!
 //! Left out, by rule:
 //! - runtimes (`analyzer::runtime::detect` on the file name, the one `/proc/self/exe` shows)
 //!   and `#!` scripts run by one: changing those is the library's job (`runtimes.rs`);
@@ -70,6 +76,11 @@ fn programs_on_this_machine_behave_identically_with_the_library() {
     let started = Instant::now();
     let (programs, mut excluded) = corpus();
     let ours = Packages::with_libraries();
+    let otel_bootstrap = ours.dir.path().join("otel-sitecustomize.py");
+    std::fs::write(&otel_bootstrap, "").unwrap();
+    for lang in ["python", "js", "java"] {
+        ours.install_opentelemetry(lang, &[("sitecustomize.py", &otel_bootstrap)]);
+    }
     let baseline = Packages::baseline();
     let scratch = tempfile::Builder::new()
         .prefix("apm-inject-corpus")
@@ -89,7 +100,12 @@ fn programs_on_this_machine_behave_identically_with_the_library() {
                     break;
                 };
                 let dir = scratch.join(format!("w{worker}"));
-                let verdict = judge(program, &dir, ours, baseline);
+                let sdk = if i % 2 == 0 {
+                    "datadog"
+                } else {
+                    "opentelemetry"
+                };
+                let verdict = judge(program, &dir, ours, baseline, sdk);
                 let name = program.path.display().to_string();
                 verdicts.lock().unwrap().push((name, verdict));
             });
@@ -147,7 +163,7 @@ fn a_library_that_writes_one_stray_byte_is_caught() {
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     for name in ["/usr/bin/true", "/usr/bin/ls", "/usr/bin/env"] {
         let program = Program { path: name.into() };
-        let verdict = judge(&program, scratch.path(), &noisy, &baseline);
+        let verdict = judge(&program, scratch.path(), &noisy, &baseline, "opentelemetry");
         match verdict {
             Verdict::Differs(diff) => assert!(diff.contains("with:\n!"), "{name}: {diff}"),
             _ => panic!("{name}: the stray byte went unnoticed"),
@@ -239,16 +255,22 @@ fn kind(path: &Path) -> Kind {
 
 /// Runs `program` without, with, and again without the library (up to three rounds if the
 /// library's run differs while the baseline is stable), and says what that showed.
-fn judge(program: &Program, dir: &Path, ours: &Packages, baseline: &Packages) -> Verdict {
+fn judge(
+    program: &Program,
+    dir: &Path,
+    ours: &Packages,
+    baseline: &Packages,
+    sdk: &str,
+) -> Verdict {
     let mut last = String::new();
     for _round in 0..3 {
-        let Some(before) = run_once(program, dir, baseline, false) else {
+        let Some(before) = run_once(program, dir, baseline, false, sdk) else {
             return Verdict::NotDeterministic;
         };
-        let Some(with) = run_once(program, dir, ours, true) else {
+        let Some(with) = run_once(program, dir, ours, true, sdk) else {
             return Verdict::NotDeterministic;
         };
-        let Some(after) = run_once(program, dir, baseline, false) else {
+        let Some(after) = run_once(program, dir, baseline, false, sdk) else {
             return Verdict::NotDeterministic;
         };
         let (before, after) = (baseline.normalise(&before.0), baseline.normalise(&after.0));
@@ -270,13 +292,14 @@ fn judge(program: &Program, dir: &Path, ours: &Packages, baseline: &Packages) ->
     Verdict::Differs(last)
 }
 
-/// One run in a fresh empty working directory; `None` on timeout. With the library, also the
-/// debug log the run left.
+/// One run in a fresh empty working directory, with SDK family `sdk`; `None` on timeout. With
+/// the library, also the debug log the run left.
 fn run_once(
     program: &Program,
     dir: &Path,
     packages: &Packages,
     ours: bool,
+    sdk: &str,
 ) -> Option<(Output, String)> {
     let cwd = dir.join("cwd");
     let _ = std::fs::remove_dir_all(dir);
@@ -294,7 +317,8 @@ fn run_once(
         .env("TZ", "UTC")
         .env("LD_PRELOAD", &packages.launcher)
         .env("DD_APM_INSTRUMENTATION_DEBUG", "true")
-        .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", &log);
+        .env("DD_APM_INSTRUMENTATION_OUTPUT_PATHS", &log)
+        .env("DD_APM_INSTRUMENTATION_SDK", sdk);
     as_nobody(&mut cmd);
     let output = run_limited(&mut cmd, LIMIT)?;
     let log = if ours {

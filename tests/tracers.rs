@@ -4,7 +4,7 @@
 
 use apm_inject_tests::tracers::{
     app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node,
-    programs_started_by, tools_tempdir, wait_for, TestAgent, WebApp,
+    programs_started_by, status_of, tools_tempdir, wait_for, TestAgent, WebApp,
 };
 use apm_inject_tests::{cli, fixture, pyenv, run, stdout, Packages};
 use serde_json::Value;
@@ -103,17 +103,6 @@ fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
     let status = status_of(app.pid());
     assert_eq!(status["state"], "traced", "{status:#}");
     assert_eq!(status["tracer"]["outcome"], "complete", "{status:#}");
-}
-
-/// The entry of process `pid` in `apm-inject status --json`.
-fn status_of(pid: u32) -> Value {
-    let out = run(Command::new(cli()).args(["status", "--json"]));
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let processes = status["processes"].as_array().unwrap();
-    let entry = processes.iter().find(|p| p["pid"] == pid);
-    entry
-        .cloned()
-        .unwrap_or_else(|| panic!("{pid} not in {status:#}"))
 }
 
 #[test]

@@ -163,11 +163,16 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         };
         let allowed_by = match deny_list::first_match(&self.config.rules, &subject) {
             Some(rule) if rule.action == Action::Deny => {
-                return skip(rule_reason(&rule, config::SOURCE_FILE))
+                return skip(rule_reason(&rule, user_rule_source(&rule)))
             }
             Some(rule) => Some(String::from_utf8_lossy(rule.id).into_owned()),
             None => None,
         };
+        if allowed_by.is_none() {
+            if let Some(rule) = deny_list::unmet_requirement(&self.config.rules, &subject) {
+                return skip(rule_reason(&rule, user_rule_source(&rule)));
+            }
+        }
         if let Some(reason) = lang.builtin_skip(process, &invocation) {
             return skip(reason);
         }
@@ -417,6 +422,16 @@ pub fn library_entry_point(runtime: Runtime, libc: Libc, sdk: Sdk) -> (&'static 
         ..Process::default()
     };
     with_language(runtime, false, sdk, EntryPoint(&process))
+}
+
+/// The file a user rule comes from: the OpenTelemetry injector's drop-in for its rules (ids
+/// `otelinject.conf:<line>`), else the host configuration.
+fn user_rule_source(rule: &RuleRef) -> &'static str {
+    if rule.id.starts_with(b"otelinject.conf:") {
+        config::DROPIN_FILE
+    } else {
+        config::SOURCE_FILE
+    }
 }
 
 fn rule_reason(rule: &RuleRef, source: &str) -> Reason {

@@ -728,3 +728,58 @@ fn a_process_that_is_not_instrumented_gets_nothing_in_otel_mode() {
     let d = decide(&process, &with_opentelemetry_python(), Some(ROOT), &OTEL);
     assert!(matches!(d.outcome, Outcome::Skipped(_)) && d.edits.is_empty());
 }
+
+/// A requirement (the OpenTelemetry injector's `include_*`) skips what it does not match, never
+/// allows by itself, and an explicit allow rule before it wins.
+#[test]
+fn requirements_skip_what_they_do_not_match() {
+    use contract::rules::{encode, Action, Clause, Rule};
+    let require = Rule {
+        id: "otelinject.conf:3".into(),
+        description: "include_with_arguments not matched".into(),
+        runtime: None,
+        action: Action::Require,
+        alternatives: vec![vec![Clause::Arg {
+            position: None,
+            patterns: vec!["*shop*".into()],
+        }]],
+    };
+    let allow = Rule {
+        id: "billing".into(),
+        action: Action::Allow,
+        alternatives: vec![vec![Clause::Arg {
+            position: None,
+            patterns: vec!["*billing*".into()],
+        }]],
+        description: String::new(),
+        runtime: None,
+    };
+    let rules = encode(&[allow, require]).unwrap();
+    let config = Config {
+        rules: contract::rules::RuleSet::parse(&rules).unwrap(),
+        ..OTEL
+    };
+    let decide_for_script = |script: &[u8]| {
+        let process = Process {
+            exe: b"/usr/bin/python3",
+            args: vec![b"python3", script],
+            ..Process::default()
+        };
+        decide(&process, &with_opentelemetry_python(), Some(ROOT), &config)
+    };
+    match decide_for_script(b"/srv/orders.py").outcome {
+        Outcome::Skipped(Reason::Rule { id, source, .. }) => assert_eq!(
+            (id.as_str(), source.as_str()),
+            ("otelinject.conf:3", "/etc/opentelemetry/otelinject.conf")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decide_for_script(b"/srv/shop.py").outcome,
+        Outcome::Injected
+    );
+    assert_eq!(
+        decide_for_script(b"/srv/billing.py").allowed_by.as_deref(),
+        Some("billing")
+    );
+}

@@ -32,6 +32,9 @@ pub const DEFAULT_DIR: &str = "/etc/datadog-agent/inject";
 pub const DIR_VARIABLE: &str = "DD_APM_INSTRUMENTATION_CONFIG_DIR";
 /// The YAML users edit, in the configuration directory.
 pub const SOURCE_FILE: &str = "host_config.yaml";
+/// The OpenTelemetry injector's configuration file, compiled in as a drop-in by `apm-inject
+/// config apply`; its rules' ids are `otelinject.conf:<line>`.
+pub const DROPIN_FILE: &str = "/etc/opentelemetry/otelinject.conf";
 /// The compiled form the library reads, in the configuration directory.
 pub const COMPILED_FILE: &str = "host_config.bin";
 /// Largest compiled file read.

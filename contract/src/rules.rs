@@ -36,6 +36,9 @@ pub enum Action {
     Deny = 0,
     /// Instrument (user rules only).
     Allow = 1,
+    /// A process this rule does not apply to is not instrumented (the OpenTelemetry injector's
+    /// `include_*` settings, read from its configuration file); never a first match.
+    Require = 2,
 }
 
 /// One condition on a process; all clauses of an alternative must hold.
@@ -311,6 +314,7 @@ fn read_rule<'a>(cursor: &mut Cursor<'a>) -> Option<RuleRef<'a>> {
     let action = match cursor.u8()? {
         0 => Action::Deny,
         1 => Action::Allow,
+        2 => Action::Require,
         _ => return None,
     };
     let start = cursor.0;

@@ -12,7 +12,7 @@ extern crate std;
 pub mod glob;
 pub mod matcher;
 
-pub use matcher::{applies, first_match, Subject};
+pub use matcher::{applies, first_match, unmet_requirement, Subject};
 
 use contract::rules::RuleSet;
 

@@ -2,7 +2,7 @@
 //! the default deny list, users' rules and `requirements.json` deny entries. No allocation.
 
 use crate::glob;
-use contract::rules::{ClauseRef, RuleRef, RuleSet};
+use contract::rules::{Action, ClauseRef, RuleRef, RuleSet};
 
 /// What a rule is matched against: one process, as the analyzer understands it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,7 +29,16 @@ pub struct Subject<'a> {
 
 /// The first rule of `rules` (in order) that applies to `subject`.
 pub fn first_match<'a>(rules: &RuleSet<'a>, subject: &Subject) -> Option<RuleRef<'a>> {
-    rules.rules().find(|rule| applies(rule, subject))
+    rules
+        .rules()
+        .find(|rule| rule.action != Action::Require && applies(rule, subject))
+}
+
+/// The first requirement (`Action::Require`) of `rules` that does not apply to `subject`.
+pub fn unmet_requirement<'a>(rules: &RuleSet<'a>, subject: &Subject) -> Option<RuleRef<'a>> {
+    rules
+        .rules()
+        .find(|rule| rule.action == Action::Require && !applies(rule, subject))
 }
 
 /// Whether `rule` applies to `subject`: its runtime matches and one alternative holds.

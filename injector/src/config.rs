@@ -24,6 +24,7 @@
 //! bad one, and writes atomically.
 
 use crate::layout::Root;
+use crate::otelinject;
 use crate::output::say;
 use crate::{system_file, tree};
 use contract::config::{self, Source};
@@ -52,8 +53,14 @@ pub fn dir() -> PathBuf {
         .map_or_else(|| PathBuf::from(config::DEFAULT_DIR), PathBuf::from)
 }
 
-/// Reads and validates `path`; errors as `path:line:column: message` lines.
-pub fn compile(path: &Path) -> Result<Vec<u8>, String> {
+/// Reads and validates `path` with the OpenTelemetry injector's file `dropin` (its rules after
+/// the YAML's; a missing YAML is then no error); errors as `file:line[:column]: message`.
+pub fn compile(path: &Path, dropin: Option<&otelinject::Dropin>) -> Result<Vec<u8>, String> {
+    if dropin.is_some() && !path.exists() {
+        let source = parse_with(&empty_mapping(), "host_config.yaml", dropin)
+            .map_err(|e| format!("{}:{e}", path.display()))?;
+        return config::encode(&source).map_err(|e| format!("{}: {e}", path.display()));
+    }
     let at = |e: Error| format!("{}:{e}", path.display());
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if !meta.is_file() {
@@ -74,16 +81,36 @@ pub fn compile(path: &Path) -> Result<Vec<u8>, String> {
     let file_name = path.file_name().map_or("host_config.yaml".into(), |n| {
         n.to_string_lossy().into_owned()
     });
-    let source = match yaml::parse(text).map_err(at)? {
-        Some(root) => parse(&root, &file_name).map_err(at)?,
-        None => Source::default(),
-    };
+    let root = yaml::parse(text).map_err(at)?.unwrap_or_else(empty_mapping);
+    let source = parse_with(&root, &file_name, dropin).map_err(at)?;
     config::encode(&source).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+#[cfg(test)]
 fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
+    parse_with(root, file_name, None)
+}
+
+/// The configuration of an empty file.
+fn empty_mapping() -> Node {
+    yaml::parse("{}")
+        .ok()
+        .flatten()
+        .expect("an empty mapping parses")
+}
+
+/// The configuration of `root`, with the drop-in's rules after its own,
+/// its disabled runtimes added, and the OpenTelemetry SDK unless `sdk` says otherwise.
+fn parse_with(
+    root: &Node,
+    file_name: &str,
+    dropin: Option<&otelinject::Dropin>,
+) -> Result<Source, Error> {
     let fields = root.fields("host configuration", KEYS)?;
     let mut source = Source::default();
+    if dropin.is_some() {
+        source.sdk = Sdk::OpenTelemetry;
+    }
     if let Some(n) = fields.get("log_level") {
         let level = n.string("log_level")?;
         source.debug = match level.to_ascii_lowercase().as_str() {
@@ -143,6 +170,10 @@ fn parse(root: &Node, file_name: &str) -> Result<Source, Error> {
             check_id(item, &rule.id, &rules)?;
             rules.push(rule);
         }
+    }
+    if let Some(dropin) = dropin {
+        rules.extend(dropin.rules.iter().cloned());
+        source.disabled.extend(dropin.disabled.iter().copied());
     }
     source.rules =
         contract::rules::encode(&rules).map_err(|e| Error::at(Pos { line: 1, column: 1 }, e))?;
@@ -213,9 +244,22 @@ pub fn dir_in(root: &Root) -> PathBuf {
 pub fn check(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
     let root = Root::new(root)?;
     let path = file.unwrap_or_else(|| dir_in(&root).join(config::SOURCE_FILE));
-    compile(&path)?;
+    let dropin = read_dropin(&root)?;
+    compile(&path, dropin.as_ref())?;
     say!("{}: ok", path.display());
     Ok(())
+}
+
+/// The OpenTelemetry injector's file in `root`, if there is one; its unused settings said.
+fn read_dropin(root: &Root) -> Result<Option<otelinject::Dropin>, String> {
+    let dropin = otelinject::read(&root.path(Path::new(otelinject::PATH)), otelinject::PATH)?;
+    if let Some(dropin) = &dropin {
+        say!("{}: read ({} rules)", otelinject::PATH, dropin.rules.len());
+        for note in &dropin.notes {
+            say!("{note}");
+        }
+    }
+    Ok(dropin)
 }
 
 /// `config apply [--root DIR] [FILE]`: validates and atomically replaces the compiled file in
@@ -225,7 +269,8 @@ pub fn apply(root: &Path, file: Option<PathBuf>) -> Result<(), String> {
     let root = Root::new(root)?;
     let dir = dir_in(&root);
     let path = file.unwrap_or_else(|| dir.join(config::SOURCE_FILE));
-    let compiled = compile(&path)?;
+    let dropin = read_dropin(&root)?;
+    let compiled = compile(&path, dropin.as_ref())?;
     tree::create_dir_all(&dir)?;
     let target = dir.join(config::COMPILED_FILE);
     system_file::write_durably(&target, &compiled)?;
@@ -285,7 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("host_config.yaml");
         std::fs::write(&path, "\u{feff}log_level: debug\n").unwrap();
-        assert!(compile(&path).is_ok(), "{:?}", compile(&path));
+        assert!(compile(&path, None).is_ok(), "{:?}", compile(&path, None));
     }
 
     #[test]

@@ -538,7 +538,8 @@ fn config(cx: &Context) -> Vec<Check> {
     let source = dir.join(contract::config::SOURCE_FILE);
     let compiled = dir.join(contract::config::COMPILED_FILE);
     let apply = format!("fix the errors, then run {}", cx.command("config apply"));
-    if !source.exists() {
+    let dropin_path = cx.root.path(std::path::Path::new(crate::otelinject::PATH));
+    if !source.exists() && !dropin_path.exists() {
         return vec![match compiled.exists() {
             true => Check::fail(
                 "config",
@@ -551,7 +552,9 @@ fn config(cx: &Context) -> Vec<Check> {
             ),
         }];
     }
-    let bytes = match crate::config::compile(&source) {
+    let compiled_source = crate::otelinject::read(&dropin_path, crate::otelinject::PATH)
+        .and_then(|dropin| crate::config::compile(&source, dropin.as_ref()));
+    let bytes = match compiled_source {
         Ok(bytes) => bytes,
         Err(errors) => return vec![Check::fail("config", errors, apply)],
     };

@@ -31,6 +31,7 @@ mod lock;
 mod logs;
 mod manifest;
 mod manual;
+mod otelinject;
 mod output;
 mod package;
 mod packages;

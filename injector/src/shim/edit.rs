@@ -16,6 +16,7 @@ use super::decision::Skip;
 use crate::docker_config::DenyRule;
 use crate::preload_file;
 use analyzer::process::is_false;
+use contract::sdk::{self, Sdk};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +34,7 @@ pub const AGENT_SOCKET_DIR: &str = "/var/run/datadog";
 pub const OPT_OUT: &str = "DD_INSTRUMENT_SERVICE_WITH_APM";
 /// Variables the shim may add; `exec` copies those the container got into its processes.
 pub const ADDED: &[&str] = &[
+    sdk::VARIABLE,
     "DD_INJECT_SENDER_TYPE",
     "DD_INJECT_START_TIME",
     "DD_SERVICE",
@@ -132,6 +134,9 @@ pub struct Injection<'a> {
     pub deny: &'a [DenyRule],
     /// The host's agent socket directory, mounted at [`AGENT_SOCKET_DIR`], if it exists.
     pub agent_dir: Option<&'a Path>,
+    /// The host configuration's SDK family: containers get it as `DD_APM_INSTRUMENTATION_SDK`
+    /// (unless they set their own), since the host configuration is not mounted into them.
+    pub sdk: Sdk,
 }
 
 /// `config` (a bundle's `config.json`) instrumented, or why not.
@@ -208,6 +213,9 @@ pub fn inject_config(
     env.add_launcher();
     env.set_default("DD_INJECT_SENDER_TYPE", "docker");
     env.set_default("DD_INJECT_START_TIME", &injection.start_time.to_string());
+    if injection.sdk != Sdk::Datadog {
+        env.set_default(sdk::VARIABLE, injection.sdk.name());
+    }
     for (var, value) in container.service_tags() {
         env.set_default(var, &value);
     }
@@ -395,6 +403,7 @@ mod tests {
             start_time: 1_700_000_000,
             deny,
             agent_dir: None,
+            sdk: Sdk::Datadog,
         }
     }
 
@@ -716,6 +725,33 @@ mod tests {
             inject_process(b"{]", &container),
             Err(Skip::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_host_configurations_sdk_reaches_the_container() {
+        let otel = Injection {
+            sdk: Sdk::OpenTelemetry,
+            ..injection(&[])
+        };
+        let env = |config: &[u8]| -> Vec<String> {
+            let edited = inject_config(config, &otel, &Container::default()).unwrap();
+            let edited: Value = serde_json::from_slice(&edited).unwrap();
+            serde_json::from_value(edited["process"]["env"].clone()).unwrap()
+        };
+        assert!(env(DOCKER).contains(&"DD_APM_INSTRUMENTATION_SDK=opentelemetry".to_string()));
+        let own = with(DOCKER, |v| {
+            v["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("DD_APM_INSTRUMENTATION_SDK=datadog"));
+        });
+        let own = env(&own);
+        assert!(own.contains(&"DD_APM_INSTRUMENTATION_SDK=datadog".to_string()));
+        assert!(!own.contains(&"DD_APM_INSTRUMENTATION_SDK=opentelemetry".to_string()));
+        let datadog = inject(DOCKER, &Container::default()).unwrap();
+        assert!(!datadog["process"]["env"]
+            .to_string()
+            .contains("INSTRUMENTATION_SDK"));
     }
 
     #[test]

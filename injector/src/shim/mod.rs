@@ -133,10 +133,20 @@ fn prepare_create(
         start_time,
         deny: &config.deny,
         agent_dir: agent_dir.is_dir().then_some(agent_dir),
+        sdk: host_sdk(),
     };
     let edited = edit::inject_config(&original, &injection, &container)?;
     replace(&path, &edited)?;
     Ok(Edit { path, original })
+}
+
+/// The host configuration's SDK family (defaults when it cannot be read).
+fn host_sdk() -> contract::sdk::Sdk {
+    let dir = crate::config::dir();
+    let mut storage = Vec::new();
+    let host = crate::std_host::StdHost::new();
+    let dir = std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str());
+    analyzer::config::load(&host, dir, 0, &mut storage).0.sdk
 }
 
 /// Edits the `--process` file of `exec` in container `id`.
