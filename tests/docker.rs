@@ -69,9 +69,9 @@ fn docker_run(docker: &Dockerd, args: &[&str]) -> String {
     docker.docker_ok(&all)
 }
 
-/// `ctr run --rm --runc-binary shim` of Docker image `image` imported into containerd (the one
-/// dockerd runs), in a namespace of its own: the output.
-fn ctr_run(docker: &Dockerd, shim: &Path, image: &str, args: &[&str]) -> String {
+/// `ctr run --rm --runc-binary shim options…` of Docker image `image` imported into containerd
+/// (the one dockerd runs), in a namespace of its own: the output.
+fn ctr_run(docker: &Dockerd, shim: &Path, options: &[&str], image: &str, args: &[&str]) -> String {
     let socket = docker.dir.path().join("exec/containerd/containerd.sock");
     let socket = socket.to_str().unwrap();
     // In dockerd's namespace: ctr makes the container's FIFOs under /run/containerd, which
@@ -87,14 +87,9 @@ fn ctr_run(docker: &Dockerd, shim: &Path, image: &str, args: &[&str]) -> String 
     assert!(imported.status.success(), "{imported:?}");
     let reference = format!("docker.io/library/{image}");
     let shim = shim.to_str().unwrap();
-    let mut run_args = vec![
-        "run",
-        "--rm",
-        "--runc-binary",
-        shim,
-        &reference,
-        "ctr-probe",
-    ];
+    let mut run_args = vec!["run", "--rm", "--runc-binary", shim];
+    run_args.extend_from_slice(options);
+    run_args.extend_from_slice(&[&reference, "ctr-probe"]);
     run_args.extend_from_slice(args);
     let mut cmd = ctr(&run_args);
     let out = run(&mut cmd);
@@ -257,6 +252,7 @@ fn containers_are_instrumented_through_the_shim() {
     let ctr_out = ctr_run(
         &docker,
         &tree.shim(),
+        &[],
         "musl-probe:1",
         &["/bin/probe", "LD_PRELOAD"],
     );
@@ -265,6 +261,29 @@ fn containers_are_instrumented_through_the_shim() {
         "{ctr_out}"
     );
     assert!(ctr_out.contains("preload_mapped=1"), "{ctr_out}");
+    // The image as containerd's CRI plugin annotates it (ctr writes labels as annotations)
+    // matches a deny rule: untouched.
+    let denied = ctr_run(
+        &docker,
+        &tree.shim(),
+        &["--label", "io.kubernetes.cri.image-name=batch/nightly:1"],
+        "musl-probe:1",
+        &["sh", "-c", "echo ${LD_PRELOAD:-none}"],
+    );
+    assert_eq!(denied, "none\n");
+    let log = shim_log(&docker);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ctr-probe left as is: denied: deny rule")),
+        "{log}"
+    );
+
+    // A read-only root filesystem: the mount points are made before it is made read-only.
+    let read_only = docker_run(
+        &docker,
+        &["--read-only", "shop-api:1", "sh", "-c", "echo $LD_PRELOAD"],
+    );
+    assert_eq!(read_only, format!("{LAUNCHER}\n"));
 
     // Uninstall: the previous default runtime, and new containers untouched.
     let removed = apm_inject(&docker, &cli, &["uninstall"]);
@@ -335,6 +354,12 @@ fn doctor_and_status_show_dockers_runtime_and_containers() {
     };
     assert_eq!(check("docker_runtime")["status"], "pass", "{report:#}");
     assert_eq!(check("docker_reloaded")["status"], "pass", "{report:#}");
+    let chained = check("docker_chained_runtime");
+    assert_eq!(chained["status"], "pass", "{report:#}");
+    assert!(
+        chained["detail"].as_str().unwrap().ends_with("/runc"),
+        "{chained:#}"
+    );
     let containers = check("docker_containers");
     assert_eq!(
         containers["detail"], "1 running container(s) instrumented [box-a], 1 not [box-b]",
@@ -361,6 +386,43 @@ fn doctor_and_status_show_dockers_runtime_and_containers() {
     };
     assert!(line("box-a").ends_with(" yes"), "{text}");
     assert!(line("box-b").ends_with("no (runtime runc)"), "{text}");
+
+    // What would make the shim fail every start, or leave every container alone.
+    let doctor_check = |id: &str| {
+        let out = run(&mut docker.in_namespace(&cli, &["doctor", "--json"]));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["ok"], false, "{report:#}");
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+    };
+    let config = "/etc/datadog-agent/inject/docker_config.yaml";
+    let original = std::fs::read(docker.upper(config)).unwrap();
+    docker.write(config, b"runtimes: [/nonexistent/runc]\n");
+    let missing = doctor_check("docker_chained_runtime");
+    assert_eq!(missing["status"], "fail", "{missing:#}");
+    assert!(
+        missing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/runc exists: every container start fails"),
+        "{missing:#}"
+    );
+    docker.write(config, b"library_inject: maybe\n");
+    let malformed = doctor_check("docker_config");
+    assert_eq!(malformed["status"], "fail", "{malformed:#}");
+    assert!(
+        malformed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("docker_config.yaml:1:"),
+        "{malformed:#}"
+    );
+    docker.write(config, &original);
 
     // dockerd not reloaded (its default runtime changed behind apm-inject's back): doctor says
     // so and how to fix it.

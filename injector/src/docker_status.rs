@@ -1,13 +1,16 @@
-//! Docker in `doctor` and `status`: whether `daemon.json` names the shim, whether the running
-//! dockerd took it, and which running containers got the shim's edits (read from their first
-//! process's environment in `/proc`).
+//! Docker in `doctor` and `status`: whether `daemon.json` names the shim, whether the shim can
+//! work (its `docker_config.yaml` readable, the runtime it runs next present), whether the
+//! running dockerd took it, and which running containers got the shim's edits (read from their
+//! first process's environment in `/proc`).
 
+use crate::daemon_json::Previous;
 use crate::docker_api::{self, Running};
 use crate::docker_config::{self, DockerConfig};
 use crate::docker_install;
 use crate::http_client::Endpoint;
 use crate::layout::Root;
 use crate::shim::edit::CONTAINER_LAUNCHER;
+use crate::shim::runtime::{self, Runtime};
 use crate::{daemon_json, preload_file, system_file};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -23,27 +26,98 @@ pub type Finding = (&'static str, Option<bool>, String, Option<String>);
 struct Docker {
     configured: bool,
     api: Option<Endpoint>,
+    /// `docker_config.yaml`, or its error (the shim then leaves every container alone).
+    config: Result<DockerConfig, String>,
+    /// What install recorded of the default runtime it replaced.
+    previous: Option<Previous>,
 }
 
 fn look(root: &Root) -> Result<Docker, String> {
     let daemon_json = root.path(Path::new("/etc/docker/daemon.json"));
     let content = system_file::read(&daemon_json)?;
     let dockerds = docker_install::dockerds_reading(&daemon_json);
-    let config = docker_config::load(
-        &root
-            .path(Path::new(contract::config::DEFAULT_DIR))
-            .join(docker_config::FILE),
-    )
-    .unwrap_or_else(|_| DockerConfig::default());
+    let config_dir = root.path(Path::new(contract::config::DEFAULT_DIR));
+    let config = docker_config::load(&config_dir.join(docker_config::FILE));
+    let socket = config.as_ref().map_or_else(
+        |_| DockerConfig::default().docker_socket,
+        |c| c.docker_socket.clone(),
+    );
     let api = dockerds.first().map(|&pid| {
         docker_install::dockerd_socket(pid)
             .map(Endpoint::Unix)
-            .unwrap_or_else(|| config.docker_socket.clone())
+            .unwrap_or(socket)
     });
+    let previous = std::fs::read(config_dir.join(daemon_json::PREVIOUS_FILE))
+        .ok()
+        .and_then(|bytes| Previous::from_json(&bytes));
     Ok(Docker {
         configured: daemon_json::has_shim(content.as_deref()),
         api,
+        config,
+        previous,
     })
+}
+
+/// `docker_config.yaml` readable, and the runtime the shim runs after its edits present (with
+/// none, every container start fails). Programs are looked for under `root`, in `PATH`.
+fn shim_setup(root: &Root, docker: &Docker) -> Vec<Finding> {
+    let config = match &docker.config {
+        Ok(config) => config,
+        Err(e) => {
+            return vec![(
+                "docker_config",
+                Some(false),
+                format!("{e}: the shim leaves every container as it is"),
+                Some(format!("correct {}", docker_config::FILE)),
+            )]
+        }
+    };
+    let candidates: Vec<Runtime> = runtime::candidates(&config.runtimes, docker.previous.as_ref())
+        .into_iter()
+        .map(|mut r| {
+            if r.program.is_absolute() {
+                r.program = root.path(&r.program);
+            }
+            r
+        })
+        .collect();
+    let path_var =
+        std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let under_root = std::env::join_paths(std::env::split_paths(&path_var).map(|d| root.path(&d)));
+    let found = under_root
+        .ok()
+        .and_then(|p| runtime::find(&candidates, Some(&p)));
+    let names = || {
+        candidates
+            .iter()
+            .map(|r| root.inside(&r.program).display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![match found {
+        Some(r) => (
+            "docker_chained_runtime",
+            Some(true),
+            format!(
+                "the shim runs {}{}",
+                root.inside(&r.program).display(),
+                r.args
+                    .iter()
+                    .map(|a| format!(" {}", a.to_string_lossy()))
+                    .collect::<String>()
+            ),
+            None,
+        ),
+        None => (
+            "docker_chained_runtime",
+            Some(false),
+            format!("none of {} exists: every container start fails", names()),
+            Some(format!(
+                "install runc, or name an existing runtime in runtimes: of {}",
+                docker_config::FILE
+            )),
+        ),
+    }]
 }
 
 /// The doctor's Docker checks.
@@ -89,6 +163,7 @@ pub fn findings(root: &Root) -> Vec<Finding> {
             format!("daemon.json: default runtime dd-shim ({})", shim.display()),
             None,
         ));
+        findings.extend(shim_setup(root, &docker));
     }
     let Some(api) = docker.api else {
         findings.push((
