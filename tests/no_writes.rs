@@ -327,48 +327,61 @@ fn instrumented_runtimes_never_write_into_the_packages() {
 
 #[test]
 fn every_packaged_python_file_has_byte_code_for_its_interpreter() {
-    let package = dist_library("python").join("stable");
-    for (python, supported) in pythons() {
-        let tag = run(Command::new(&python).args([
-            "-c",
-            "import sys; print(getattr(getattr(sys, 'implementation', None), 'cache_tag', 'py2'))",
-        ]));
-        let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
-        let bootstrap = match tag.as_str() {
-            "py2" => package.join("sitecustomize.pyc"),
-            tag => package.join(format!("__pycache__/sitecustomize.{tag}.pyc")),
-        };
-        assert!(
-            bootstrap.is_file(),
-            "{} for {}",
-            bootstrap.display(),
-            python.display()
-        );
-        if !supported || tag == "py2" {
-            continue;
+    let packages = [
+        (dist_library("python"), "ddtrace_pkgs"),
+        (
+            dist_package("opentelemetry-apm-library-python"),
+            "opentelemetry_pkgs",
+        ),
+    ];
+    for (package, sdk_dir) in packages {
+        let package = package.join("stable");
+        for (python, supported) in pythons() {
+            let tag = run(Command::new(&python).args([
+                "-c",
+                "import sys; print(getattr(getattr(sys, 'implementation', None), 'cache_tag', 'py2'))",
+            ]));
+            let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
+            let bootstrap = match tag.as_str() {
+                "py2" => package.join("sitecustomize.pyc"),
+                tag => package.join(format!("__pycache__/sitecustomize.{tag}.pyc")),
+            };
+            assert!(
+                bootstrap.is_file(),
+                "{} for {}",
+                bootstrap.display(),
+                python.display()
+            );
+            if !supported || tag == "py2" {
+                continue;
+            }
+            let abi = run(Command::new(&python).args([
+                "-c",
+                "import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0][1:-3])",
+            ]));
+            let abi = String::from_utf8_lossy(&abi.stdout).trim().to_owned();
+            let site = package.join(sdk_dir).join(&abi);
+            // The OpenTelemetry distro starts at CPython 3.10 (its supported_runtimes.json).
+            if sdk_dir == "opentelemetry_pkgs" && !site.is_dir() {
+                continue;
+            }
+            let missing: Vec<PathBuf> = walk_py(&site)
+                .into_iter()
+                .filter(|py| {
+                    let cache = py.parent().unwrap().join("__pycache__").join(format!(
+                        "{}.{tag}.pyc",
+                        py.file_stem().unwrap().to_string_lossy()
+                    ));
+                    !cache.is_file()
+                })
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{abi}: {} files without byte-code, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
         }
-        let abi = run(Command::new(&python).args([
-            "-c",
-            "import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0][1:-3])",
-        ]));
-        let abi = String::from_utf8_lossy(&abi.stdout).trim().to_owned();
-        let site = package.join("ddtrace_pkgs").join(&abi);
-        let missing: Vec<PathBuf> = walk_py(&site)
-            .into_iter()
-            .filter(|py| {
-                let cache = py.parent().unwrap().join("__pycache__").join(format!(
-                    "{}.{tag}.pyc",
-                    py.file_stem().unwrap().to_string_lossy()
-                ));
-                !cache.is_file()
-            })
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{abi}: {} files without byte-code, e.g. {:?}",
-            missing.len(),
-            &missing[..missing.len().min(5)]
-        );
     }
 }
 
