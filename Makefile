@@ -3,7 +3,7 @@
 #   make          build the library and the CLI (release)
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
 #   make libraries  add the real Java (dd-java-agent), Python (ddtrace) and Node.js (dd-trace 5, 6)
-#                 library packages to it
+#                 library packages to it, and the OpenTelemetry SDKs' (opentelemetry-apm-library-*)
 #   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
 #                 that the end-to-end tests use (target/tools), and the collector (make otelcol)
 #   make otelcol  the OpenTelemetry Collector (OTLP receiver, file exporter) built with its
@@ -17,6 +17,8 @@
 #   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
 #                 Kubernetes tests and the capture of webhook test assets
 #   make k8s-images  the Kubernetes images (injector, libraries, webhook) with `docker import`
+#   make k8s-image-trees  their root filesystems only (target/k8s-images), which the Kubernetes
+#                 pod test imports into its own Docker engine
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
 #   make bench    cost per exec and per decision, against an empty preload library
@@ -26,7 +28,7 @@ PACKAGES := dist/opt/datadog-packages
 INJECT_DIR := $(PACKAGES)/datadog-apm-inject/$(VERSION)/inject
 CARGO ?= cargo
 
-.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images otelcol
+.PHONY: all build dist libraries tools images deps test unit e2e lint fuzz demo bench clean kube-apiserver k8s-images k8s-image-trees otelcol
 
 all: build
 
@@ -67,8 +69,11 @@ kube-apiserver: deps
 k8s-images: deps dist libraries
 	./scripts/k8s-images.sh
 
+k8s-image-trees: deps dist libraries
+	./scripts/k8s-images.sh build
+
 # Every tier; CI runs this on a fresh machine (.ci/run).
-test: deps dist libraries tools images kube-apiserver
+test: deps dist libraries tools images kube-apiserver k8s-image-trees
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -79,7 +84,7 @@ unit:
 	$(CARGO) test --workspace --exclude apm-inject-tests
 
 # End-to-end tests (tests/): real runtimes, tracers, loaders and installs, as root.
-e2e: deps dist libraries tools images kube-apiserver
+e2e: deps dist libraries tools images kube-apiserver k8s-image-trees
 	$(CARGO) test -p apm-inject-tests --no-fail-fast
 
 # Formatting, clippy and shellcheck of the scripts.

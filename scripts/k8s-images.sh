@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# `make k8s-images`: the images the webhook puts into pods, and the webhook's own,
-# built with no registry: each is a directory tree in target/k8s-images/<name>/ and its tar
-# file, then `docker import`ed into the Docker engine at DOCKER_HOST (the default one if unset;
-# SKIP_IMPORT=1 builds the tar files only).
+# `make k8s-images`: the images the webhook puts into pods, and the webhook's own, built with
+# no registry. Each image is a directory tree in target/k8s-images/<name>/ (package files hard
+# linked from dist/ where the file system allows), listed with its tags in
+# target/k8s-images/images; `docker import` makes the images from the trees.
+#
+#   k8s-images.sh build    the trees and the list (`make k8s-image-trees`; `make test` needs them)
+#   k8s-images.sh import   `docker import` of every listed tree under each of its tags into the
+#                          engine at DOCKER_HOST (the default one if unset); the Kubernetes pod
+#                          test imports into its own private dockerd this way
+#   k8s-images.sh          both (`make k8s-images`)
 #
 #   apm-inject/apm-inject:<version>             /apm-inject-init (static) + datadog-apm-inject
 #   apm-inject/dd-lib-<lang>-init:<ver>, v<N>   /apm-inject-init + datadog-apm-library-<lang>
@@ -11,25 +17,55 @@
 #                                               libraries they load (no shell, no package manager)
 #
 # The injector and library images hold no shell: their only program is the static copier.
+# The tags are the webhook's defaults (registry `apm-inject`, injector tag = this version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-PACKAGES=dist/opt/datadog-packages
 out=target/k8s-images
-triple=x86_64-unknown-linux-gnu
+list=$out/images
 
-# The copier, static: the images have no libc.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release -p k8s-init --target "$triple"
-init=target/$triple/release/apm-inject-init
-if ldd "$init" >/dev/null 2>&1; then
-    echo "k8s-images: $init is not static" >&2
-    exit 1
-fi
-cargo build --quiet --release -p injector -p webhook
+build() {
+    local version packages=dist/opt/datadog-packages triple=x86_64-unknown-linux-gnu
+    version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+    # The copier, static: the images have no libc.
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release -p k8s-init --target "$triple"
+    # Global: tree() installs it.
+    init=target/$triple/release/apm-inject-init
+    # (`ldd` exits 0 on a static PIE: look for a loader or a needed library instead.)
+    if readelf -lW "$init" | grep -q 'Requesting program interpreter' \
+        || readelf -dW "$init" | grep -q '(NEEDED)'; then
+        echo "k8s-images: $init is not static" >&2
+        exit 1
+    fi
+    # As `make build` builds them (the same command: no rebuild with other features).
+    cargo build --quiet --release --workspace
 
-rm -rf "$out"
-mkdir -p "$out"
-images=()
+    rm -rf "$out"
+    mkdir -p "$out"
+    : > "$list.partial"
+
+    local root package lang lib version_of_lib
+    root=$(tree apm-inject)
+    copy "$packages/datadog-apm-inject" "$root/opt/datadog-packages/"
+    echo "apm-inject apm-inject/apm-inject:$version" >> "$list.partial"
+
+    for package in "$packages"/datadog-apm-library-*; do
+        [ -L "$package/stable" ] || continue
+        lang=${package##*/datadog-apm-library-}
+        version_of_lib=$(readlink "$package/stable")
+        root=$(tree "dd-lib-$lang-init")
+        copy "$package" "$root/opt/datadog-packages/"
+        echo "dd-lib-$lang-init apm-inject/dd-lib-$lang-init:$version_of_lib apm-inject/dd-lib-$lang-init:v${version_of_lib%%.*}" >> "$list.partial"
+    done
+
+    root=$out/apm-inject-webhook
+    mkdir -p "$root/usr/bin" "$root/tmp"
+    install -m 0755 target/release/apm-inject target/release/apm-inject-webhook "$root/usr/bin/"
+    for lib in $(ldd target/release/apm-inject target/release/apm-inject-webhook | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u); do
+        cp --parents -L "$lib" "$root/"
+    done
+    echo "apm-inject-webhook apm-inject/apm-inject-webhook:$version" >> "$list.partial"
+    mv "$list.partial" "$list"
+}
 
 # tree NAME: an empty root with the copier; prints its path.
 tree() {
@@ -39,41 +75,31 @@ tree() {
     echo "$root"
 }
 
-# pack NAME TAG...: the tar file of target/k8s-images/NAME, to import under each TAG.
-pack() {
-    local name=$1; shift
-    tar --numeric-owner --owner=0 --group=0 --sort=name -C "$out/$name" -cf "$out/$name.tar" .
-    images+=("$name.tar=$*")
+# copy PACKAGE DIR: hard links where dist/ and target/ share a file system, else a copy.
+copy() {
+    cp -al "$1" "$2" 2>/dev/null || { rm -rf "${2:?}/${1##*/}"; cp -a "$1" "$2"; }
 }
 
-root=$(tree apm-inject)
-cp -a "$PACKAGES/datadog-apm-inject" "$root/opt/datadog-packages/"
-pack apm-inject "apm-inject/apm-inject:$VERSION"
+import() {
+    if [ ! -f "$list" ]; then
+        echo "k8s-images: $list is missing: run \`make k8s-image-trees\`" >&2
+        exit 1
+    fi
+    local name first tags tag
+    while read -r name first tags; do
+        tar --numeric-owner --owner=0 --group=0 --sort=name -C "$out/$name" -c . \
+            | docker import - "$first" > /dev/null
+        echo "k8s-images: $first"
+        for tag in $tags; do
+            docker tag "$first" "$tag"
+            echo "k8s-images: $tag"
+        done
+    done < "$list"
+}
 
-for package in "$PACKAGES"/datadog-apm-library-*; do
-    [ -L "$package/stable" ] || continue
-    lang=${package##*/datadog-apm-library-}
-    version=$(readlink "$package/stable")
-    root=$(tree "dd-lib-$lang-init")
-    cp -a "$package" "$root/opt/datadog-packages/"
-    pack "dd-lib-$lang-init" "apm-inject/dd-lib-$lang-init:$version" "apm-inject/dd-lib-$lang-init:v${version%%.*}"
-done
-
-root=$out/apm-inject-webhook
-mkdir -p "$root/usr/bin" "$root/tmp"
-install -m 0755 target/release/apm-inject target/release/apm-inject-webhook "$root/usr/bin/"
-for lib in $(ldd target/release/apm-inject target/release/apm-inject-webhook | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u); do
-    cp --parents -L "$lib" "$root/"
-done
-pack apm-inject-webhook "apm-inject/apm-inject-webhook:$VERSION"
-
-if [ "${SKIP_IMPORT:-0}" = 1 ]; then
-    exit 0
-fi
-for image in "${images[@]}"; do
-    file=${image%%=*}
-    for tag in ${image#*=}; do
-        docker import "$out/$file" "$tag" > /dev/null
-        echo "k8s-images: $tag"
-    done
-done
+case "${1:-all}" in
+    build) build ;;
+    import) import ;;
+    all) build; import ;;
+    *) echo "usage: $0 [build|import]" >&2; exit 2 ;;
+esac

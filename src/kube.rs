@@ -279,6 +279,40 @@ impl Drop for ApiServer {
     }
 }
 
+/// A MutatingWebhookConfiguration `name` calling `https://127.0.0.1:<port><path>` (trusted
+/// through `ca_pem`) for `operations` on core v1 `resources`, with `failure` as its
+/// failurePolicy (`Ignore`, `Fail`), reinvocation `IfNeeded` and a 10 s timeout.
+pub fn registration(
+    name: &str,
+    port: u16,
+    path: &str,
+    ca_pem: &str,
+    operations: &[&str],
+    resources: &[&str],
+    failure: &str,
+) -> serde_json::Value {
+    use base64::Engine;
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": format!("{name}.apm-inject.test"),
+            "clientConfig": {
+                "url": format!("https://127.0.0.1:{port}{path}"),
+                "caBundle": ca_bundle,
+            },
+            "rules": [{"operations": operations, "apiGroups": [""], "apiVersions": ["v1"], "resources": resources}],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "failurePolicy": failure,
+            "reinvocationPolicy": "IfNeeded",
+            "timeoutSeconds": 10,
+        }],
+    })
+}
+
 /// The webhook (`apm-inject webhook`, release build) on a free loopback port, with a
 /// certificate from its own test CA; ended by PID when dropped.
 pub struct Webhook {
@@ -293,37 +327,86 @@ impl Webhook {
     /// Starts it with `config`, its files in `dir`; namespace labels come from the API
     /// server of `kubeconfig` (none: every pod that needs them fails, unchanged).
     pub fn start(dir: &Path, config: &Path, kubeconfig: Option<&Path>) -> Webhook {
+        Webhook::launch(dir, config, kubeconfig, |args, env| {
+            let mut command = Command::new(crate::cli());
+            command
+                .args(args)
+                .env_remove("KUBECONFIG")
+                .envs(env.iter().map(|(k, v)| (k, v)));
+            command
+        })
+    }
+
+    /// Starts it as [`Webhook::start`] does, but from the webhook's image (`make k8s-images`,
+    /// `/usr/bin/apm-inject`) on `docker`, in the host's network, with the files it reads
+    /// mounted read-only at their own paths. The container is removed with the engine's.
+    pub fn start_in_image(
+        docker: &crate::containers::Dockerd,
+        image: &str,
+        dir: &Path,
+        config: &Path,
+        kubeconfig: &Path,
+    ) -> Webhook {
+        Webhook::launch(dir, config, Some(kubeconfig), |args, env| {
+            let mut run: Vec<String> = ["run", "--rm", "--network", "host"]
+                .map(String::from)
+                .to_vec();
+            for read in [dir, config.parent().unwrap(), kubeconfig.parent().unwrap()] {
+                run.push("--volume".to_string());
+                run.push(format!("{0}:{0}:ro", read.display()));
+            }
+            for (name, value) in env {
+                run.push("--env".to_string());
+                run.push(format!("{name}={}", value.display()));
+            }
+            run.extend([image.to_string(), "/usr/bin/apm-inject".to_string()]);
+            run.extend(args.iter().map(|a| a.to_str().unwrap().to_string()));
+            let run: Vec<&str> = run.iter().map(String::as_str).collect();
+            docker.docker_command(&run)
+        })
+    }
+
+    /// Starts `program(arguments, environment)` and waits until it listens.
+    fn launch(
+        dir: &Path,
+        config: &Path,
+        kubeconfig: Option<&Path>,
+        program: impl FnOnce(&[std::ffi::OsString], &[(&str, PathBuf)]) -> Command,
+    ) -> Webhook {
         std::fs::create_dir_all(dir).unwrap();
         let (_, cert, key) = TestCa::new("apm-inject-webhook").write(dir);
         let port = free_port();
-        let mut command = Command::new(crate::cli());
-        command
-            .arg("webhook")
-            .arg("--config")
-            .arg(config)
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--namespace",
-                "apm-inject",
-            ])
-            .env_remove("KUBECONFIG")
-            .env("HOME", dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        let listen = format!("127.0.0.1:{port}");
+        let args: Vec<std::ffi::OsString> = [
+            "webhook".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+            "--listen".as_ref(),
+            listen.as_ref(),
+            "--namespace".as_ref(),
+            "apm-inject".as_ref(),
+        ]
+        .map(std::ffi::OsStr::to_os_string)
+        .to_vec();
+        let mut env = vec![("HOME", dir.to_path_buf())];
         if let Some(kubeconfig) = kubeconfig {
-            command.env("KUBECONFIG", kubeconfig);
+            env.push(("KUBECONFIG", kubeconfig.to_path_buf()));
         }
-        let mut child = command.spawn().unwrap();
+        let mut child = program(&args, &env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let start = Instant::now();
         while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
             assert!(child.try_wait().unwrap().is_none(), "the webhook exited");
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(60),
                 "the webhook is not listening on {port}"
             );
             std::thread::sleep(Duration::from_millis(100));

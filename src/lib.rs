@@ -8,6 +8,7 @@
 pub mod collector;
 pub mod containers;
 pub mod kube;
+pub mod kubelet;
 pub mod tracers;
 
 use std::os::unix::fs::PermissionsExt;

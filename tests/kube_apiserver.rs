@@ -7,47 +7,12 @@
 //! manifests apply, `deploy/certificate.sh` works, and `capture_admission_reviews` (ignored)
 //! recreates the webhook's captured test assets.
 
-use apm_inject_tests::kube::{free_port, ApiServer, TestCa, Webhook};
+use apm_inject_tests::kube::{free_port, registration, ApiServer, TestCa, Webhook};
 use apm_inject_tests::workspace;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-/// A MutatingWebhookConfiguration calling `https://127.0.0.1:<port><path>` for `resources`.
-fn registration(
-    name: &str,
-    port: u16,
-    path: &str,
-    ca_pem: &str,
-    operations: &[&str],
-    resources: &[&str],
-    failure: &str,
-) -> Value {
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": [{
-            "name": format!("{name}.apm-inject.test"),
-            "clientConfig": {
-                "url": format!("https://127.0.0.1:{port}{path}"),
-                "caBundle": base64(ca_pem.as_bytes()),
-            },
-            "rules": [{"operations": operations, "apiGroups": [""], "apiVersions": ["v1"], "resources": resources}],
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "failurePolicy": failure,
-            "reinvocationPolicy": "IfNeeded",
-            "timeoutSeconds": 10,
-        }],
-    })
-}
-
-fn base64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 fn pod(name: &str, namespace: &str) -> Value {
     json!({
