@@ -213,8 +213,9 @@ impl Drop for Bundle {
     }
 }
 
-/// A private `dockerd` for one test, in a mount namespace of its own whose `/etc` and `/opt`
-/// are overlays (upper layers in the test's directory) and whose `/run` is empty: what it and
+/// A private `dockerd` for one test, in a mount namespace of its own whose `/etc`, `/opt` and
+/// `/usr` (where install links the CLI, its manual pages and completions) are overlays (upper
+/// layers in the test's directory) and whose `/run` is empty: what it and
 /// `apm-inject install` (run in the same namespace with [`Dockerd::in_namespace`]) write there
 /// never reaches the machine. Own `--data-root`, `--exec-root` and socket,
 /// `--iptables=false --bridge=none`; ended by its pid when dropped.
@@ -246,7 +247,7 @@ impl Dockerd {
             format!("docker_socket: {}\n{docker_config}", socket.display()),
         )
         .unwrap();
-        let script = r#"for d in etc opt; do
+        let script = r#"for d in etc opt usr; do
             mkdir -p "$1/$d-upper" "$1/$d-work" || exit 99
             mount -t overlay overlay -o "lowerdir=/$d,upperdir=$1/$d-upper,workdir=$1/$d-work" "/$d" || exit 99
         done
@@ -343,7 +344,8 @@ impl Dockerd {
         assert!(child.wait().unwrap().success(), "writing {inside}");
     }
 
-    /// A path of dockerd's namespace as seen from here: its `/etc` or `/opt` upper layer.
+    /// A path of dockerd's namespace as seen from here: its `/etc`, `/opt` or `/usr` upper
+    /// layer.
     pub fn upper(&self, inside: &str) -> PathBuf {
         let inside = inside.trim_start_matches('/');
         let (top, rest) = inside.split_once('/').unwrap_or((inside, ""));

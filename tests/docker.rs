@@ -328,6 +328,10 @@ fn doctor_and_status_show_dockers_runtime_and_containers() {
     busybox_image(&docker, "box:1");
     let (_tree, cli) = injector_only();
     apm_inject(&docker, &cli, &["install", "--docker"]);
+    assert!(
+        docker.upper("/usr/bin/apm-inject").is_symlink(),
+        "the CLI's link is made in the test's namespace, never on the machine"
+    );
     docker.docker_ok(&["run", "-d", "--name", "box-a", "box:1", "sleep", "300"]);
     docker.docker_ok(&[
         "run",
