@@ -3,7 +3,7 @@
 #   make          build the library and the CLI (release)
 #   make dist     lay out dist/opt/datadog-packages (the package tree an installer ships)
 #   make libraries  add the real Java (dd-java-agent), Python (ddtrace) and Node.js (dd-trace 5, 6)
-#                 library packages to it
+#                 library packages to it, and the OpenTelemetry SDKs' (opentelemetry-apm-library-*)
 #   make tools    the test agent, Flask, Node.js 16, 18 and 22 and the Spring Boot application
 #                 that the end-to-end tests use (target/tools), and the collector (make otelcol)
 #   make otelcol  the OpenTelemetry Collector (OTLP receiver, file exporter) built with its

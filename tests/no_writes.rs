@@ -2,7 +2,9 @@
 //! group- or world-writable: a file that a root process creates there with a loose umask is
 //! code that any local user can plant for root to run.
 //!
-//! The real packages of `make dist libraries` (ddtrace for CPython 3.9 to 3.13, dd-trace) and
+//! The real packages of `make dist libraries` (ddtrace for CPython 3.9 to 3.13, dd-trace, and
+//! the OpenTelemetry Python and Node.js packages, run with `DD_APM_INSTRUMENTATION_SDK=
+//! opentelemetry`) and
 //! the Ruby bootstrap with the fixture gem are installed with `apm-inject install --root`, as
 //! on a host; then instrumented Pythons of every version on this machine (supported ones, and
 //! unsupported ones forced with `DD_INJECT_FORCE`), Node.js 18, 20 and 22 and Ruby run as root
@@ -11,7 +13,7 @@
 //! and times. `PYTHONDONTWRITEBYTECODE`, which these machines export, is removed: real hosts
 //! do not set it, and it hides byte-code writes.
 
-use apm_inject_tests::tracers::{dist_library, free_port, npm_node};
+use apm_inject_tests::tracers::{dist_library, dist_package, free_port, npm_node};
 use apm_inject_tests::{
     as_nobody, cli, lay_out_lib_directories, run, source_fixture, stderr, workspace,
 };
@@ -65,10 +67,12 @@ impl Host {
         std::fs::hard_link(cli(), inject.join("apm-inject")).unwrap();
         lay_out_lib_directories(&inject);
         std::os::unix::fs::symlink("1.0.0", shipped.join("datadog-apm-inject/stable")).unwrap();
-        for lang in ["python", "js"] {
+        let otel =
+            ["python", "js"].map(|l| dist_package(&format!("opentelemetry-apm-library-{l}")));
+        for package in ["python", "js"].map(dist_library).into_iter().chain(otel) {
             let ok = Command::new("cp")
                 .arg("-al")
-                .arg(dist_library(lang))
+                .arg(package)
                 .arg(&shipped)
                 .status()
                 .unwrap();
@@ -252,6 +256,7 @@ fn instrumented_runtimes_never_write_into_the_packages() {
     std::fs::write(&ruby_app, "require 'json'\nputs 'ran'\n").unwrap();
     std::fs::set_permissions(&ruby_app, std::fs::Permissions::from_mode(0o644)).unwrap();
     let node20 = PathBuf::from("/usr/bin/node");
+    let every_python: Vec<PathBuf> = pythons().into_iter().map(|(p, _)| p).collect();
     for (umask, nobody) in [("000", false), ("002", false), ("000", true)] {
         let who = if nobody { "nobody" } else { "root" };
         // pyenv lives under /root, which `nobody` cannot enter: Debian's Python stands for all.
@@ -283,6 +288,28 @@ fn instrumented_runtimes_never_write_into_the_packages() {
                 &format!("{} as {who}, umask {umask}", node.display()),
             );
         }
+        // The OpenTelemetry SDKs, every Python forced (the package serves 3.10 to 3.13).
+        let otel_pythons: Vec<PathBuf> = match nobody {
+            true => vec![PathBuf::from("/usr/bin/python3")],
+            false => every_python.clone(),
+        };
+        let apps = otel_pythons
+            .into_iter()
+            .map(|python| (python, &["-c", PYTHON_2_WORK][..]))
+            .chain([(npm_node(22), &["-e", NODE_WORK][..])]);
+        for (program, args) in apps {
+            let mut cmd = host.command(umask, &program, args);
+            cmd.env("DD_APM_INSTRUMENTATION_SDK", "opentelemetry")
+                .env("DD_INJECT_FORCE", "1");
+            for signal in ["TRACES", "METRICS", "LOGS"] {
+                cmd.env(format!("OTEL_{signal}_EXPORTER"), "none");
+            }
+            let what = format!(
+                "{} (OpenTelemetry) as {who}, umask {umask}",
+                program.display()
+            );
+            run_app(cmd, nobody, &what);
+        }
         let ruby = PathBuf::from("/usr/bin/ruby");
         let cmd = host.command(umask, &ruby, &[ruby_app.to_str().unwrap()]);
         run_app(cmd, nobody, &format!("ruby as {who}, umask {umask}"));
@@ -300,48 +327,61 @@ fn instrumented_runtimes_never_write_into_the_packages() {
 
 #[test]
 fn every_packaged_python_file_has_byte_code_for_its_interpreter() {
-    let package = dist_library("python").join("stable");
-    for (python, supported) in pythons() {
-        let tag = run(Command::new(&python).args([
-            "-c",
-            "import sys; print(getattr(getattr(sys, 'implementation', None), 'cache_tag', 'py2'))",
-        ]));
-        let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
-        let bootstrap = match tag.as_str() {
-            "py2" => package.join("sitecustomize.pyc"),
-            tag => package.join(format!("__pycache__/sitecustomize.{tag}.pyc")),
-        };
-        assert!(
-            bootstrap.is_file(),
-            "{} for {}",
-            bootstrap.display(),
-            python.display()
-        );
-        if !supported || tag == "py2" {
-            continue;
+    let packages = [
+        (dist_library("python"), "ddtrace_pkgs"),
+        (
+            dist_package("opentelemetry-apm-library-python"),
+            "opentelemetry_pkgs",
+        ),
+    ];
+    for (package, sdk_dir) in packages {
+        let package = package.join("stable");
+        for (python, supported) in pythons() {
+            let tag = run(Command::new(&python).args([
+                "-c",
+                "import sys; print(getattr(getattr(sys, 'implementation', None), 'cache_tag', 'py2'))",
+            ]));
+            let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
+            let bootstrap = match tag.as_str() {
+                "py2" => package.join("sitecustomize.pyc"),
+                tag => package.join(format!("__pycache__/sitecustomize.{tag}.pyc")),
+            };
+            assert!(
+                bootstrap.is_file(),
+                "{} for {}",
+                bootstrap.display(),
+                python.display()
+            );
+            if !supported || tag == "py2" {
+                continue;
+            }
+            let abi = run(Command::new(&python).args([
+                "-c",
+                "import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0][1:-3])",
+            ]));
+            let abi = String::from_utf8_lossy(&abi.stdout).trim().to_owned();
+            let site = package.join(sdk_dir).join(&abi);
+            // The OpenTelemetry distro starts at CPython 3.10 (its supported_runtimes.json).
+            if sdk_dir == "opentelemetry_pkgs" && !site.is_dir() {
+                continue;
+            }
+            let missing: Vec<PathBuf> = walk_py(&site)
+                .into_iter()
+                .filter(|py| {
+                    let cache = py.parent().unwrap().join("__pycache__").join(format!(
+                        "{}.{tag}.pyc",
+                        py.file_stem().unwrap().to_string_lossy()
+                    ));
+                    !cache.is_file()
+                })
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{abi}: {} files without byte-code, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
         }
-        let abi = run(Command::new(&python).args([
-            "-c",
-            "import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0][1:-3])",
-        ]));
-        let abi = String::from_utf8_lossy(&abi.stdout).trim().to_owned();
-        let site = package.join("ddtrace_pkgs").join(&abi);
-        let missing: Vec<PathBuf> = walk_py(&site)
-            .into_iter()
-            .filter(|py| {
-                let cache = py.parent().unwrap().join("__pycache__").join(format!(
-                    "{}.{tag}.pyc",
-                    py.file_stem().unwrap().to_string_lossy()
-                ));
-                !cache.is_file()
-            })
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{abi}: {} files without byte-code, e.g. {:?}",
-            missing.len(),
-            &missing[..missing.len().min(5)]
-        );
     }
 }
 

@@ -164,3 +164,58 @@ fn denied_processes_get_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert!(collector.spans().is_empty(), "{}", collector.output());
 }
+
+/// An application that brings its own OpenTelemetry SDK keeps it: the bootstraps stand down
+/// (`opentelemetry_already_present`) and load nothing of the package; the same scripts without
+/// one get the package's SDK. (Python's own packages are those on its path when
+/// `sitecustomize` runs: site-packages and `PYTHONPATH`, not yet the script's directory.)
+#[test]
+fn an_application_with_its_own_sdk_keeps_it() {
+    let p = Packages::with_both_sdks();
+    let collector = Collector::start();
+    for own in [true, false] {
+        let app = tempfile::tempdir().unwrap();
+        if own {
+            let sdk = app.path().join("lib/opentelemetry/sdk");
+            std::fs::create_dir_all(&sdk).unwrap();
+            std::fs::write(sdk.join("__init__.py"), "").unwrap();
+            let node_sdk = app.path().join("node_modules/@opentelemetry/sdk-node");
+            std::fs::create_dir_all(&node_sdk).unwrap();
+            std::fs::write(
+                node_sdk.join("package.json"),
+                r#"{"name":"@opentelemetry/sdk-node","main":"index.js"}"#,
+            )
+            .unwrap();
+            std::fs::write(node_sdk.join("index.js"), "").unwrap();
+        }
+        let python = app.path().join("orders.py");
+        std::fs::write(
+            &python,
+            "import sys\nprint(any('opentelemetry_pkgs' in p for p in sys.path))\n",
+        )
+        .unwrap();
+        let node = app.path().join("server.js");
+        std::fs::write(
+            &node,
+            "console.log(Object.keys(require.cache).some(k => k.includes('auto-instrumentations-node')))\n",
+        )
+        .unwrap();
+        for (program, script, loaded) in [
+            (app_python(), &python, if own { "False" } else { "True" }),
+            (npm_node(22), &node, if own { "false" } else { "true" }),
+        ] {
+            let mut cmd = p.command(&program);
+            cmd.arg(script)
+                .envs(otel_env(&collector))
+                .env("PYTHONPATH", app.path().join("lib"));
+            let out = run(&mut cmd);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                loaded,
+                "{} (own SDK: {own}): {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

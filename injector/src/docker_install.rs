@@ -363,4 +363,23 @@ mod tests {
             std::fs::canonicalize("/tmp").unwrap().join("e.json")
         );
     }
+
+    #[test]
+    fn reinstall_over_an_older_shim_path_keeps_the_record_of_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/docker")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/docker/daemon.json"),
+            r#"{"default-runtime": "dd-shim", "runtimes": {"dd-shim": {"path": "/old/auto_inject_runc"}}}"#,
+        )
+        .unwrap();
+        let with_record = plan_install(&root).unwrap();
+        assert_eq!(with_record.steps.len(), 2, "no record yet: one is written");
+        let config_dir = dir.path().join("etc/datadog-agent/inject");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(config_dir.join(daemon_json::PREVIOUS_FILE), b"{}").unwrap();
+        let kept = plan_install(&root).unwrap();
+        assert_eq!(kept.steps.len(), 1, "only daemon.json changes");
+    }
 }

@@ -63,7 +63,9 @@ function readRecord (address) {
 function writeOutcome (address, outcome, reason) {
   var version = ''
   try {
-    version = require(path.join(__dirname, 'node_modules', PACKAGE, 'package.json')).version
+    // Read, not required: nothing of the package enters the application's module cache.
+    var meta = path.join(__dirname, 'node_modules', PACKAGE, 'package.json')
+    version = JSON.parse(fs.readFileSync(meta, 'utf8')).version
   } catch (e) {}
   var area = Buffer.alloc(1023)
   area.write('apm-inject-tracer 1\noutcome=' + outcome + '\nreason=' + reason +
