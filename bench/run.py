@@ -128,6 +128,13 @@ def wall(argv, variants, rounds):
     return samples, {name: statistics.median(f) for name, f in faults.items()}
 
 
+def ensure_tracefs():
+    """bpftrace's tracepoints need tracefs, which a freshly booted machine may not have mounted
+    (bpftrace then fails to attach): mount it where the kernel expects it."""
+    if not os.path.isdir("/sys/kernel/tracing/events"):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=False)
+
+
 def constructor_probe(lib, argv, runs):
     """Medians over `runs` of our constructor's system calls, their kernel time (us) and the
     constructor's own wall time (us, including the probes' overhead), from bpftrace."""
@@ -142,6 +149,7 @@ uretprobe:{lib}:{start} /@on[tid]/ {{
     printf("ctor %d %d %d\\n", @n[tid], @sys[tid], nsecs - @t0[tid]);
     delete(@on[tid]); delete(@n[tid]); delete(@sys[tid]); delete(@t0[tid]); }}
 """
+    ensure_tracefs()
     tracer = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               text=True)
     try:
