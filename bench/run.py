@@ -161,8 +161,12 @@ uretprobe:{lib}:{start} /@on[tid]/ {{
         time.sleep(0.3)
     finally:
         tracer.send_signal(signal.SIGINT)
-    rows = [tuple(int(x) for x in line.split()[1:]) for line in tracer.communicate(timeout=60)[0].splitlines()
-            if line.startswith("ctor ")]
+    try:
+        out = tracer.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:  # a bpftrace that never ends must not end the benchmark
+        tracer.kill()
+        out = tracer.communicate()[0]
+    rows = [tuple(int(x) for x in line.split()[1:]) for line in out.splitlines() if line.startswith("ctor ")]
     if not rows:
         return None
     return tuple(statistics.median(r[i] for r in rows) / (1 if i == 0 else 1000) for i in range(3))
