@@ -49,6 +49,9 @@ def configure_tree():
         f.write("all:\n\ttrue\n")
     with open(os.path.join(directory, "config.h.in"), "w") as f:
         f.write("#undef HAVE_STDLIB_H\n")
+    # AC_PROG_INSTALL needs install-sh beside configure; autoconf ships one (automake, which
+    # would copy it, is not installed).
+    shutil.copy("/usr/share/autoconf/build-aux/install-sh", directory)
     subprocess.run(["autoconf"], cwd=directory, check=True)
     return directory
 
