@@ -4,6 +4,7 @@
 //!
 //! ```yaml
 //! enabled: true
+//! sdk: opentelemetry                     # or datadog (the default); per target too
 //! disabledNamespaces: [jenkins]          # or enabledNamespaces: [...] (not both)
 //! targets:                               # first match wins (not with enabledNamespaces/libVersions)
 //!   - name: billing
@@ -13,6 +14,7 @@
 //!       matchLabels: {app: api}
 //!       matchExpressions: [{key: tier, operator: In, values: [web]}]
 //!     ddTraceVersions: {python: v4, js: default}
+//!     sdk: datadog
 //!     ddTraceConfigs:                    # DD_ variables only
 //!       - {name: DD_PROFILING_ENABLED, value: "auto"}
 //!       - name: DD_ENV
@@ -32,6 +34,7 @@
 use crate::language::Language;
 use crate::quantity::Quantity;
 use crate::selector::{Expression, Operator, Selector};
+use contract::sdk::Sdk;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecurityContext};
 use rule_yaml::tree::{self, Error, Node, Value};
 use serde_json::Value as Json;
@@ -57,6 +60,7 @@ const KEYS: &[&str] = &[
     "language_detection",
     "skipKPITelemetry",
     "injectionMode",
+    "sdk",
 ];
 
 /// The whole configuration.
@@ -81,6 +85,8 @@ pub struct Config {
     pub init_resources: InitResources,
     /// `initSecurityContext`.
     pub init_security_context: Option<SecurityContext>,
+    /// `sdk`: the SDK family of the libraries injected (Datadog's unless set).
+    pub sdk: Sdk,
 }
 
 impl Default for Config {
@@ -95,6 +101,7 @@ impl Default for Config {
             registry: DEFAULT_REGISTRY.to_string(),
             init_resources: InitResources::default(),
             init_security_context: None,
+            sdk: Sdk::Datadog,
         }
     }
 }
@@ -121,6 +128,8 @@ pub struct Target {
     pub versions: Vec<(Language, String)>,
     /// `ddTraceConfigs`, as container variables.
     pub configs: Vec<EnvVar>,
+    /// `sdk`, when the target sets it (else the configuration's).
+    pub sdk: Option<Sdk>,
     /// The target as written, in JSON, for `internal.apm.datadoghq.com/applied-target`.
     pub json: Json,
 }
@@ -225,6 +234,9 @@ fn instrumentation(node: &Node, helm_registry: Option<String>) -> Result<Config,
                 e.boolean("enabled")?;
             }
         }
+    }
+    if let Some(n) = fields.get("sdk") {
+        config.sdk = sdk(n)?;
     }
     if let Some(n) = fields.get("skipKPITelemetry") {
         n.boolean("skipKPITelemetry")?;
@@ -335,6 +347,17 @@ fn image_tag(node: &Node, what: &str) -> Result<String, Error> {
     Ok(tag)
 }
 
+/// `sdk`: `datadog` or `opentelemetry` (or `otel`), in any case.
+fn sdk(node: &Node) -> Result<Sdk, Error> {
+    let name = node.string("sdk")?;
+    Sdk::from_name(name.as_bytes()).ok_or_else(|| {
+        Error::at(
+            node.pos,
+            format!("sdk: expected datadog or opentelemetry, not {name:?}"),
+        )
+    })
+}
+
 fn registry(node: &Node) -> Result<String, Error> {
     let registry = node.string("registry")?;
     if registry.is_empty()
@@ -356,6 +379,7 @@ fn target(node: &Node) -> Result<Target, Error> {
         "podSelector",
         "ddTraceVersions",
         "ddTraceConfigs",
+        "sdk",
     ];
     let fields = node.fields("target", TARGET_KEYS)?;
     let name = match fields.get("name") {
@@ -399,12 +423,14 @@ fn target(node: &Node) -> Result<Target, Error> {
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
+    let sdk = fields.get("sdk").map(sdk).transpose()?;
     Ok(Target {
         name,
         namespaces,
         pods,
         versions,
         configs,
+        sdk,
         json: json(node),
     })
 }
@@ -610,6 +636,13 @@ mod tests {
             "metadata.namespace"
         );
         assert_eq!(target.json["name"], "billing");
+        assert_eq!(target.sdk, None);
+        assert_eq!(config.sdk, Sdk::Datadog);
+        let otel = parse("sdk: OpenTelemetry\ntargets: [{name: a, sdk: datadog}]\n").unwrap();
+        assert_eq!(otel.sdk, Sdk::OpenTelemetry);
+        assert_eq!(otel.targets[0].sdk, Some(Sdk::Datadog));
+        let helm = parse("datadog: {apm: {instrumentation: {sdk: otel}}}\n").unwrap();
+        assert_eq!(helm.sdk, Sdk::OpenTelemetry);
         assert_eq!(config.injector_tag, "0.2.0");
         assert_eq!(config.registry, "registry.example.com/apm");
         assert_eq!(config.init_resources.cpu.as_ref().unwrap().0, "50m");
@@ -651,6 +684,11 @@ mod tests {
         .contains("operator In needs at least one value"));
         assert!(error("disabledNamespaces: [Not_A_Name]\n").contains("is not a namespace name"));
         assert!(error("injectionMode: csi\n").contains("only init_container"));
+        assert_eq!(
+            error("enabled: true\nsdk: zipkin\n"),
+            "2:6: sdk: expected datadog or opentelemetry, not \"zipkin\""
+        );
+        assert!(error("targets:\n  - sdk: [otel]\n").starts_with("2:10: sdk:"));
     }
 
     #[test]

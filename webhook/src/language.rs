@@ -1,5 +1,6 @@
 //! The tracing libraries a pod can receive, named as in Datadog's configuration and annotations.
 
+use contract::sdk::Sdk;
 use std::fmt;
 
 /// A tracing library's language, e.g. `Language::Js` for `admission.datadoghq.com/js-lib.version`.
@@ -51,26 +52,42 @@ impl Language {
         Language::ALL.into_iter().find(|l| l.id() == id)
     }
 
-    /// The image tag used for `default`, e.g. `"v4"` for Python (ddtrace 4).
-    pub fn default_tag(self) -> &'static str {
-        match self {
-            Language::Java => "v1",
-            Language::Js => "v6",
-            Language::Python => "v4",
-            Language::Dotnet => "v3",
-            Language::Ruby => "v2",
-            Language::Php => "v1",
+    /// Whether `sdk` has a library for this language: Datadog's for all, OpenTelemetry's for
+    /// Java, Node.js and Python (the packages `make libraries` builds).
+    pub fn has_library(self, sdk: Sdk) -> bool {
+        sdk == Sdk::Datadog || matches!(self, Language::Java | Language::Js | Language::Python)
+    }
+
+    /// The image tag used for `default`: the major version `make k8s-images` tags, e.g. `"v4"`
+    /// for Datadog's Python library (ddtrace 4), `"v2"` for OpenTelemetry's Java agent.
+    pub fn default_tag(self, sdk: Sdk) -> &'static str {
+        match (sdk, self) {
+            (Sdk::Datadog, Language::Java) => "v1",
+            (Sdk::Datadog, Language::Js) => "v6",
+            (Sdk::Datadog, Language::Python) => "v4",
+            (Sdk::Datadog, Language::Dotnet) => "v3",
+            (Sdk::Datadog, Language::Ruby) => "v2",
+            (Sdk::Datadog, Language::Php) => "v1",
+            (Sdk::OpenTelemetry, Language::Java) => "v2",
+            // auto-instrumentations-node 0.x and opentelemetry-distro 0.x (`…b1` releases).
+            (Sdk::OpenTelemetry, _) => "v0",
         }
     }
 
-    /// The library image's repository name, e.g. `"dd-lib-python-init"`.
-    pub fn image_name(self) -> String {
-        format!("dd-lib-{}-init", self.id())
+    /// The library image's repository name, e.g. `"dd-lib-python-init"`, or
+    /// `"otel-lib-python-init"` for OpenTelemetry's.
+    pub fn image_name(self, sdk: Sdk) -> String {
+        let family = match sdk {
+            Sdk::Datadog => "dd",
+            Sdk::OpenTelemetry => "otel",
+        };
+        format!("{family}-lib-{}-init", self.id())
     }
 
-    /// The package directory, e.g. `"datadog-apm-library-python"`.
-    pub fn package(self) -> String {
-        format!("datadog-apm-library-{}", self.id())
+    /// The package directory, e.g. `"datadog-apm-library-python"` or
+    /// `"opentelemetry-apm-library-python"`.
+    pub fn package(self, sdk: Sdk) -> String {
+        format!("{}{}", sdk.library_prefix(), self.id())
     }
 }
 
@@ -90,7 +107,20 @@ mod tests {
             assert_eq!(Language::from_id(l.id()), Some(l));
         }
         assert_eq!(Language::from_id("node"), None);
-        assert_eq!(Language::Js.package(), "datadog-apm-library-js");
-        assert_eq!(Language::Python.image_name(), "dd-lib-python-init");
+        assert_eq!(Language::Js.package(Sdk::Datadog), "datadog-apm-library-js");
+        assert_eq!(
+            Language::Js.package(Sdk::OpenTelemetry),
+            "opentelemetry-apm-library-js"
+        );
+        assert_eq!(
+            Language::Python.image_name(Sdk::Datadog),
+            "dd-lib-python-init"
+        );
+        assert_eq!(
+            Language::Java.image_name(Sdk::OpenTelemetry),
+            "otel-lib-java-init"
+        );
+        assert!(!Language::Ruby.has_library(Sdk::OpenTelemetry));
+        assert!(Language::Ruby.has_library(Sdk::Datadog));
     }
 }

@@ -8,15 +8,19 @@
 //!   also writing `ld.so.preload`; they are appended after the pod's own init containers;
 //! - in every app container: read-only mounts of `/etc/ld.so.preload` (subPath),
 //!   `/opt/datadog-packages/datadog-apm-inject` and `/opt/datadog-packages/datadog-apm-library-<lang>`
-//!   (the launcher finds libraries beside itself), `LD_PRELOAD` joined after any existing value,
-//!   `DD_INJECT_SENDER_TYPE=k8s`, `DD_INJECT_START_TIME`, the target's `ddTraceConfigs` (the
-//!   container's own values win) and, with `apm-inject.debug`, debug variables.
+//!   (`opentelemetry-apm-library-<lang>` for the OpenTelemetry SDKs; the launcher finds
+//!   libraries beside itself), `LD_PRELOAD` joined after any existing value,
+//!   `DD_INJECT_SENDER_TYPE=k8s`, `DD_INJECT_START_TIME`, for the OpenTelemetry SDKs
+//!   `DD_APM_INSTRUMENTATION_SDK=opentelemetry` (so that the launcher picks their packages), the
+//!   target's `ddTraceConfigs` (the container's own values win) and, with `apm-inject.debug`,
+//!   debug variables.
 
 use crate::config::{Config, InitResources};
 use crate::keys;
 use crate::quantity::Quantity;
 use crate::select::{Library, Plan, INJECTOR_CONTAINER};
 use crate::selector::Labels;
+use contract::sdk::{self, Sdk};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, ResourceRequirements,
     SeccompProfile, SecurityContext, Volume, VolumeMount,
@@ -94,7 +98,7 @@ pub fn apply(
                     .is_none_or(|names| names.contains(&container.name))
             })
             .collect();
-        add_mounts(container, &libraries)?;
+        add_mounts(container, plan.sdk, &libraries)?;
         add_env(container, plan, now, &mut warnings);
     }
     if let Some(target) = &plan.target {
@@ -301,7 +305,7 @@ fn init_container(
     }
 }
 
-fn add_mounts(container: &mut Container, libraries: &[&Library]) -> Result<(), String> {
+fn add_mounts(container: &mut Container, sdk: Sdk, libraries: &[&Library]) -> Result<(), String> {
     let mut wanted = vec![
         (
             ETC_VOLUME,
@@ -313,7 +317,7 @@ fn add_mounts(container: &mut Container, libraries: &[&Library]) -> Result<(), S
     wanted.extend(
         libraries
             .iter()
-            .map(|l| package_mount(&l.language.package())),
+            .map(|l| package_mount(&l.language.package(sdk))),
     );
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
     for (volume, path, sub_path) in wanted {
@@ -369,6 +373,9 @@ fn add_env(container: &mut Container, plan: &Plan, now: u64, warnings: &mut Vec<
         variable("DD_INJECT_SENDER_TYPE", "k8s"),
         variable("DD_INJECT_START_TIME", &now.to_string()),
     ];
+    if plan.sdk != Sdk::Datadog {
+        ours.push(variable(sdk::VARIABLE, plan.sdk.name()));
+    }
     if plan.debug {
         for name in [
             "DD_APM_INSTRUMENTATION_DEBUG",

@@ -1,10 +1,14 @@
 //! Which pods are instrumented, with what: Datadog's rules, in order. The webhook's own and
 //! `kube-system` namespaces, then `disabledNamespaces`, then the opt-out label always win;
 //! then the pod's annotations; then the first matching target (or `enabledNamespaces`).
+//! The SDK family is the pod's `admission.datadoghq.com/apm-inject.sdk` annotation, else the
+//! target's `sdk`, else the configuration's; languages the family has no library for are left
+//! out.
 
 use crate::config::{Config, NamespaceSelector, Target};
 use crate::language::Language;
 use crate::selector::Labels;
+use contract::sdk::Sdk;
 use k8s_openapi::api::core::v1::{EnvVar, Pod};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -13,6 +17,8 @@ use std::collections::BTreeMap;
 pub const ADMISSION_PREFIX: &str = "admission.datadoghq.com/";
 /// Label that opts a pod out (`"false"`) or in without instrumentation enabled (`"true"`).
 pub const ENABLED_LABEL: &str = "admission.datadoghq.com/enabled";
+/// Annotation choosing the SDK family of a pod (`datadog` or `opentelemetry`).
+pub const SDK_ANNOTATION: &str = "admission.datadoghq.com/apm-inject.sdk";
 /// Name of the init container that copies the injector; its presence means "already done".
 pub const INJECTOR_CONTAINER: &str = "datadog-init-apm-inject";
 
@@ -67,6 +73,8 @@ impl Skip {
 pub struct Plan {
     /// The injector image, e.g. `apm-inject/apm-inject:0.1.0`.
     pub injector_image: String,
+    /// The SDK family of the libraries.
+    pub sdk: Sdk,
     /// The libraries, one per language.
     pub libraries: Vec<Library>,
     /// The target that selected the pod, as written (for `…/applied-target`).
@@ -127,8 +135,14 @@ pub fn decide(
     let containers: Vec<&str> = spec
         .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
         .unwrap_or_default();
-    let annotated = annotated_libraries(config, annotations, &containers)?;
-    let libraries = match annotated {
+    let sdk = match annotations.get(SDK_ANNOTATION) {
+        Some(name) => Sdk::from_name(name.as_bytes()).ok_or_else(|| {
+            format!("{SDK_ANNOTATION}: expected datadog or opentelemetry, not {name:?}")
+        })?,
+        None => target.and_then(|t| t.sdk).unwrap_or(config.sdk),
+    };
+    let annotated = annotated_libraries(config, sdk, annotations, &containers)?;
+    let mut libraries = match annotated {
         Some(libraries) if selected || label == Some("true") => libraries,
         _ if !selected => return Ok(Decision::Skip(Skip::NotSelected)),
         _ => {
@@ -136,11 +150,13 @@ pub fn decide(
                 Some(t) => &t.versions,
                 None => &config.lib_versions,
             };
-            configured_libraries(config, versions)
+            configured_libraries(config, sdk, versions)
         }
     };
+    libraries.retain(|l| l.language.has_library(sdk));
     Ok(Decision::Inject(Plan {
         injector_image: injector_image(config, annotations)?,
+        sdk,
         libraries,
         target: target.map(|t| t.json.clone()),
         env: target.map(|t| t.configs.clone()).unwrap_or_default(),
@@ -182,7 +198,11 @@ fn selected_by<'a>(
     Ok(None)
 }
 
-fn configured_libraries(config: &Config, versions: &[(Language, String)]) -> Vec<Library> {
+fn configured_libraries(
+    config: &Config,
+    sdk: Sdk,
+    versions: &[(Language, String)],
+) -> Vec<Library> {
     let chosen: Vec<(Language, &str)> = if versions.is_empty() {
         Language::DEFAULTS.iter().map(|&l| (l, "default")).collect()
     } else {
@@ -192,7 +212,7 @@ fn configured_libraries(config: &Config, versions: &[(Language, String)]) -> Vec
         .into_iter()
         .map(|(language, version)| Library {
             language,
-            image: library_image(config, language, version),
+            image: library_image(config, sdk, language, version),
             containers: None,
         })
         .collect();
@@ -200,19 +220,20 @@ fn configured_libraries(config: &Config, versions: &[(Language, String)]) -> Vec
     libraries
 }
 
-fn library_image(config: &Config, language: Language, version: &str) -> String {
+fn library_image(config: &Config, sdk: Sdk, language: Language, version: &str) -> String {
     let tag = if version == "default" {
-        language.default_tag()
+        language.default_tag(sdk)
     } else {
         version
     };
-    format!("{}/{}:{tag}", config.registry, language.image_name())
+    format!("{}/{}:{tag}", config.registry, language.image_name(sdk))
 }
 
 /// Libraries named by annotations: `<lang>-lib.custom-image`, `<lang>-lib.version`,
 /// `<container>.<lang>-lib.…` and `all-lib.version`, or `None` if there are none.
 fn annotated_libraries(
     config: &Config,
+    sdk: Sdk,
     annotations: &BTreeMap<String, String>,
     containers: &[&str],
 ) -> Result<Option<Vec<Library>>, String> {
@@ -230,7 +251,7 @@ fn annotated_libraries(
                 add(
                     &mut found,
                     language,
-                    library_image(config, language, tag(version)?),
+                    library_image(config, sdk, language, tag(version)?),
                     container,
                 )?;
             }
@@ -242,7 +263,7 @@ fn annotated_libraries(
                 add(
                     &mut found,
                     language,
-                    library_image(config, language, tag(version)?),
+                    library_image(config, sdk, language, tag(version)?),
                     None,
                 )?;
             }

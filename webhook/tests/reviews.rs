@@ -660,3 +660,113 @@ fn objects_that_are_not_pods_pass_through_unchanged() {
     let a = answer_with(&review, &test_config(), &namespace_of(&review));
     assert!(matches!(a.outcome, Outcome::Ignored(_)));
 }
+
+/// `plain-create` with `annotations` added to the pod.
+fn plain_with(annotations: Value) -> Value {
+    let mut review = captured("plain-create");
+    review["request"]["object"]["metadata"]["annotations"] = annotations;
+    review
+}
+
+#[test]
+fn the_opentelemetry_sdk_gets_its_images_packages_and_variable_and_no_ruby() {
+    let config = config::parse(
+        "enabled: true\nsdk: opentelemetry\nlibVersions: {java: default, python: v0, ruby: v2}\n",
+    )
+    .unwrap();
+    let review = captured("plain-create");
+    let a = answer_with(&review, &config, &namespace_of(&review));
+    use webhook::language::Language;
+    assert_eq!(
+        a.outcome,
+        Outcome::Injected(vec![Language::Java, Language::Python])
+    );
+    assert_eq!(
+        names(&a.pod["spec"]["initContainers"]),
+        [
+            "datadog-init-apm-inject",
+            "datadog-lib-java-init",
+            "datadog-lib-python-init"
+        ]
+    );
+    assert_eq!(
+        init_container(&a.pod, "datadog-lib-java-init")["image"],
+        "apm-inject/otel-lib-java-init:v2"
+    );
+    assert_eq!(
+        init_container(&a.pod, "datadog-lib-python-init")["image"],
+        "apm-inject/otel-lib-python-init:v0"
+    );
+    let app = &a.pod["spec"]["containers"][0];
+    let paths = mount_paths(app);
+    for path in [
+        "/opt/datadog-packages/datadog-apm-inject",
+        "/opt/datadog-packages/opentelemetry-apm-library-java",
+        "/opt/datadog-packages/opentelemetry-apm-library-python",
+    ] {
+        assert!(paths.contains(&path), "{path} not mounted: {paths:?}");
+    }
+    assert!(!paths.iter().any(|p| p.contains("datadog-apm-library")));
+    assert_eq!(
+        env(app, "DD_APM_INSTRUMENTATION_SDK").unwrap()["value"],
+        "opentelemetry"
+    );
+    assert_eq!(env(app, "LD_PRELOAD").unwrap()["value"], LAUNCHER);
+}
+
+#[test]
+fn the_sdk_annotation_overrides_the_configuration_and_the_target() {
+    // test-assets/config.yaml: Datadog's, target `apps` (js and python by default).
+    let review = plain_with(json!({"admission.datadoghq.com/apm-inject.sdk": "opentelemetry"}));
+    let a = answer_with(&review, &test_config(), &namespace_of(&review));
+    assert_eq!(
+        init_container(&a.pod, "datadog-lib-js-init")["image"],
+        "apm-inject/otel-lib-js-init:v0"
+    );
+    let app = &a.pod["spec"]["containers"][0];
+    assert!(mount_paths(app).contains(&"/opt/datadog-packages/opentelemetry-apm-library-js"));
+    assert_eq!(
+        env(app, "DD_APM_INSTRUMENTATION_SDK").unwrap()["value"],
+        "opentelemetry"
+    );
+    assert!(env(
+        &answer_to("plain-create").pod["spec"]["containers"][0],
+        "DD_APM_INSTRUMENTATION_SDK"
+    )
+    .is_none());
+
+    // A target's `sdk`, and the annotation choosing Datadog's back.
+    let config = config::parse(
+        "enabled: true\ntargets:\n  - name: apps\n    sdk: opentelemetry\n    ddTraceVersions: {python: default}\n",
+    )
+    .unwrap();
+    let review = captured("plain-create");
+    let a = answer_with(&review, &config, &namespace_of(&review));
+    assert_eq!(
+        init_container(&a.pod, "datadog-lib-python-init")["image"],
+        "apm-inject/otel-lib-python-init:v0"
+    );
+    let review = plain_with(json!({"admission.datadoghq.com/apm-inject.sdk": "datadog"}));
+    let a = answer_with(&review, &config, &namespace_of(&review));
+    assert_eq!(
+        init_container(&a.pod, "datadog-lib-python-init")["image"],
+        "apm-inject/dd-lib-python-init:v4"
+    );
+    assert!(env(
+        &a.pod["spec"]["containers"][0],
+        "DD_APM_INSTRUMENTATION_SDK"
+    )
+    .is_none());
+}
+
+#[test]
+fn an_unknown_sdk_annotation_leaves_the_pod_unchanged_with_the_reason() {
+    let review = plain_with(json!({"admission.datadoghq.com/apm-inject.sdk": "zipkin"}));
+    let a = answer_with(&review, &test_config(), &namespace_of(&review));
+    assert!(
+        matches!(&a.outcome, Outcome::Failed(_, m) if m.contains("expected datadog or opentelemetry, not \"zipkin\"")),
+        "{:?}",
+        a.outcome
+    );
+    assert!(a.pod["spec"].get("initContainers").is_none());
+}
