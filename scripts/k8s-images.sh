@@ -13,6 +13,8 @@
 #   apm-inject/apm-inject:<version>             /apm-inject-init (static) + datadog-apm-inject
 #   apm-inject/dd-lib-<lang>-init:<ver>, v<N>   /apm-inject-init + datadog-apm-library-<lang>
 #                                               (each library `make libraries` laid out)
+#   apm-inject/otel-lib-<lang>-init:<ver>, v<N> /apm-inject-init + opentelemetry-apm-library-<lang>
+#                                               (the webhook's `sdk: opentelemetry`)
 #   apm-inject/apm-inject-webhook:<version>     /usr/bin/apm-inject{,-webhook} and the shared
 #                                               libraries they load (no shell, no package manager)
 #
@@ -43,18 +45,22 @@ build() {
     mkdir -p "$out"
     : > "$list.partial"
 
-    local root package lang lib version_of_lib
+    local root package family lang lib version_of_lib
     root=$(tree apm-inject)
     copy "$packages/datadog-apm-inject" "$root/opt/datadog-packages/"
     echo "apm-inject apm-inject/apm-inject:$version" >> "$list.partial"
 
-    for package in "$packages"/datadog-apm-library-*; do
+    for package in "$packages"/datadog-apm-library-* "$packages"/opentelemetry-apm-library-*; do
         [ -L "$package/stable" ] || continue
-        lang=${package##*/datadog-apm-library-}
+        lang=${package##*-apm-library-}
+        case ${package##*/} in
+            datadog-*) family=dd ;;
+            *) family=otel ;;
+        esac
         version_of_lib=$(readlink "$package/stable")
-        root=$(tree "dd-lib-$lang-init")
+        root=$(tree "$family-lib-$lang-init")
         copy "$package" "$root/opt/datadog-packages/"
-        echo "dd-lib-$lang-init apm-inject/dd-lib-$lang-init:$version_of_lib apm-inject/dd-lib-$lang-init:v${version_of_lib%%.*}" >> "$list.partial"
+        echo "$family-lib-$lang-init apm-inject/$family-lib-$lang-init:$version_of_lib apm-inject/$family-lib-$lang-init:v${version_of_lib%%.*}" >> "$list.partial"
     done
 
     root=$out/apm-inject-webhook
