@@ -36,6 +36,9 @@ COMMANDS = [
 TRUE_TARGET = 3000  # instructions over the empty library on /bin/true
 DECISION_TARGET = 0.01  # share of `python3 -c pass`'s own instructions
 VARIANTS = ("none", "empty", "ours")
+# `BENCH_SDK=opentelemetry`: the same runs with the OpenTelemetry SDK family chosen (do-nothing
+# OpenTelemetry packages beside Datadog's; Ruby and PHP have none and are skipped there).
+SDK = os.environ.get("BENCH_SDK")
 
 
 def setup():
@@ -55,6 +58,11 @@ def setup():
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "w").close()
         os.symlink("1.0.0", os.path.join(root, f"datadog-apm-library-{lang}/stable"))
+    for lang, rel in [("python", "sitecustomize.py"), ("js", "bootstrap.cjs"), ("java", "opentelemetry-javaagent.jar")]:
+        path = os.path.join(root, f"opentelemetry-apm-library-{lang}/1.0.0", rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").close()
+        os.symlink("1.0.0", os.path.join(root, f"opentelemetry-apm-library-{lang}/stable"))
     ours = os.path.join(root, "datadog-apm-inject/stable/inject/launcher.preload.so")
     if os.environ.get("BENCH_LIBRARY"):  # another build of ours, e.g. an older one to compare
         shutil.copy(os.environ["BENCH_LIBRARY"], os.path.realpath(ours))
@@ -64,6 +72,8 @@ def setup():
 def env_for(preload):
     drop = ("LD_PRELOAD", "JAVA_TOOL_OPTIONS", "NODE_OPTIONS", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_") and k not in drop}
+    if SDK:  # every variant alike: only ours reads it
+        env["DD_APM_INSTRUMENTATION_SDK"] = SDK
     if preload:
         env["LD_PRELOAD"] = preload
     return env
