@@ -54,8 +54,8 @@ build() {
         [ -L "$package/stable" ] || continue
         lang=${package##*-apm-library-}
         case ${package##*/} in
-            datadog-*) family=dd ;;
-            *) family=otel ;;
+            datadog-*) family="dd" ;;
+            *) family="otel" ;;
         esac
         version_of_lib=$(readlink "$package/stable")
         root=$(tree "$family-lib-$lang-init")
