@@ -377,6 +377,22 @@ impl TestAgent {
             .collect()
     }
 
+    /// Spans named `name` received so far.
+    pub fn spans_named(&self, name: &str) -> Vec<Value> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s["name"] == name)
+            .collect()
+    }
+
+    /// The spans named `name`, once at least `count` have arrived (panics after a while).
+    pub fn wait_for_spans(&self, name: &str, count: usize) -> Vec<Value> {
+        wait_for(&format!("{count} {name} spans"), || {
+            let spans = self.spans_named(name);
+            (spans.len() >= count).then_some(spans)
+        })
+    }
+
     /// Every telemetry event received so far, `message-batch` requests unpacked: objects
     /// with `request_type`, `payload` and the sender's `application`.
     pub fn telemetry(&self) -> Vec<Value> {

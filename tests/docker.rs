@@ -145,14 +145,7 @@ fn containers_are_instrumented_through_the_shim() {
     wait_for("the application in its container", || {
         apm_inject_tests::tracers::http_get(port, "/").filter(|(status, _)| *status == 200)
     });
-    let spans = wait_for("flask.request spans", || {
-        let spans: Vec<_> = agent
-            .spans()
-            .into_iter()
-            .filter(|s| s["name"] == "flask.request")
-            .collect();
-        (!spans.is_empty()).then_some(spans)
-    });
+    let spans = agent.wait_for_spans("flask.request", 1);
     assert_eq!(spans[0]["service"], "shop-api", "{:#}", spans[0]);
     assert!(
         shim_log(&docker).contains("instrumented"),
@@ -533,13 +526,6 @@ fn unix_socket_agent_is_reached_from_a_container_without_network() {
         "-c",
         script,
     ]);
-    let spans = wait_for("the span sent through the socket", || {
-        let spans: Vec<_> = agent
-            .spans()
-            .into_iter()
-            .filter(|s| s["name"] == "uds.probe")
-            .collect();
-        (!spans.is_empty()).then_some(spans)
-    });
+    let spans = agent.wait_for_spans("uds.probe", 1);
     assert_eq!(spans[0]["service"], "probe", "{:#}", spans[0]);
 }

@@ -138,14 +138,7 @@ fn mutated_pod_runs_on_docker_and_its_unchanged_python_app_is_traced() {
     wait_for("the application in its pod", || {
         http_get(port, "/").filter(|(status, _)| *status == 200)
     });
-    let spans = wait_for("flask.request spans", || {
-        let spans: Vec<_> = agent
-            .spans()
-            .into_iter()
-            .filter(|s| s["name"] == "flask.request")
-            .collect();
-        (!spans.is_empty()).then_some(spans)
-    });
+    let spans = agent.wait_for_spans("flask.request", 1);
     let span = &spans[0];
     assert_eq!(
         span["service"],

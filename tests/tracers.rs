@@ -28,23 +28,6 @@ fn node_app_with(p: &Packages, agent: &TestAgent, node: &Path, env: &[(&str, &st
     WebApp::start(p, agent, node, &[node_app().as_os_str()], env)
 }
 
-/// Spans named `name` received so far.
-fn spans_named(agent: &TestAgent, name: &str) -> Vec<Value> {
-    agent
-        .spans()
-        .into_iter()
-        .filter(|s| s["name"] == name)
-        .collect()
-}
-
-/// Waits until the agent holds at least `count` spans named `name`.
-fn wait_for_spans(agent: &TestAgent, name: &str, count: usize) -> Vec<Value> {
-    wait_for(&format!("{count} {name} spans"), || {
-        let spans = spans_named(agent, name);
-        (spans.len() >= count).then_some(spans)
-    })
-}
-
 /// Waits until `language`'s entry point has reported `metric` (`complete` comes with the
 /// tracer's own telemetry for Python and Node.js, through the forwarder for Java; aborts and
 /// errors through the forwarder).
@@ -64,7 +47,7 @@ fn python_web_app_is_traced() {
     let (app, _dir) = python_app(&p, &agent, &[]);
     assert_eq!(app.get("/"), "shop api\n");
     assert_eq!(app.get("/checkout"), "checked out\n");
-    let spans = wait_for_spans(&agent, "flask.request", 2);
+    let spans = agent.wait_for_spans("flask.request", 2);
     let mut resources: Vec<&str> = spans
         .iter()
         .map(|s| s["resource"].as_str().unwrap())
@@ -82,7 +65,7 @@ fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
     let app = node_app_with(&p, &agent, node, &[]);
     assert_eq!(app.get("/"), "shop front\n");
     assert_eq!(app.get("/cart"), "cart\n");
-    let spans = wait_for_spans(&agent, "web.request", 2);
+    let spans = agent.wait_for_spans("web.request", 2);
     let mut urls: Vec<&str> = spans
         .iter()
         .map(|s| s["meta"]["http.url"].as_str().unwrap())
@@ -131,7 +114,7 @@ fn derived_service_name_reaches_the_agent() {
     python.get("/");
     node.get("/");
     for (span, service) in [("flask.request", "shop_api"), ("web.request", "shop-front")] {
-        let spans = wait_for_spans(&agent, span, 1);
+        let spans = agent.wait_for_spans(span, 1);
         assert_eq!(spans[0]["service"], service, "{span}: {:#}", spans[0]);
     }
 }
@@ -241,7 +224,7 @@ fn es_module_node_app_is_traced() {
         .unwrap();
         let app = WebApp::start(&p, &agent, &node, &[script.as_os_str()], &[]);
         assert_eq!(app.get("/"), "esm\n");
-        let spans = wait_for_spans(&agent, "web.request", 1);
+        let spans = agent.wait_for_spans("web.request", 1);
         assert_eq!(spans[0]["service"], "server", "{:#}", spans[0]);
         let senders = agent.trace_senders();
         assert!(
@@ -312,7 +295,7 @@ fn spring_boot_app_is_traced_by_the_java_tracer() {
     let app = WebApp::start(&p, &agent, Path::new("/usr/bin/java"), &args, &[]);
     assert_eq!(app.get("/"), "inventory\n");
     assert_eq!(app.get("/items/42"), "item 42\n");
-    let spans = wait_for_spans(&agent, "servlet.request", 2);
+    let spans = agent.wait_for_spans("servlet.request", 2);
     let mut resources: Vec<&str> = spans
         .iter()
         .map(|s| s["resource"].as_str().unwrap())
