@@ -27,7 +27,7 @@
 //! ` -javaagent:<lib>/opentelemetry-javaagent.jar`: it appends its jar to the boot class path as
 //! well (hence `-Xshare:off` alike) and has no Datadog banner to turn off.
 
-use crate::decide::STARTUP_LOGS;
+use crate::datadog::STARTUP_LOGS;
 use crate::decision::Reason;
 use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Word};
