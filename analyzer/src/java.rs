@@ -467,4 +467,32 @@ mod tests {
             &otel.parse(&[])
         ));
     }
+
+    #[test]
+    fn version_comes_from_the_jdk_release_file() {
+        for (asset, version) in [
+            ("release-openjdk-17", (17, 0)),
+            ("release-temurin-25", (25, 0)),
+        ] {
+            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
+            let jdk = Process {
+                exe: b"/jdk/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                DATADOG.version(&jdk, &Invocation::default(), &files),
+                Some(version),
+                "{asset}: bin/ beside the release file"
+            );
+            let jre = Process {
+                exe: b"/jdk/jre/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                DATADOG.version(&jre, &Invocation::default(), &files),
+                Some(version),
+                "{asset}: jre/bin/ below it (Java 8 layout)"
+            );
+        }
+    }
 }
