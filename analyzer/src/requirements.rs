@@ -6,14 +6,17 @@
 //!  "deny":[{"id":"java_version","description":"…","cmds":["**/java"],
 //!           "args":[{"args":["-version"],"position":1}],"envars":null}]}
 //! ```
-//! `native_deps`: the process's libc must be listed for this architecture, supported, and not
-//! older than `min` (an unknown libc version passes). `deny`: an entry applies when one of its
-//! `cmds` globs matches the executable, each `args` item has one of its globs at `position`
-//! (argv index, 0 is the command; null: anywhere) and each `envars` variable is present (null)
-//! or matches its value glob. A file that cannot be read or parsed blocks injection: the
-//! tracer's guardrails cannot be checked. So does a malformed `deny` entry (no `id`, a value of
-//! the wrong type, a `position` that is not a whole argv index): it is never skipped. An entry
-//! without any condition matches nothing.
+//! `version` is 1, the only version known. `native_deps`: the process's libc must be listed
+//! for this architecture, supported, and not older than `min` (an unknown libc version passes).
+//! `deny`: an entry applies when one of its `cmds` globs matches the executable, each `args`
+//! item has one of its globs at `position` (argv index, 0 is the command; null: anywhere) and
+//! each `envars` variable is present (null) or matches its value glob. A file that cannot be
+//! read or parsed blocks injection: the tracer's guardrails cannot be checked. So does a file
+//! that is malformed anywhere, even in a part this process does not need: a top level that is
+//! not an object, a `version` missing or other than 1, a `native_deps` entry with a value of the
+//! wrong type (`min` not a version string, `supported` not a boolean), a `deny` entry without
+//! an `id`, with a value of the wrong type or a `position` that is not a whole argv index.
+//! Nothing malformed is skipped. A `deny` entry without any condition matches nothing.
 
 use crate::decision::Reason;
 use crate::json::{self, Value};
@@ -33,22 +36,17 @@ pub const ARCH: &str = if cfg!(target_arch = "aarch64") {
     "x64"
 };
 
+/// The only `version` of the format known.
+const VERSION: &[u8] = b"1";
+
 /// Checks `text` (the file's contents) for `process`.
 pub fn check(text: &[u8], process: &Process, subject: &Subject) -> Result<(), Reason> {
     let doc = json::parse(text).ok_or(Reason::InvalidRequirements)?;
-    if let Some(deps) = doc.get("native_deps") {
-        native_deps(deps, process)?;
+    let file = read(&doc).ok_or(Reason::InvalidRequirements)?;
+    if let Some(libcs) = &file.libcs {
+        native_deps(libcs, process)?;
     }
-    let entries = match doc.get("deny") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(Reason::InvalidRequirements),
-    };
-    let mut rules: Vec<Rule> = Vec::new();
-    for entry in entries {
-        rules.extend(rule(entry).ok_or(Reason::InvalidRequirements)?);
-    }
-    let compiled = encode(&rules).map_err(|_| Reason::InvalidRequirements)?;
+    let compiled = encode(&file.rules).map_err(|_| Reason::InvalidRequirements)?;
     let set = RuleSet::parse(&compiled).ok_or(Reason::InvalidRequirements)?;
     match deny_list::first_match(&set, subject) {
         Some(r) => Err(Reason::Rule {
@@ -60,27 +58,98 @@ pub fn check(text: &[u8], process: &Process, subject: &Subject) -> Result<(), Re
     }
 }
 
-fn native_deps(deps: &Value, process: &Process) -> Result<(), Reason> {
-    let entries = deps
-        .get(process.libc.flavor.name())
-        .map(Value::items)
-        .unwrap_or_default();
+/// One `native_deps` entry, e.g. `"glibc": [{"arch": "x64", "supported": true, "min": "2.17"}]`.
+struct LibcEntry<'a> {
+    /// The libc, e.g. `glibc`.
+    libc: &'a [u8],
+    /// The architecture, e.g. `x64`.
+    arch: &'a [u8],
+    /// Whether the tracer runs with this libc on this architecture.
+    supported: bool,
+    /// The oldest version it runs with, if it says.
+    min: Option<(u32, u32)>,
+}
+
+/// A whole `requirements.json`, read.
+struct Requirements<'a> {
+    /// Its `native_deps` entries; `None` when it has none (any libc goes).
+    libcs: Option<Vec<LibcEntry<'a>>>,
+    /// Its `deny` entries as rules.
+    rules: Vec<Rule>,
+}
+
+/// The file `doc`; `None` if anything in it is malformed.
+fn read(doc: &Value) -> Option<Requirements<'_>> {
+    let Value::Object(_) = doc else {
+        return None;
+    };
+    match doc.get("version") {
+        Some(Value::Number(version)) if version == VERSION => {}
+        _ => return None,
+    }
+    let libcs = match doc.get("native_deps") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(libcs)) => {
+            let mut entries = Vec::new();
+            for (libc, list_of) in libcs {
+                for entry in list(Some(list_of))? {
+                    entries.push(libc_entry(libc, entry)?);
+                }
+            }
+            Some(entries)
+        }
+        Some(_) => return None,
+    };
+    let mut rules: Vec<Rule> = Vec::new();
+    for entry in list(doc.get("deny"))? {
+        rules.extend(rule(entry)?);
+    }
+    Some(Requirements { libcs, rules })
+}
+
+/// A `native_deps` entry of `libc`; `None` for a malformed one: not an object, an `arch` that
+/// is not a string, a `supported` that is not a boolean, a `min` that is not a version string, a
+/// `description` that is not a string.
+fn libc_entry<'a>(libc: &'a [u8], entry: &'a Value) -> Option<LibcEntry<'a>> {
+    let Value::Object(_) = entry else {
+        return None;
+    };
+    let supported = match entry.get("supported") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(supported)) => *supported,
+        Some(_) => return None,
+    };
+    let min = match entry.get("min") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(min)) => Some(major_minor(min)?),
+        Some(_) => return None,
+    };
+    if let Some(description) = entry.get("description") {
+        if !matches!(description, Value::Null | Value::String(_)) {
+            return None;
+        }
+    }
+    Some(LibcEntry {
+        libc,
+        arch: entry.get("arch")?.as_str()?,
+        supported,
+        min,
+    })
+}
+
+/// The process's libc must be listed for this architecture, supported, and not older than
+/// the entry's `min`.
+fn native_deps(entries: &[LibcEntry], process: &Process) -> Result<(), Reason> {
     let entry = entries
         .iter()
-        .find(|e| e.get("arch").and_then(Value::as_str) == Some(ARCH.as_bytes()));
-    let Some(entry) = entry else {
-        return Err(Reason::IncompatibleLibc);
-    };
-    if entry.get("supported") != Some(&Value::Bool(true)) {
-        return Err(Reason::IncompatibleLibc);
-    }
-    let min = entry
-        .get("min")
-        .and_then(Value::as_str)
-        .and_then(major_minor);
-    match (min, process.libc.version) {
-        (Some(min), Some(have)) if have < min => Err(Reason::IncompatibleLibc),
-        _ => Ok(()),
+        .find(|e| e.libc == process.libc.flavor.name().as_bytes() && e.arch == ARCH.as_bytes());
+    match (entry, process.libc.version) {
+        (Some(e), _) if !e.supported => Err(Reason::IncompatibleLibc),
+        (Some(LibcEntry { min: Some(min), .. }), Some(have)) if have < *min => {
+            Err(Reason::IncompatibleLibc)
+        }
+        (Some(_), _) => Ok(()),
+        (None, _) => Err(Reason::IncompatibleLibc),
     }
 }
 
@@ -262,20 +331,20 @@ mod tests {
     }
 
     #[test]
-    fn malformed_deny_entries_block_injection() {
+    fn malformed_files_block_injection() {
         let dir = [env!("CARGO_MANIFEST_DIR"), "/../test-assets/requirements"].concat();
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            if name.starts_with("malformed-") {
-                seen += 1;
-                assert_eq!(
-                    verdict(&name, "java -jar app.jar", &[], GLIBC),
-                    Err(Reason::InvalidRequirements),
-                    "{name}"
-                );
-            }
-        }
-        assert!(seen >= 7);
+        let mut malformed: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with("malformed-"))
+            .collect();
+        malformed.sort();
+        assert!(malformed.len() >= 11, "{malformed:?}");
+        let accepted: Vec<(&String, Result<(), Reason>)> = malformed
+            .iter()
+            .map(|name| (name, verdict(name, "java -jar app.jar", &[], GLIBC)))
+            .filter(|(_, verdict)| *verdict != Err(Reason::InvalidRequirements))
+            .collect();
+        assert!(accepted.is_empty(), "{accepted:?}");
     }
 }

@@ -15,7 +15,7 @@
 //! deny:                         # containers left alone, by image or name (globs, `/` ordinary)
 //!   - image: "registry.local/batch/*"
 //!   - name: "*-migrations"
-//! config_sources: BASIC         # accepted for compatibility with Datadog's file; ignored
+//! config_sources: BASIC         # a string, accepted because Datadog's own file has it; ignored
 //! ```
 //! The CLI reports errors as `file:line:column: message`; the shim, which must never break a
 //! container start, passes containers through untouched when the file is malformed.
@@ -169,6 +169,9 @@ pub fn parse(text: &str) -> Result<DockerConfig, Error> {
             config.deny.push(deny_rule(item)?);
         }
     }
+    if let Some(n) = fields.get("config_sources") {
+        n.string("config_sources")?;
+    }
     Ok(config)
 }
 
@@ -289,5 +292,10 @@ mod tests {
         assert!(parse("runtimes: []\n").is_err());
         assert!(parse("dockr_socket: /x\n").is_err());
         assert!(parse("docker_socket: docker.sock\n").is_err());
+        let e = parse("library_inject: true\nconfig_sources: [BASIC]\n").unwrap_err();
+        assert_eq!(
+            (e.pos.line, e.message.as_str()),
+            (2, "config_sources: expected a string")
+        );
     }
 }
