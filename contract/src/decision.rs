@@ -191,7 +191,23 @@ pub enum Edit {
     },
 }
 
+/// The kinds of [`Edit`], as the debug log, `explain` and the status record spell them.
+pub mod action {
+    /// [`Edit::Set`](super::Edit::Set).
+    pub const SET: &str = "set";
+    /// [`Edit::Unset`](super::Edit::Unset).
+    pub const UNSET: &str = "unset";
+}
+
 impl Edit {
+    /// `set` or `unset` ([`action`]).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Edit::Set { .. } => action::SET,
+            Edit::Unset { .. } => action::UNSET,
+        }
+    }
+
     /// The variable this edit changes.
     pub fn name(&self) -> &'static str {
         match self {

@@ -23,7 +23,7 @@ pub const DEFAULT_ROOT: &str = "/opt/datadog-packages";
 pub const INJECT_PACKAGE: &str = "datadog-apm-inject";
 /// Name prefix of Datadog's library packages, e.g. `datadog-apm-library-java` (each SDK
 /// family's is `Sdk::library_prefix`).
-pub const LIBRARY_PREFIX: &str = "datadog-apm-library-";
+pub const LIBRARY_PREFIX: &str = Sdk::Datadog.library_prefix();
 /// The link to the active version in every package.
 pub const STABLE: &str = "stable";
 /// The directory of an injector version that holds the launcher and the CLI.

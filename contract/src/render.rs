@@ -8,7 +8,7 @@
 //! failed: setenv_failed (setenv failed)
 //! ```
 
-use crate::decision::{Decision, Edit, Outcome, Reason};
+use crate::decision::{Decision, Outcome, Reason};
 use crate::sdk::Sdk;
 use alloc::vec::Vec;
 
@@ -25,12 +25,7 @@ pub fn summary(decision: &Decision) -> Vec<u8> {
                 out.extend_from_slice(decision.sdk.name().as_bytes());
                 out.push(b')');
             }
-            forced_note(decision, &mut out);
-            if let Some(rule) = &decision.allowed_by {
-                out.extend_from_slice(b" (allowed by rule ");
-                out.extend_from_slice(rule.as_bytes());
-                out.push(b')');
-            }
+            notes(decision, &mut out);
         }
         Outcome::Skipped(why) | Outcome::Failed(why) => {
             out.extend_from_slice(decision.outcome.kind().as_bytes());
@@ -40,20 +35,18 @@ pub fn summary(decision: &Decision) -> Vec<u8> {
     }
     for (i, edit) in decision.edits.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b" - " } else { b", " });
-        out.extend_from_slice(match edit {
-            Edit::Set { .. } => b"set ",
-            Edit::Unset { .. } => b"unset ",
-        });
+        out.extend_from_slice(edit.action().as_bytes());
+        out.push(b' ');
         out.extend_from_slice(edit.name().as_bytes());
     }
     out
 }
 
-/// The outcome's kind, noting a bypass of the guardrails: `skipped`, or
-/// `injected (forced: DD_INJECT_FORCE)`.
+/// The outcome's kind, noting a bypass of the guardrails and the user rule that allowed the
+/// process: `skipped`, or `injected (forced: DD_INJECT_FORCE) (allowed by rule batch)`.
 pub fn outcome(decision: &Decision) -> Vec<u8> {
     let mut out = decision.outcome.kind().as_bytes().to_vec();
-    forced_note(decision, &mut out);
+    notes(decision, &mut out);
     out
 }
 
@@ -72,16 +65,23 @@ pub fn reason(reason: &Reason) -> Vec<u8> {
     [reason.id().as_bytes(), b" (", &description, b")"].concat()
 }
 
-/// ` (forced: DD_INJECT_FORCE)` if the decision bypassed the guardrails.
-fn forced_note(decision: &Decision, out: &mut Vec<u8>) {
+/// ` (forced: DD_INJECT_FORCE)` if the decision bypassed the guardrails, then
+/// ` (allowed by rule <id>)` if a user rule allowed the process.
+fn notes(decision: &Decision, out: &mut Vec<u8>) {
     if decision.forced {
         out.extend_from_slice(b" (forced: DD_INJECT_FORCE)");
+    }
+    if let Some(rule) = &decision.allowed_by {
+        out.extend_from_slice(b" (allowed by rule ");
+        out.extend_from_slice(rule.as_bytes());
+        out.push(b')');
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::Edit;
     use crate::runtime::Runtime;
     use alloc::string::String;
     use alloc::vec;
@@ -113,7 +113,7 @@ mod tests {
         );
         assert_eq!(
             text(outcome(&decision)),
-            "injected (forced: DD_INJECT_FORCE)"
+            "injected (forced: DD_INJECT_FORCE) (allowed by rule batch)"
         );
         let otel = Decision {
             sdk: Sdk::OpenTelemetry,

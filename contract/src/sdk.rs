@@ -42,7 +42,7 @@ impl Sdk {
 
     /// Name prefix of this family's library packages, e.g. `opentelemetry-apm-library-` for
     /// `opentelemetry-apm-library-java`.
-    pub fn library_prefix(self) -> &'static str {
+    pub const fn library_prefix(self) -> &'static str {
         match self {
             Sdk::Datadog => "datadog-apm-library-",
             Sdk::OpenTelemetry => "opentelemetry-apm-library-",

@@ -56,10 +56,10 @@ pub mod key {
     pub const REASON: &str = "reason";
     /// The SDK family (`Sdk::name`): `datadog` or `opentelemetry`.
     pub const SDK: &str = "sdk";
-    /// A variable set, as `NAME=value` (repeated).
-    pub const SET: &str = "set";
-    /// A variable removed, as `NAME` (repeated).
-    pub const UNSET: &str = "unset";
+    /// A variable set, as `NAME=value` (repeated): the edit's action (`Edit::action`).
+    pub const SET: &str = crate::decision::action::SET;
+    /// A variable removed, as `NAME` (repeated): the edit's action.
+    pub const UNSET: &str = crate::decision::action::UNSET;
 }
 
 /// The keys of the tracer's area.

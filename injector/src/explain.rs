@@ -122,12 +122,11 @@ fn change<'a>(
 ) -> (&'static str, &'static str, Option<&'a [u8]>, Option<String>) {
     let previous = process.var(edit.name()).map(text);
     match edit {
-        Edit::Set { name, value } => ("set", name, Some(value), previous),
-        Edit::Unset { name } => ("unset", name, None, previous),
+        Edit::Set { name, value } => (edit.action(), name, Some(value), previous),
+        Edit::Unset { name } => (edit.action(), name, None, previous),
     }
 }
 
-/// Where a rule that decided comes from, if one did.
 /// Known limitations of the tracer a decision leads to, for people deciding whether to rely
 /// on it (README.md, "Known limitations").
 fn notes(d: &Decision) -> Vec<&'static str> {
@@ -139,6 +138,7 @@ fn notes(d: &Decision) -> Vec<&'static str> {
     }
 }
 
+/// Where a rule that decided comes from, if one did.
 fn rule_source(d: &Decision) -> Option<&str> {
     match d.outcome.reason() {
         Some(Reason::Rule { source, .. }) => Some(source),
@@ -213,9 +213,6 @@ impl Context<'_> {
                 "rule:       {} (from {source})\n",
                 d.outcome.reason().map_or("", |r| r.id())
             );
-        }
-        if let Some(rule) = &d.allowed_by {
-            out += &format!("allowed by: rule {rule}\n");
         }
         if d.runtime.is_some() {
             out += &format!(

@@ -54,11 +54,11 @@ impl State {
     pub fn id(self) -> &'static str {
         match self {
             State::Traced => "traced",
-            State::Injected => "injected",
+            State::Injected => kind::INJECTED,
             State::Aborted => "aborted",
             State::Error => "error",
-            State::Skipped => "skipped",
-            State::Failed => "failed",
+            State::Skipped => kind::SKIPPED,
+            State::Failed => kind::FAILED,
             State::RestartToInstrument => "restart_to_instrument",
         }
     }
