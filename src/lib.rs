@@ -312,6 +312,16 @@ pub fn install_as(source: &Path, dir: &Path, name: &str) -> PathBuf {
     target
 }
 
+/// The names in directory `dir`, sorted, e.g. `["1.0.0", "stable"]` for a package directory.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A command that runs `sh -c script sh args...` in a private mount namespace: mounts made by
 /// the script are invisible outside it and vanish with it. The script must `exit 99` if a mount
 /// fails, before touching anything.

@@ -7,6 +7,7 @@
 //! A decision shows as the debug log's `process_exe: '<executable>'` line. The programs are
 //! copies of the environment probe named like runtimes (`node`), which the library decides for
 //! like the real ones.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, run, stderr, Packages};
 use std::os::unix::fs::symlink;

@@ -1,6 +1,7 @@
 //! Distribution tooling written in Python, run by package maintainer scripts on every install
 //! (`dpkg -i python3-six` runs `py3compile -p python3-six`), is not instrumented: a tracer
 //! there only costs seconds. Real Debian programs, under the launcher with debug logging.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{run, stderr, Packages};
 

@@ -1,6 +1,7 @@
 //! A real Docker engine (Debian's dockerd 20.10, its containerd and runc), private to each test,
 //! with `apm-inject install --docker`: unchanged applications in containers are traced, and
 //! everything the shim must leave alone is left alone.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::containers::{bookworm_tree, Bundle, Dockerd};
 use apm_inject_tests::tracers::{dist_library, free_port, wait_for, TestAgent};

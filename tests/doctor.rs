@@ -1,5 +1,6 @@
 //! `apm-inject doctor`: a pass/fail line per check with its fix, `--json`, and a non-zero exit
 //! status when anything fails.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{apm_inject, run, stderr, stdout, system_root, Packages};
 use serde_json::Value;

@@ -6,6 +6,7 @@
 //!
 //! The fixture (`tests/fixtures/envapi.c`) prints a first line with the variables the library
 //! may set, then everything it observes; all lines but the first must be identical.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, run, stderr, stdout, Packages};
 use std::process::Output;

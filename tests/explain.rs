@@ -1,4 +1,5 @@
 //! `apm-inject explain` shows the library's own decision, without running the command.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::npm_node;
 use apm_inject_tests::{cli, fixture, install_as, pyenv, run, stderr, stdout, Packages};

@@ -1,4 +1,5 @@
 //! `apm-inject flare`: one tar.gz with what support needs, secrets redacted.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{apm_inject, run, stderr, stdout, system_root, Packages, VERSION};
 use std::os::unix::fs::PermissionsExt;

@@ -5,6 +5,7 @@
 //! so these programs start exactly as without the launcher, through `/etc/ld.so.preload` (as
 //! `apm-inject install` writes it) and through `LD_PRELOAD` (as images set it), while 64-bit
 //! glibc and musl runtimes are still instrumented.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, private_host, run, stderr, stdout, Packages};
 use std::ffi::OsStr;

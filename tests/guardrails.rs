@@ -1,5 +1,6 @@
 //! Library package guardrails (`requirements.json`, runtime versions), trust in files, the
 //! time budget and `DD_INJECT_FORCE`, on real processes.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, run, stderr, stdout, Packages};
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! `apm-inject install`/`uninstall` on the host's own paths (`/etc/ld.so.preload`,
 //! `/opt/datadog-packages`), each test inside a private mount namespace whose `/etc` and `/opt`
 //! are overlays: real processes see the result, the machine's files are never touched.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{
     in_mount_namespace, private_host, run, stderr, stdout, system_root, Packages,

@@ -1,5 +1,6 @@
 //! The user's host configuration: validated and compiled by `apm-inject config`, read by the
 //! library in every runtime process.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{cli, run, stderr, stdout, Packages};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! same length). Where the library may instrument the process, the only differences allowed
 //! are the instrumentation's own marks: the fixture tracer's line on standard error, and for
 //! Java the agent and its startup logs option in `JAVA_TOOL_OPTIONS`.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{
     as_nobody, cli, fixture, install_as, run, stderr, stdout, with_sigchld_ignored,

@@ -1,9 +1,11 @@
 //! `apm-inject install --root DIR`: package layout, `/etc/ld.so.preload` editing, the launcher
 //! pre-check, and refusals that leave everything as it was. Everything happens in temporary
 //! roots; `tests/host.rs` covers the host's own paths.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{
-    apm_inject, cli, fixture, run, snapshot, stderr, stdout, system_root, Packages, VERSION,
+    apm_inject, cli, fixture, names_in, run, snapshot, stderr, stdout, system_root, Packages,
+    VERSION,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -46,16 +48,6 @@ fn stable(root: &Path, package: &str) -> String {
         .unwrap()
         .to_string_lossy()
         .into_owned()
-}
-
-/// Names in a package directory, e.g. `["1.0.0", "stable"]`.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn mode(path: &Path) -> u32 {
@@ -129,7 +121,7 @@ fn reinstall_lists_the_launcher_once() {
     assert!(stdout(&out).contains("already lists"), "{}", stdout(&out));
     assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
     let inject = packages(root.path()).join("datadog-apm-inject");
-    assert_eq!(names(&inject), [VERSION, "stable"]);
+    assert_eq!(names_in(&inject), [VERSION, "stable"]);
     assert!(inject
         .join(VERSION)
         .join("inject/launcher.preload.so")
@@ -142,7 +134,7 @@ fn upgrade_switches_stable_and_removes_the_old_version() {
     install_ok(&Packages::versioned("1.0.0"), root.path());
     let out = install_ok(&Packages::versioned("2.0.0"), root.path());
     let inject = packages(root.path()).join("datadog-apm-inject");
-    assert_eq!(names(&inject), ["2.0.0", "stable"]);
+    assert_eq!(names_in(&inject), ["2.0.0", "stable"]);
     assert_eq!(stable(root.path(), "datadog-apm-inject"), "2.0.0");
     assert!(stdout(&out).contains("removed"), "{}", stdout(&out));
     assert_eq!(preload(root.path()), format!("{STABLE_LAUNCHER}\n"));
@@ -166,7 +158,7 @@ fn foreign_entries_stay_in_order_and_an_older_path_is_replaced_in_place() {
     );
     assert_eq!(mode(&root.path().join("etc/ld.so.preload")), 0o644);
     // The previous content is kept only until the change is committed.
-    assert_eq!(names(&root.path().join("etc")), ["ld.so.preload"]);
+    assert_eq!(names_in(&root.path().join("etc")), ["ld.so.preload"]);
 }
 
 #[test]
@@ -205,7 +197,7 @@ fn broken_upgrade_changes_nothing(break_it: impl FnOnce(&Path)) -> String {
     );
     assert_eq!(preload(root.path()), before);
     let inject = packages(root.path()).join("datadog-apm-inject");
-    assert_eq!(names(&inject), ["1.0.0", "stable"]);
+    assert_eq!(names_in(&inject), ["1.0.0", "stable"]);
     assert_eq!(stable(root.path(), "datadog-apm-inject"), "1.0.0");
     stderr(&out)
 }
@@ -368,7 +360,7 @@ fn installed_cli_reinstalls_from_its_own_tree() {
         format!("/usr/lib/liba.so\n{STABLE_LAUNCHER}\n")
     );
     let python = packages(root.path()).join("datadog-apm-library-python");
-    assert_eq!(names(&python), ["1.0.0", "stable"]);
+    assert_eq!(names_in(&python), ["1.0.0", "stable"]);
     assert!(python.join("1.0.0/sitecustomize.py").is_file());
 }
 
@@ -433,8 +425,8 @@ fn install_links_the_cli_its_manual_and_completion_and_uninstall_takes_them_away
         &["uninstall", "--root", root.path().to_str().unwrap()],
     ));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(names(&root.path().join("usr/bin")).is_empty());
-    assert!(names(&root.path().join("usr/share/man/man1")).is_empty());
+    assert!(names_in(&root.path().join("usr/bin")).is_empty());
+    assert!(names_in(&root.path().join("usr/share/man/man1")).is_empty());
     assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "# not ours\n");
 }
 
@@ -469,7 +461,7 @@ fn install_enables_a_boot_unit_where_systemd_starts_the_root() {
     ));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        names(&root.path().join("etc/systemd/system")),
+        names_in(&root.path().join("etc/systemd/system")),
         Vec::<String>::new()
     );
 
@@ -535,7 +527,7 @@ fn docker_is_never_pointed_at_a_shim_the_package_lacks() {
 fn with_manifests(source: &Packages) {
     for package in std::fs::read_dir(&source.root).unwrap() {
         let package = package.unwrap().path();
-        for version in names(&package).into_iter().filter(|v| v != "stable") {
+        for version in names_in(&package).into_iter().filter(|v| v != "stable") {
             let out = run(Command::new(cli())
                 .arg("manifest")
                 .arg(package.join(version)));

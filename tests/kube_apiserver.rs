@@ -6,6 +6,7 @@
 //! JSONPatch implementation applies and that validate against Kubernetes' schema, the `deploy/`
 //! manifests apply, `deploy/certificate.sh` works, and `capture_admission_reviews` (ignored)
 //! recreates the webhook's captured test assets.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::kube::{free_port, registration, ApiServer, TestCa, Webhook};
 use apm_inject_tests::workspace;

@@ -5,6 +5,7 @@
 //! its own): the init containers copy the packages into the pod's emptyDirs, and the unchanged Python application of the app
 //! container sends its spans, with the service and environment the pod gives it, to Datadog's
 //! test agent.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::containers::{bookworm_tree, Dockerd};
 use apm_inject_tests::kube::{registration, ApiServer, Webhook};

@@ -1,4 +1,5 @@
 //! glibc, musl, libc-free Go and fully static programs under the library.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, run, stderr, stdout, Packages};
 use std::path::Path;

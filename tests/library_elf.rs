@@ -1,4 +1,5 @@
 //! The shipped `launcher.preload.so` loads into any process: pinned on the ELF itself.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::built_library;
 use goblin::elf::{dynamic, program_header, section_header, Elf};

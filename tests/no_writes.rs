@@ -12,6 +12,7 @@
 //! of themselves; and the package tree must be byte-identical, with the same modes, owners
 //! and times. `PYTHONDONTWRITEBYTECODE`, which these machines export, is removed: real hosts
 //! do not set it, and it hides byte-code writes.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{dist_library, dist_package, free_port, npm_node};
 use apm_inject_tests::{

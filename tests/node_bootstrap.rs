@@ -2,6 +2,7 @@
 //! the real dd-trace 5 and 6 (`make libraries`) on Node.js from npm and the machine's: the
 //! tracer loads only in a process the launcher decided on, a traced start runs no telemetry
 //! forwarder (its `complete` joins dd-trace's own telemetry), and only an abort runs it.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{
     free_port, node_of_unknown_version, npm_node, programs_started_by, tools_tempdir,

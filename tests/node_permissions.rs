@@ -2,6 +2,7 @@
 //! 20) or a policy manifest (`--experimental-policy`, 20) would refuse the tracer's files and
 //! exit 1: the launcher stands down (`node_permission_model`), and the application runs exactly
 //! as without the launcher. Real Node.js 20 and 22, the real dd-trace package.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::npm_node;
 use apm_inject_tests::{cli, run, stderr, Packages};

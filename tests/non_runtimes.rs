@@ -1,5 +1,6 @@
 //! Programs that are not runtimes behave exactly as without the library: same standard
 //! output, standard error, exit status and environment.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, run, Packages};
 use std::process::{Command, Output};

@@ -2,6 +2,7 @@
 //! interpreters it was built for, silence for the others, the user's own `sitecustomize`
 //! kept, and the outcome reported (through ddtrace's own telemetry when it loaded, else
 //! through the telemetry forwarder).
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{free_port, wait_for, TestAgent};
 use apm_inject_tests::{pyenv, run, stderr, stdout, workspace, Packages};

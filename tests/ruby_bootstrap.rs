@@ -1,6 +1,7 @@
 //! The Ruby library package's bootstrap (`libraries/ruby/host_inject.rb`) under the library,
 //! with a fixture `datadog` gem (RubyGems is not reachable here): the tracer loads, with and
 //! without Bundler, and nothing is ever written in the application's directory.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{run, source_fixture, stderr, stdout, workspace, Packages};
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
 //! Real `python3`, `node` and `java` processes under the library, with fixture tracers.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, run, stderr, stdout, Packages};
 use std::process::Command;

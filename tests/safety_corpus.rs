@@ -23,6 +23,7 @@
 //! - programs whose two baseline runs differ or do not finish in time: not deterministic;
 //! - programs that start a runtime (the library's debug log, kept in a file, names one):
 //!   instrumenting that child is the library's job. Every process that logs must be a runtime.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{as_nobody, fixture, run_limited, Packages, NOBODY};
 use std::collections::{BTreeMap, HashSet};

@@ -2,6 +2,7 @@
 //!
 //! glibc ignores `LD_PRELOAD` paths for such programs but still loads `/etc/ld.so.preload`,
 //! so these tests list the launcher there, inside a private mount namespace.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{fixture, install_as, run, stderr, stdout, with_ld_so_preload, Packages};
 use std::ffi::OsStr;

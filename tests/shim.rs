@@ -1,9 +1,10 @@
 //! The OCI runtime shim (`auto_inject_runc`) driving Debian's real `runc` on OCI bundles with a
 //! busybox-static root filesystem: what containers get, and that nothing the shim does can
 //! fail a container start.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::containers::{Bundle, ShimConfig};
-use apm_inject_tests::{stderr, stdout, Packages};
+use apm_inject_tests::{names_in, stderr, stdout, Packages};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -313,10 +314,7 @@ fn read_only_bundle_starts_the_container_untouched() {
     assert!(out.status.success(), "{out:?}\n{}", config.log());
     assert_eq!(stdout(&out), "started\nnone\n");
     assert_eq!(bundle.config(), before);
-    let names: Vec<_> = std::fs::read_dir(bundle.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names = names_in(bundle.path());
     assert!(
         names.iter().all(|n| !n.contains("dd-shim")),
         "no temporary file left: {names:?}"

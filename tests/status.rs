@@ -2,6 +2,7 @@
 //! the launcher's decision and the tracer's own outcome, from the record each process keeps in
 //! memory; runtimes started before the install are listed as needing a restart; other programs
 //! are not listed.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{
     free_port, node_of_unknown_version, npm_node, tools_tempdir, wait_for,

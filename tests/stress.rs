@@ -1,6 +1,7 @@
 //! Stress: 2,000 instrumented `python3` starts and 20,000 non-runtime starts at the same time,
 //! across both cores: no failure, no zombie, no process left behind, and every Python
 //! instrumented exactly once.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use apm_inject_tests::{spawn_retrying, Packages};
 use std::io::Write;

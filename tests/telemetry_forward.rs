@@ -1,5 +1,6 @@
 //! `apm-inject telemetry-forward` and `inject/telemetry-forward`: a tracer's entry-point
 //! payload reaches Datadog's test agent; the forwarder never fails, prints or lingers.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{free_port, wait_for, TestAgent};
 use apm_inject_tests::{cli, stderr, stdout, Packages};

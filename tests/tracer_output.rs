@@ -5,6 +5,7 @@
 //! tracers of `make libraries`: dd-trace 5 and 6 on Node.js 18, 20 and 22 (through the
 //! package's bootstrap), ddtrace on Python, dd-java-agent on Java; the Spring Boot
 //! application's output is checked in `tracers.rs`.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{npm_node, TestAgent};
 use apm_inject_tests::{fixture, run, stderr, stdout, Packages};

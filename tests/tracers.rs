@@ -1,6 +1,7 @@
 //! The real tracers (dd-java-agent from Maven Central, ddtrace from PyPI, dd-trace 5 and 6 from
 //! npm, packaged by `make libraries`) in unmodified web applications started under the library,
 //! reporting to Datadog's test agent; JDK and build tools left untouched.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{
     app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node,

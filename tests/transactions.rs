@@ -2,6 +2,7 @@
 //! piped into a closed pipe, interrupted by signals at every step, run by a user who is not
 //! root. The tree and `/etc/ld.so.preload` are always either what they were or what was
 //! asked for, and leftovers of a killed run are cleaned by the next one.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::{
     apm_inject, as_nobody, run, snapshot, spawn_retrying, stderr, stdout, system_root, Packages,

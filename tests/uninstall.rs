@@ -1,7 +1,8 @@
 //! `apm-inject uninstall --root DIR`: the launcher entry goes first, then the packages; other
 //! entries stay; a hand-deleted tree is repaired; bad input changes nothing.
+#![forbid(unsafe_code)]
 
-use apm_inject_tests::{apm_inject, run, stderr, stdout, system_root, Packages};
+use apm_inject_tests::{apm_inject, names_in, run, stderr, stdout, system_root, Packages};
 use std::path::Path;
 use std::process::Output;
 
@@ -97,16 +98,6 @@ fn uninstall_refuses_a_preload_directory_and_keeps_the_packages() {
         .is_file());
 }
 
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn uninstall_leaves_no_backup_naming_the_removed_launcher() {
     let source = Packages::with_libraries();
@@ -115,12 +106,12 @@ fn uninstall_leaves_no_backup_naming_the_removed_launcher() {
     succeeds(command(&source, "uninstall", root.path()));
     // Nothing was there before install: nothing is left, no backup that, restored, would
     // make every process print "cannot be preloaded".
-    assert_eq!(names(&root.path().join("etc")), Vec::<String>::new());
+    assert_eq!(names_in(&root.path().join("etc")), Vec::<String>::new());
 
     std::fs::write(root.path().join("etc/ld.so.preload"), "/usr/lib/liba.so\n").unwrap();
     succeeds(command(&source, "install", root.path()));
     succeeds(command(&source, "uninstall", root.path()));
-    assert_eq!(names(&root.path().join("etc")), ["ld.so.preload"]);
+    assert_eq!(names_in(&root.path().join("etc")), ["ld.so.preload"]);
 }
 
 #[test]

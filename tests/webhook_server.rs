@@ -1,5 +1,6 @@
 //! The webhook's HTTPS server alone (no API server): `apm-inject webhook check`, the
 //! certificate re-read when its files change, and what a malformed request gets.
+#![forbid(unsafe_code)]
 
 use apm_inject_tests::kube::{TestCa, Webhook};
 use apm_inject_tests::{cli, workspace};

@@ -1,5 +1,6 @@
 //! Decisions that need no real process: .NET (not installable here), PHP under musl, Ruby's
 //! idempotency, the time budget. A small in-memory host stands for the machine.
+#![forbid(unsafe_code)]
 
 use analyzer::host::{FileInfo, FileKind, ReadError};
 use analyzer::process::{Libc, LibcFlavor};

@@ -1,4 +1,5 @@
 //! Every example in `deny-list/deny-list.yaml` decides as its rule says.
+#![forbid(unsafe_code)]
 
 use analyzer::host::{FileInfo, FileKind, ReadError};
 use analyzer::{decide, Config, Host, Outcome, Process, Reason};

@@ -9,6 +9,8 @@
 //! (`…/inject/launcher.preload.so`, written by earlier versions), or the older
 //! `/opt/datadog/apm/inject/launcher.preload.so`; installing replaces any of them in place.
 
+use contract::path::parent;
+
 /// Bytes that separate entries.
 const SEPARATORS: &[u8] = b" \t\n:";
 /// Our launcher path in the older Datadog layout.
@@ -37,11 +39,6 @@ pub fn is_ours(entry: &[u8]) -> bool {
     parent(version_dir).is_some_and(|package| {
         package.len() + 1 < version_dir.len() && package.ends_with(INJECT_PACKAGE)
     })
-}
-
-/// Everything before the last `/` of `path`.
-fn parent(path: &[u8]) -> Option<&[u8]> {
-    path.iter().rposition(|&c| c == b'/').map(|i| &path[..i])
 }
 
 /// The entries the loader would read, in order, e.g. `["/a.so", "/b.so"]`.

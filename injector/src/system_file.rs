@@ -99,12 +99,12 @@ pub fn is_temporary_name(name: &str) -> bool {
 /// Writes `content` to `path` atomically and durably (directory included).
 pub fn write_durably(path: &Path, content: &[u8]) -> Result<(), String> {
     write(path, content)?;
-    tree::sync_dir(parent(path))
+    tree::sync_dir(tree::parent_dir(path))
 }
 
 /// Checks that `path` now holds `content` (`None`: is gone), durably.
 fn confirm(path: &Path, content: Option<&[u8]>) -> Result<(), String> {
-    tree::sync_dir(parent(path))?;
+    tree::sync_dir(tree::parent_dir(path))?;
     if read(path)?.as_deref() != content {
         return Err(format!("{} does not hold what was written", path.display()));
     }
@@ -116,7 +116,7 @@ fn write(path: &Path, content: &[u8]) -> Result<(), String> {
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(path.file_name().unwrap_or_default());
     temp_name.push(format!("{TEMPORARY_INFIX}{}", std::process::id()));
-    let temp = parent(path).join(temp_name);
+    let temp = tree::parent_dir(path).join(temp_name);
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -136,10 +136,6 @@ fn write(path: &Path, content: &[u8]) -> Result<(), String> {
         let _ = fs::remove_file(&temp);
     }
     written
-}
-
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("/"))
 }
 
 fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {

@@ -317,16 +317,16 @@ impl Step {
             }
             Step::Link { path, target } => {
                 let path = root.path(path);
-                tree::create_dir_all(parent(&path))?;
+                tree::create_dir_all(tree::parent_dir(&path))?;
                 std::os::unix::fs::symlink(target, &path).map_err(errors::io("create", &path))?;
-                tree::sync_dir(parent(&path))
+                tree::sync_dir(tree::parent_dir(&path))
             }
             Step::Unlink { path, target } => {
                 let path = root.path(path);
                 if std::fs::read_link(&path).ok().as_ref() == Some(target) {
                     std::fs::remove_file(&path).map_err(errors::io("remove", &path))?;
                 }
-                tree::sync_dir(parent(&path))
+                tree::sync_dir(tree::parent_dir(&path))
             }
         }
     }
@@ -357,7 +357,7 @@ impl Step {
                 } else {
                     remove_any(&path)?;
                 }
-                tree::sync_dir(parent(&path))
+                tree::sync_dir(tree::parent_dir(&path))
             }
             Step::Link { path, target } => {
                 let path = root.path(path);
@@ -400,7 +400,7 @@ pub fn leftovers(root: &Root) -> Vec<PathBuf> {
         }
     }
     let preload = root.ld_so_preload();
-    let etc = parent(&preload);
+    let etc = tree::parent_dir(&preload);
     let name = preload
         .file_name()
         .unwrap_or_default()
@@ -459,7 +459,7 @@ fn read_journal(root: &Root) -> Result<Option<Journal>, String> {
 fn remove_journal(root: &Root) -> Result<(), String> {
     let path = root.path(Path::new(JOURNAL));
     remove_any(&path)?;
-    tree::sync_dir(parent(&path))
+    tree::sync_dir(tree::parent_dir(&path))
 }
 
 /// Journal paths are absolute and plain (no `..`): whatever a journal says, it only touches
@@ -486,10 +486,6 @@ fn remove_any(path: &Path) -> Result<(), String> {
             other => other.map_err(errors::io("remove", path)),
         },
     }
-}
-
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("/"))
 }
 
 /// Reports a signal that arrived after the commit point, once the change is finished.

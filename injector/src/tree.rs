@@ -15,6 +15,11 @@ pub const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
 /// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
 pub const NON_BLOCKING: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 
+/// The directory holding `path`, `/` for `/` itself, e.g. `/etc` for `/etc/ld.so.preload`.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("/"))
+}
+
 /// One entry found by [`walk`].
 pub struct Entry {
     /// Full path.

@@ -2,6 +2,7 @@
 //! (`test-assets/admission-reviews/`, recreated by `capture_admission_reviews` in the
 //! workspace's `tests/kube_apiserver.rs` from `test-assets/capture.json`), with the
 //! configuration `test-assets/config.yaml`.
+#![forbid(unsafe_code)]
 
 use base64::Engine;
 use serde_json::{json, Value};
