@@ -26,8 +26,7 @@ pub const CONTAINER_PACKAGES: &str = "/opt/datadog-packages";
 /// The launcher as containers see it, as the host's preload list names it (with the loader's
 /// `$LIB` token, so 32-bit programs find an object of their class; musl opens the literal
 /// `$LIB` directory, which links to the launcher).
-pub const CONTAINER_LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+pub const CONTAINER_LAUNCHER: &str = contract::layout::STABLE_LAUNCHER;
 /// The agent's socket directory (`apm.socket`, `dsd.socket`), on the host and in containers.
 pub const AGENT_SOCKET_DIR: &str = "/var/run/datadog";
 /// The opt-out, as a variable, an annotation or a label.
