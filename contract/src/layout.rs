@@ -40,6 +40,11 @@ pub const LIB_TOKEN: &str = "$LIB";
 /// [`LIB_TOKEN`] directory.
 pub const STABLE_LAUNCHER: &str =
     "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+/// The real launcher by its plain path, without `$LIB`: the entry for container images whose
+/// 64-bit loader expands `$LIB` to `lib`, which in the package is i386's directory (Arch
+/// Linux, Nix).
+pub const STABLE_LAUNCHER_PLAIN: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
 /// The CLI's file name.
 pub const CLI: &str = "apm-inject";
 /// The telemetry forwarder's file name (a link to the CLI).
@@ -165,9 +170,15 @@ mod tests {
             )
         );
         assert_eq!(
-            packages_root(STABLE_LAUNCHER.as_bytes()),
-            Some(DEFAULT_ROOT.as_bytes())
+            STABLE_LAUNCHER_PLAIN,
+            alloc::format!("{DEFAULT_ROOT}/{INJECT_PACKAGE}/{STABLE}/{INJECT_DIR}/{LAUNCHER}")
         );
+        for entry in [STABLE_LAUNCHER, STABLE_LAUNCHER_PLAIN] {
+            assert_eq!(
+                packages_root(entry.as_bytes()),
+                Some(DEFAULT_ROOT.as_bytes())
+            );
+        }
     }
 
     #[test]

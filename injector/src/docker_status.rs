@@ -9,7 +9,6 @@ use crate::docker_config::{self, DockerConfig};
 use crate::docker_install;
 use crate::http_client::Endpoint;
 use crate::layout::Root;
-use crate::shim::edit::CONTAINER_LAUNCHER;
 use crate::shim::runtime::{self, Runtime};
 use crate::{daemon_json, preload_file, system_file};
 use serde_json::{json, Value};
@@ -319,6 +318,6 @@ fn instrumented(pid: u32) -> bool {
     preload.is_some_and(|p| {
         preload_file::entries(p)
             .into_iter()
-            .any(|e| e == CONTAINER_LAUNCHER.as_bytes())
+            .any(preload_file::is_ours)
     }) && vars.contains(&&b"DD_INJECT_SENDER_TYPE=docker"[..])
 }
