@@ -278,7 +278,8 @@ fn startup_logs_setting_of_the_library_is_taken_out_of_a_child_left_alone() {
     // DD_TRACE_STARTUP_LOGS=false the library set for its parent, as it loses PYTHONPATH; a
     // value the user set reaches it.
     let p = Packages::with_libraries();
-    let child = "import os; print(os.environ.get('DD_TRACE_STARTUP_LOGS'), os.environ.get('PYTHONPATH'))";
+    let child =
+        "import os; print(os.environ.get('DD_TRACE_STARTUP_LOGS'), os.environ.get('PYTHONPATH'))";
     let parent = format!(
         "import os, subprocess; print(os.environ.get('DD_TRACE_STARTUP_LOGS'), flush=True); \
          subprocess.run(['{PYTHON}', '-c', {child:?}], env=dict(os.environ, DD_INSTRUMENT_SERVICE_WITH_APM='false'))"

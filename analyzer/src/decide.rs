@@ -306,8 +306,11 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 value: name,
             });
         }
-        let enabled =
-            injection_enabled(process.var(INJECTION_ENABLED), ours_named, ours_startup_logs);
+        let enabled = injection_enabled(
+            process.var(INJECTION_ENABLED),
+            ours_named,
+            ours_startup_logs,
+        );
         if process.var(INJECTION_ENABLED) != Some(&enabled[..]) {
             edits.push(Edit::Set {
                 name: INJECTION_ENABLED,

@@ -329,7 +329,10 @@ fn startup_logs_set_by_the_library_are_not_inherited_by_a_child_left_alone() {
         &[],
         LibcFlavor::Glibc,
     );
-    assert_eq!(set(&parent, "DD_TRACE_STARTUP_LOGS").as_deref(), Some("false"));
+    assert_eq!(
+        set(&parent, "DD_TRACE_STARTUP_LOGS").as_deref(),
+        Some("false")
+    );
     assert_eq!(
         set(&parent, "DD_INJECTION_ENABLED").as_deref(),
         Some("tracer,startup_logs")
@@ -346,7 +349,11 @@ fn startup_logs_set_by_the_library_are_not_inherited_by_a_child_left_alone() {
     assert!(matches!(pip.outcome, Outcome::Skipped(_)), "{pip:?}");
     assert_eq!(
         unset(&pip),
-        ["PYTHONPATH", "DD_TRACE_STARTUP_LOGS", "DD_INJECTION_ENABLED"]
+        [
+            "PYTHONPATH",
+            "DD_TRACE_STARTUP_LOGS",
+            "DD_INJECTION_ENABLED"
+        ]
     );
     // The user's own `false` (no marker) stays.
     let pip = python_child(&m, "python3 -m pip list", "tracer", "false");
@@ -357,7 +364,10 @@ fn startup_logs_set_by_the_library_are_not_inherited_by_a_child_left_alone() {
     assert!(child.edits.is_empty(), "{:?}", child.edits);
     // A value the user changed in between is the user's: the marker goes, the value stays.
     let child = python_child(&m, "python3 -c pass", "tracer,startup_logs", "true");
-    assert_eq!(set(&child, "DD_INJECTION_ENABLED").as_deref(), Some("tracer"));
+    assert_eq!(
+        set(&child, "DD_INJECTION_ENABLED").as_deref(),
+        Some("tracer")
+    );
     assert_eq!(set(&child, "DD_TRACE_STARTUP_LOGS"), None);
 }
 

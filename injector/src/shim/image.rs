@@ -52,7 +52,11 @@ fn loaders(rootfs: &Path) -> Vec<PathBuf> {
             if !name.to_string_lossy().contains("-glibc-") {
                 continue;
             }
-            let loader = Path::new("/").join(NIX_STORE).join(name).join("lib").join(LOADER);
+            let loader = Path::new("/")
+                .join(NIX_STORE)
+                .join(name)
+                .join("lib")
+                .join(LOADER);
             found.extend(resolve_in(rootfs, &loader));
         }
     }
