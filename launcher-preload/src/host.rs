@@ -123,7 +123,9 @@ fn open_for_reading(path: CPath) -> Result<sys::Fd, ReadError> {
     })
 }
 
-/// Reads a whole regular file of at most `limit` bytes without blocking.
+/// Reads a whole regular file of at most `limit` bytes without blocking. Once the size `fstat`
+/// gave has been read, the file is taken as read (no further call to see its end); a file of
+/// size 0 (procfs) or one that grew is read to its end.
 pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
     let fd = open_for_reading(path)?;
     let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
@@ -138,6 +140,7 @@ pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
         match fd.read_append(&mut data, 16 << 10) {
             Ok(0) => return Ok(data),
             Ok(_) if data.len() > limit => return Err(ReadError::TooLarge),
+            Ok(_) if st.size != 0 && data.len() as u64 == st.size => return Ok(data),
             Ok(_) => {}
             Err(_) => return Err(ReadError::Unreadable),
         }
@@ -151,6 +154,22 @@ mod tests {
     #[test]
     fn sys_host_keeps_the_host_contract() {
         host_contract::check(&SysHost::new(1000));
+    }
+
+    #[test]
+    fn files_are_read_whole_whatever_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [1, 254, 16 << 10, (16 << 10) + 1, 40_000] {
+            let path = dir.path().join(format!("f{size}"));
+            let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &content).unwrap();
+            let c = c_path(path.as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(read_file(CPath(&c), 1 << 20), Ok(content), "{size}");
+            assert_eq!(read_file(CPath(&c), size - 1), Err(ReadError::TooLarge));
+        }
+        // procfs says 0 and has more: read to the end.
+        let status = read_file(CPath(b"/proc/self/status\0"), 1 << 20).unwrap();
+        assert!(status.ends_with(b"\n") && status.len() > 100);
     }
 
     #[test]
