@@ -8,6 +8,7 @@
 //! it differs (Java's agent) and the variables that go with it: Datadog's (`DD_SERVICE`, …, in
 //! [`Context::datadog_edits`]) or OpenTelemetry's (`OTEL_SERVICE_NAME`, …, `opentelemetry.rs`).
 
+use crate::datadog::STARTUP_LOGS;
 use crate::decision::{Decision, Edit, Outcome, Reason};
 use crate::dotnet::{self, Dotnet};
 use crate::host::FileKind;
@@ -43,9 +44,6 @@ const SERVICE_MARK: &[u8] = b"service_name";
 const SERVICE: &str = "DD_SERVICE";
 /// The service name variables of every SDK family, which a derived name may be in.
 const SERVICE_VARIABLES: [&str; 2] = [SERVICE, opentelemetry::SERVICE_NAME];
-/// Tracers print a configuration banner at start when this is on (dd-trace 6 and the Java
-/// tracer by default): an instrumented process must print what it prints without the launcher.
-pub(crate) const STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
 /// Per-process opt-out: `false` disables instrumentation.
