@@ -442,6 +442,30 @@ impl TestAgent {
     }
 }
 
+/// `program` under `packages`' launcher, reporting to `agent`, in an environment free of other
+/// Datadog settings and of tracers' variables: as an application is started on a host.
+pub fn app_command(packages: &Packages, agent: &TestAgent, program: &Path) -> Command {
+    let mut cmd = packages.command(program);
+    for name in [
+        "DD_SERVICE",
+        "DD_ENV",
+        "DD_VERSION",
+        "DD_AGENT_HOST",
+        "DD_TRACE_AGENT_PORT",
+        "DD_INJECTION_ENABLED",
+        "DD_TELEMETRY_FORWARDER_PATH",
+        "PYTHONPATH",
+        "NODE_OPTIONS",
+        "JAVA_TOOL_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "_JAVA_OPTIONS",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.env("DD_TRACE_AGENT_URL", agent.url());
+    cmd
+}
+
 /// An unmodified web application run under the library, from `tests/fixtures/apps`.
 pub struct WebApp {
     process: Background,
@@ -460,26 +484,9 @@ impl WebApp {
         env: &[(&str, &str)],
     ) -> WebApp {
         let port = free_port();
-        let mut cmd = packages.command(program);
-        cmd.args(args);
-        for name in [
-            "DD_SERVICE",
-            "DD_ENV",
-            "DD_VERSION",
-            "DD_AGENT_HOST",
-            "DD_TRACE_AGENT_PORT",
-            "DD_INJECTION_ENABLED",
-            "DD_TELEMETRY_FORWARDER_PATH",
-            "PYTHONPATH",
-            "NODE_OPTIONS",
-            "JAVA_TOOL_OPTIONS",
-            "JDK_JAVA_OPTIONS",
-            "_JAVA_OPTIONS",
-        ] {
-            cmd.env_remove(name);
-        }
-        cmd.env("PORT", port.to_string())
-            .env("DD_TRACE_AGENT_URL", agent.url())
+        let mut cmd = app_command(packages, agent, program);
+        cmd.args(args)
+            .env("PORT", port.to_string())
             .envs(env.iter().copied());
         let mut process = Background::start(&mut cmd);
         process.wait_until_listening(port);
