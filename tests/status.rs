@@ -211,7 +211,7 @@ fn node_processes_show_their_tracers_outcome() {
     };
     let six = node(&npm_node(22));
     let five = node(Path::new("/usr/bin/node"));
-    let aborted = node(&node_of_unknown_version(dir.path()));
+    let aborted = node(&node_of_unknown_version(dir.path(), 16));
     let settled = |pid: u32| {
         let v = status();
         (process(&v, pid)?["state"] != "injected").then_some(())
