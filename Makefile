@@ -21,7 +21,8 @@
 #                 pod test imports into its own Docker engine
 #   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 20) each
 #   make demo     real programs instrumented with no code change, real tracers reporting
-#   make bench    cost per exec and per decision, against an empty preload library
+#   make bench    cost per exec and per decision, against an empty preload library; container
+#                 start through the shim; pod creation through kube-apiserver with the webhook
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 PACKAGES := dist/opt/datadog-packages
@@ -102,10 +103,11 @@ demo: deps dist libraries tools
 	./scripts/demo.sh
 	./scripts/demo-tracers.sh
 
-bench: deps dist
+bench: deps dist kube-apiserver
 	/usr/bin/python3 bench/run.py
 	/usr/bin/python3 bench/workload.py
 	/usr/bin/python3 bench/container_start.py
+	$(CARGO) run --release -p apm-inject-tests --example webhook_bench
 
 clean:
 	$(CARGO) clean

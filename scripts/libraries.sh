@@ -4,7 +4,10 @@
 #   dist/opt/datadog-packages/datadog-apm-library-java/<dd-java-agent version>/  + stable link
 #     dd-java-agent.jar              dd-java-agent from Maven Central
 #   dist/opt/datadog-packages/datadog-apm-library-python/<ddtrace version>/   + stable link
-#     sitecustomize.py               the bootstrap (libraries/python/sitecustomize.py)
+#     sitecustomize.py               the entry point (libraries/python/sitecustomize.py), with
+#                                    no byte-code, and a __pycache__ file and sitecustomize.pyc
+#                                    and .pyo directories that keep any from being written
+#     sitecustomize.d/               the bootstrap it imports (libraries/python), byte-compiled
 #     ddtrace_pkgs/<ABI>/            ddtrace from PyPI for one interpreter ABI,
 #                                    e.g. cpython-311-x86_64-linux-gnu
 #     version                        the ddtrace version
@@ -19,7 +22,7 @@
 #   dist/opt/datadog-packages/opentelemetry-apm-library-java/<agent version>/  + stable link
 #     opentelemetry-javaagent.jar    io.opentelemetry.javaagent:opentelemetry-javaagent, Maven Central
 #   dist/opt/datadog-packages/opentelemetry-apm-library-python/<distro version>/  + stable link
-#     sitecustomize.py               the same bootstrap as Datadog's (libraries/python)
+#     sitecustomize.py, sitecustomize.d/   the same bootstrap as Datadog's (libraries/python)
 #     opentelemetry_pkgs/<ABI>/      opentelemetry-distro[otlp] and common instrumentations
 #                                    from PyPI, per ABI, byte-compiled
 #     version                        the distro's version
@@ -38,7 +41,8 @@
 # bootstrap loads the directory matching the running interpreter and leaves others alone.
 # A version already built is kept (delete its directory to rebuild); the bootstrap is always
 # refreshed. Nothing may be written into the package at run time, so every .py file gets its
-# byte-code here, compiled by the real interpreter of each ABI (pyenv's 3.9 to 3.13).
+# byte-code here at each optimisation level (python, -O, -OO), compiled by the real interpreter
+# of each ABI (pyenv's 3.9 to 3.13).
 # Needs pip for /usr/bin/python3, pyenv's interpreters, npm and Maven (scripts/install-deps.sh;
 # Maven's downloads are cached in target/m2), and the CLI built (`make build`) to write the
 # manifests.
@@ -78,12 +82,15 @@ python_for() {
     echo "$found"
 }
 
-# Compiles every .py under `dir` with the interpreter `python`, as unchecked-hash .pyc files
-# (PEP 552): valid whatever the files' times after a copy, so no interpreter ever writes
-# byte-code into the installed package. Fails if a file does not compile.
+# Compiles every .py under `dir` with the interpreter `python` (3.9 or later), as
+# unchecked-hash .pyc files (PEP 552: valid whatever the files' times after a copy) at the
+# three optimisation levels (.pyc, .opt-1.pyc for -O, .opt-2.pyc for -OO or PYTHONOPTIMIZE),
+# so that no interpreter ever writes byte-code into the installed package. Fails if a file
+# does not compile.
 compile_tree() {
     local python=$1 dir=$2
-    "$python" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$dir" >/dev/null
+    "$python" -m compileall -q -j 0 -o 0 -o 1 -o 2 --invalidation-mode unchecked-hash "$dir" \
+        >/dev/null
 }
 
 python_package() {
@@ -91,7 +98,7 @@ python_package() {
     local dir=$package/$DDTRACE_VERSION
     # Built and compiled: the last ABI's byte-code is the last thing written.
     local last=${PYTHON_VERSIONS##* }
-    local stamp=$dir/ddtrace_pkgs/cpython-${last/./}-x86_64-linux-gnu/ddtrace/__pycache__/__init__.cpython-${last/./}.pyc
+    local stamp=$dir/ddtrace_pkgs/cpython-${last/./}-x86_64-linux-gnu/ddtrace/__pycache__/__init__.cpython-${last/./}.opt-2.pyc
     if [ ! -f "$stamp" ]; then
         echo "libraries: ddtrace $DDTRACE_VERSION for CPython $PYTHON_VERSIONS"
         rm -rf "$dir.tmp"
@@ -115,23 +122,39 @@ python_package() {
     ln -sfn "$DDTRACE_VERSION" "$package/stable"
 }
 
-# The bootstrap sitecustomize.py and its byte-code for every interpreter that may import it
-# (each CPython of this machine, supported or not: DD_INJECT_FORCE lets the launcher go on
-# for any), so that importing it never writes: unchecked-hash .pyc in __pycache__ from 3.7 on,
-# a timestamp .pyc for 3.6 and (beside the source) 2.7, kept valid because the source's time
-# is fixed and `apm-inject install` keeps file times.
+# The bootstrap, in the version directory `dir` (on PYTHONPATH at run time). The entry point
+# sitecustomize.py, which any Python inheriting PYTHONPATH imports (an embedded one, one forced
+# with DD_INJECT_FORCE, a version this machine lacks), gets no byte-code, and none can be
+# written for it: `__pycache__` is an empty file, `sitecustomize.pyc` and `.pyo` (Python 2
+# writes beside the source) empty directories. It imports the bootstrap module
+# sitecustomize.d/_apm_inject_bootstrap.py with byte-code writes off; that one gets byte-code
+# for every CPython of this machine (2.7, 3.6 to 3.13) at each optimisation level:
+# unchecked-hash .pyc from 3.7 on, timestamp .pyc for 3.6 and (beside the source, .pyc and
+# .pyo) 2.7, kept valid because the source's time is fixed and `apm-inject install` keeps
+# file times.
 bootstrap() {
-    local dir=$1 python
-    rm -rf "$dir/__pycache__" "$dir/sitecustomize.pyc"
+    local dir=$1 python module=$1/sitecustomize.d/_apm_inject_bootstrap.py
+    rm -rf "$dir/__pycache__" "$dir/sitecustomize.pyc" "$dir/sitecustomize.pyo" "$dir/sitecustomize.d"
     install -m 0644 libraries/python/sitecustomize.py "$dir/sitecustomize.py"
-    touch -d @0 "$dir/sitecustomize.py"
+    install -m 0644 /dev/null "$dir/__pycache__"
+    install -d -m 0755 "$dir/sitecustomize.pyc" "$dir/sitecustomize.pyo" "$dir/sitecustomize.d"
+    install -m 0644 libraries/python/_apm_inject_bootstrap.py "$module"
+    touch -d @0 "$dir/sitecustomize.py" "$module"
     for python in /usr/bin/python3 /root/.pyenv/versions/*/bin/python; do
         [ -x "$python" ] || continue
-        if "$python" -c 'import sys; sys.exit(sys.version_info < (3, 7))'; then
-            compile_tree "$python" "$dir/sitecustomize.py"
+        if "$python" -c 'import sys; sys.exit(sys.version_info >= (3,))'; then
+            # Python 2's py_compile writes .pyc, or .pyo under -O.
+            local compile='import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)'
+            "$python" -c "$compile" "$module"
+            "$python" -O -c "$compile" "$module"
         else
-            "$python" -c 'import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)' \
-                "$dir/sitecustomize.py"
+            "$python" - "$module" <<'EOF'
+import py_compile, sys
+mode = getattr(py_compile, "PycInvalidationMode", None)
+options = {"invalidation_mode": mode.UNCHECKED_HASH} if mode else {}
+for level in (0, 1, 2):
+    py_compile.compile(sys.argv[1], doraise=True, optimize=level, **options)
+EOF
         fi
     done
 }
@@ -186,7 +209,7 @@ otel_python_package() {
     local package=$root/opentelemetry-apm-library-python
     local dir=$package/$OTEL_PYTHON_DISTRO_VERSION
     local last=${OTEL_PYTHON_VERSIONS##* }
-    local stamp=$dir/opentelemetry_pkgs/cpython-${last/./}-x86_64-linux-gnu/opentelemetry/distro/__pycache__/__init__.cpython-${last/./}.pyc
+    local stamp=$dir/opentelemetry_pkgs/cpython-${last/./}-x86_64-linux-gnu/opentelemetry/distro/__pycache__/__init__.cpython-${last/./}.opt-2.pyc
     if [ ! -f "$stamp" ]; then
         echo "libraries: opentelemetry-distro $OTEL_PYTHON_DISTRO_VERSION for CPython $OTEL_PYTHON_VERSIONS"
         rm -rf "$dir.tmp"

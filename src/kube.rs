@@ -327,7 +327,18 @@ impl Webhook {
     /// Starts it with `config`, its files in `dir`; namespace labels come from the API
     /// server of `kubeconfig` (none: every pod that needs them fails, unchanged).
     pub fn start(dir: &Path, config: &Path, kubeconfig: Option<&Path>) -> Webhook {
-        Webhook::launch(dir, config, kubeconfig, |args, env| {
+        Webhook::start_with_stderr(dir, config, kubeconfig, Stdio::inherit())
+    }
+
+    /// Starts it as [`Webhook::start`] does, its standard error (a line per instrumented pod)
+    /// going to `stderr`.
+    pub fn start_with_stderr(
+        dir: &Path,
+        config: &Path,
+        kubeconfig: Option<&Path>,
+        stderr: Stdio,
+    ) -> Webhook {
+        Webhook::launch(dir, config, kubeconfig, stderr, |args, env| {
             let mut command = Command::new(crate::cli());
             command
                 .args(args)
@@ -347,30 +358,38 @@ impl Webhook {
         config: &Path,
         kubeconfig: &Path,
     ) -> Webhook {
-        Webhook::launch(dir, config, Some(kubeconfig), |args, env| {
-            let mut run: Vec<String> = ["run", "--rm", "--network", "host"]
-                .map(String::from)
-                .to_vec();
-            for read in [dir, config.parent().unwrap(), kubeconfig.parent().unwrap()] {
-                run.push("--volume".to_string());
-                run.push(format!("{0}:{0}:ro", read.display()));
-            }
-            for (name, value) in env {
-                run.push("--env".to_string());
-                run.push(format!("{name}={}", value.display()));
-            }
-            run.extend([image.to_string(), "/usr/bin/apm-inject".to_string()]);
-            run.extend(args.iter().map(|a| a.to_str().unwrap().to_string()));
-            let run: Vec<&str> = run.iter().map(String::as_str).collect();
-            docker.docker_command(&run)
-        })
+        Webhook::launch(
+            dir,
+            config,
+            Some(kubeconfig),
+            Stdio::inherit(),
+            |args, env| {
+                let mut run: Vec<String> = ["run", "--rm", "--network", "host"]
+                    .map(String::from)
+                    .to_vec();
+                for read in [dir, config.parent().unwrap(), kubeconfig.parent().unwrap()] {
+                    run.push("--volume".to_string());
+                    run.push(format!("{0}:{0}:ro", read.display()));
+                }
+                for (name, value) in env {
+                    run.push("--env".to_string());
+                    run.push(format!("{name}={}", value.display()));
+                }
+                run.extend([image.to_string(), "/usr/bin/apm-inject".to_string()]);
+                run.extend(args.iter().map(|a| a.to_str().unwrap().to_string()));
+                let run: Vec<&str> = run.iter().map(String::as_str).collect();
+                docker.docker_command(&run)
+            },
+        )
     }
 
-    /// Starts `program(arguments, environment)` and waits until it listens.
+    /// Starts `program(arguments, environment)`, its standard error to `stderr`, and waits
+    /// until it listens.
     fn launch(
         dir: &Path,
         config: &Path,
         kubeconfig: Option<&Path>,
+        stderr: Stdio,
         program: impl FnOnce(&[std::ffi::OsString], &[(&str, PathBuf)]) -> Command,
     ) -> Webhook {
         std::fs::create_dir_all(dir).unwrap();
@@ -399,7 +418,7 @@ impl Webhook {
         let mut child = program(&args, &env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let start = Instant::now();

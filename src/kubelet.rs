@@ -87,6 +87,15 @@ pub fn run_pod<'a>(docker: &'a Dockerd, pod: &Value, volumes: &Path) -> RunningP
 }
 
 impl RunningPod<'_> {
+    /// Runs `argv` in app container `container` (`docker exec`, with the container's
+    /// environment and user), and waits for it.
+    pub fn exec(&self, container: &str, argv: &[&str]) -> std::process::Output {
+        let name = format!("{}-{container}", self.name);
+        let mut all = vec!["exec", name.as_str()];
+        all.extend(argv);
+        self.docker.docker(&all)
+    }
+
     /// What app container `container` wrote so far (`docker logs`).
     pub fn logs(&self, container: &str) -> String {
         let out = self

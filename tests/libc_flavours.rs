@@ -32,7 +32,7 @@ fn musl_program_named_node_gets_node_options_through_musl_setenv() {
     assert_eq!(
         stdout(&out),
         format!(
-            "NODE_OPTIONS=--no-warnings {}\nDD_INJECTION_ENABLED=tracer,service_name\npreload_mapped=1\n{}\n",
+            "NODE_OPTIONS=--no-warnings {}\nDD_INJECTION_ENABLED=tracer,service_name,startup_logs\npreload_mapped=1\n{}\n",
             node_require(&p),
             baseline_fds(&node)
         )

@@ -9,9 +9,13 @@
 //! on a host; then instrumented Pythons of every version on this machine (supported ones, and
 //! unsupported ones forced with `DD_INJECT_FORCE`), Node.js 18, 20 and 22 and Ruby run as root
 //! with umask 000 and 002 and as `nobody`, importing modules that make the tracers load more
-//! of themselves; and the package tree must be byte-identical, with the same modes, owners
-//! and times. `PYTHONDONTWRITEBYTECODE`, which these machines export, is removed: real hosts
-//! do not set it, and it hides byte-code writes.
+//! of themselves, and every Python again with `-O`, `-OO` and `PYTHONOPTIMIZE=2` (each reads,
+//! and would write, byte-code of its own level); and the package tree must be byte-identical,
+//! with the same modes, owners and times. The installed Python packages lose the bootstrap's
+//! byte-code for Python 2.7 and 3.8 first, as a build machine without those would make them:
+//! an interpreter the package has no byte-code for must write none either.
+//! `PYTHONDONTWRITEBYTECODE`, which these machines export, is removed: real hosts do not set
+//! it, and it hides byte-code writes.
 #![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{dist_library, dist_package, free_port, npm_node};
@@ -36,6 +40,18 @@ print('ran')";
 /// The same for interpreters the package does not trace (Python 2.7 included): only the
 /// bootstrap runs there.
 const PYTHON_2_WORK: &str = "import json, logging, sqlite3\nprint('ran')";
+
+/// How a Python is told to optimise, each reading byte-code of its own level (`.pyc`,
+/// `.opt-1.pyc`, `.opt-2.pyc`): an option, or the value of `PYTHONOPTIMIZE`.
+const OPTIMISATIONS: [(Option<&str>, Option<&str>); 4] = [
+    (None, None),
+    (Some("-O"), None),
+    (Some("-OO"), None),
+    (None, Some("2")),
+];
+
+/// The interpreters a build machine lacked, in [`forget_byte_code`]: Python 2.7 and 3.8.
+const LACKED: [&str; 2] = ["py2", "cpython-38"];
 
 /// Node.js's program: modules dd-trace instruments.
 const NODE_WORK: &str = "\
@@ -94,6 +110,23 @@ impl Host {
         self.dir.path().join("root/opt/datadog-packages")
     }
 
+    /// `python [option] -c program` under the installed launcher, with `PYTHONOPTIMIZE` set
+    /// to `optimise` if given.
+    fn python(
+        &self,
+        umask: &str,
+        python: &Path,
+        (option, optimise): (Option<&str>, Option<&str>),
+        program: &str,
+    ) -> Command {
+        let args: Vec<&str> = option.into_iter().chain(["-c", program]).collect();
+        let mut cmd = self.command(umask, python, &args);
+        if let Some(level) = optimise {
+            cmd.env("PYTHONOPTIMIZE", level);
+        }
+        cmd
+    }
+
     /// `program args…` under the installed launcher, in a host's plain environment (no
     /// `PYTHONDONTWRITEBYTECODE`), with the file creation mask `umask`, reporting to no agent.
     fn command(&self, umask: &str, program: &Path, args: &[&str]) -> Command {
@@ -116,6 +149,36 @@ impl Host {
             .current_dir("/tmp");
         cmd
     }
+}
+
+/// Removes from the installed Python `package` the bootstrap's byte-code for the interpreters
+/// of [`LACKED`], as a build machine without them would have left it: every byte-code file
+/// outside the SDK's own directories (`*_pkgs`) whose cache tag is theirs, and for Python 2
+/// the `.pyc` and `.pyo` files beside their sources. Returns how many it removed.
+fn forget_byte_code(package: &Path) -> usize {
+    let mut removed = 0;
+    let mut pending = vec![package.join("stable/")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() && !name.ends_with("_pkgs") {
+                pending.push(path);
+                continue;
+            }
+            let in_cache = dir.file_name().is_some_and(|d| d == "__pycache__");
+            let lacked = LACKED.iter().any(|tag| match *tag {
+                "py2" => !in_cache && (name.ends_with(".pyc") || name.ends_with(".pyo")),
+                tag => in_cache && name.contains(&format!(".{tag}.")),
+            });
+            if meta.is_file() && lacked {
+                std::fs::remove_file(&path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// A Ruby library package as a build would lay it out: the bootstrap and the fixture tracer
@@ -247,6 +310,12 @@ fn run_app(mut cmd: Command, nobody: bool, what: &str) {
 #[test]
 fn instrumented_runtimes_never_write_into_the_packages() {
     let host = Host::install();
+    for package in ["datadog", "opentelemetry"] {
+        let package = host
+            .packages()
+            .join(format!("{package}-apm-library-python"));
+        assert!(forget_byte_code(&package) > 0, "{}", package.display());
+    }
     let before = snapshot(&host.packages());
     assert_eq!(
         writable_by_others(&before),
@@ -265,21 +334,28 @@ fn instrumented_runtimes_never_write_into_the_packages() {
             true => vec![(PathBuf::from("/usr/bin/python3"), true)],
             false => pythons(),
         };
+        // Each way to optimise once: which byte-code is read does not depend on the umask.
+        let optimisations = match (umask, nobody) {
+            ("000", false) => &OPTIMISATIONS[..],
+            _ => &OPTIMISATIONS[..1],
+        };
         for (python, supported) in pythons {
             let work = if supported {
                 PYTHON_WORK
             } else {
                 PYTHON_2_WORK
             };
-            let mut cmd = host.command(umask, &python, &["-c", work]);
-            if !supported {
-                cmd.env("DD_INJECT_FORCE", "1");
+            for &optimisation in optimisations {
+                let mut cmd = host.python(umask, &python, optimisation, work);
+                if !supported {
+                    cmd.env("DD_INJECT_FORCE", "1");
+                }
+                let what = format!(
+                    "{} {optimisation:?} as {who}, umask {umask}",
+                    python.display()
+                );
+                run_app(cmd, nobody, &what);
             }
-            run_app(
-                cmd,
-                nobody,
-                &format!("{} as {who}, umask {umask}", python.display()),
-            );
         }
         for node in [node20.clone(), npm_node(18), npm_node(22)] {
             let cmd = host.command(umask, &node, &["-e", NODE_WORK]);
@@ -294,21 +370,23 @@ fn instrumented_runtimes_never_write_into_the_packages() {
             true => vec![PathBuf::from("/usr/bin/python3")],
             false => every_python.clone(),
         };
-        let apps = otel_pythons
-            .into_iter()
-            .map(|python| (python, &["-c", PYTHON_2_WORK][..]))
-            .chain([(npm_node(22), &["-e", NODE_WORK][..])]);
-        for (program, args) in apps {
-            let mut cmd = host.command(umask, &program, args);
+        let mut apps = Vec::new();
+        for python in &otel_pythons {
+            for &optimisation in optimisations {
+                let cmd = host.python(umask, python, optimisation, PYTHON_2_WORK);
+                apps.push((cmd, format!("{} {optimisation:?}", python.display())));
+            }
+        }
+        let node = npm_node(22);
+        let cmd = host.command(umask, &node, &["-e", NODE_WORK]);
+        apps.push((cmd, node.display().to_string()));
+        for (mut cmd, program) in apps {
             cmd.env("DD_APM_INSTRUMENTATION_SDK", "opentelemetry")
                 .env("DD_INJECT_FORCE", "1");
             for signal in ["TRACES", "METRICS", "LOGS"] {
                 cmd.env(format!("OTEL_{signal}_EXPORTER"), "none");
             }
-            let what = format!(
-                "{} (OpenTelemetry) as {who}, umask {umask}",
-                program.display()
-            );
+            let what = format!("{program} (OpenTelemetry) as {who}, umask {umask}");
             run_app(cmd, nobody, &what);
         }
         let ruby = PathBuf::from("/usr/bin/ruby");
@@ -337,22 +415,24 @@ fn every_packaged_python_file_has_byte_code_for_its_interpreter() {
     ];
     for (package, sdk_dir) in packages {
         let package = package.join("stable");
+        // The entry point has none, and none can be written for it: a `__pycache__` file, and
+        // directories where Python 2 would write.
+        assert!(package.join("__pycache__").is_file());
+        for py2 in ["sitecustomize.pyc", "sitecustomize.pyo"] {
+            assert!(package.join(py2).is_dir(), "{py2}");
+        }
+        let bootstrap = package.join("sitecustomize.d/_apm_inject_bootstrap.py");
         for (python, supported) in pythons() {
             let tag = run(Command::new(&python).args([
                 "-c",
                 "import sys; print(getattr(getattr(sys, 'implementation', None), 'cache_tag', 'py2'))",
             ]));
             let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
-            let bootstrap = match tag.as_str() {
-                "py2" => package.join("sitecustomize.pyc"),
-                tag => package.join(format!("__pycache__/sitecustomize.{tag}.pyc")),
-            };
-            assert!(
-                bootstrap.is_file(),
-                "{} for {}",
-                bootstrap.display(),
-                python.display()
-            );
+            let missing: Vec<PathBuf> = byte_code(&bootstrap, &tag)
+                .into_iter()
+                .filter(|pyc| !pyc.is_file())
+                .collect();
+            assert!(missing.is_empty(), "{}: {missing:?}", python.display());
             if !supported || tag == "py2" {
                 continue;
             }
@@ -367,22 +447,31 @@ fn every_packaged_python_file_has_byte_code_for_its_interpreter() {
                 continue;
             }
             let missing: Vec<PathBuf> = walk_py(&site)
-                .into_iter()
-                .filter(|py| {
-                    let cache = py.parent().unwrap().join("__pycache__").join(format!(
-                        "{}.{tag}.pyc",
-                        py.file_stem().unwrap().to_string_lossy()
-                    ));
-                    !cache.is_file()
-                })
+                .iter()
+                .flat_map(|py| byte_code(py, &tag))
+                .filter(|pyc| !pyc.is_file())
                 .collect();
             assert!(
                 missing.is_empty(),
-                "{abi}: {} files without byte-code, e.g. {:?}",
+                "{abi}: {} byte-code files missing, e.g. {:?}",
                 missing.len(),
                 &missing[..missing.len().min(5)]
             );
         }
+    }
+}
+
+/// Where the interpreter of cache tag `tag` (e.g. `cpython-311`, or `py2`) reads the byte-code
+/// of `py` at each optimisation level: `__pycache__/x.cpython-311.pyc`, `.opt-1.pyc` and
+/// `.opt-2.pyc`; for Python 2 `x.pyc` and `x.pyo` beside the source.
+fn byte_code(py: &Path, tag: &str) -> Vec<PathBuf> {
+    let stem = py.file_stem().unwrap().to_string_lossy();
+    let dir = py.parent().unwrap();
+    match tag {
+        "py2" => ["pyc", "pyo"].map(|e| py.with_extension(e)).to_vec(),
+        tag => ["", ".opt-1", ".opt-2"]
+            .map(|level| dir.join(format!("__pycache__/{stem}.{tag}{level}.pyc")))
+            .to_vec(),
     }
 }
 

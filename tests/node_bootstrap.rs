@@ -91,7 +91,7 @@ fn an_aborting_tracer_runs_the_forwarder_once() {
     let p = Packages::with_tracers();
     let forwarder = RecordingForwarder::new(p.dir.path());
     let dir = tools_tempdir();
-    let old = node_of_unknown_version(dir.path());
+    let old = node_of_unknown_version(dir.path(), 16);
     let out = run(node_reporting_to(&p, &old, &forwarder).args(["-p", TRACING]));
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),

@@ -269,11 +269,18 @@ fn broken_ddtrace_leaves_the_application_running() {
     ]));
     let broken = p.dir.path().join("broken.py");
     std::fs::write(&broken, "raise RuntimeError('broken tracer')\n").unwrap();
-    let bootstrap = workspace().join("libraries/python/sitecustomize.py");
+    let sources = workspace().join("libraries/python");
     let ddtrace = format!("ddtrace_pkgs/{}/ddtrace/__init__.py", stdout(&abi).trim());
     p.install(
         "python",
-        &[("sitecustomize.py", &bootstrap), (&ddtrace, &broken)],
+        &[
+            ("sitecustomize.py", &sources.join("sitecustomize.py")),
+            (
+                "sitecustomize.d/_apm_inject_bootstrap.py",
+                &sources.join("_apm_inject_bootstrap.py"),
+            ),
+            (&ddtrace, &broken),
+        ],
     );
     let forwarder = FakeForwarder::new(&p);
     let program = "import sys; print('ddtrace' in sys.modules, sys.path[-1].endswith('-gnu'))";

@@ -35,7 +35,7 @@ fn python_is_instrumented() {
     assert!(out.status.success());
     assert_eq!(
         stdout(&out),
-        format!("{}\ntracer\n", p.library("python").display())
+        format!("{}\ntracer,startup_logs\n", p.library("python").display())
     );
     assert_eq!(stderr(&out), "fixture sitecustomize loaded\n");
 }
@@ -274,6 +274,32 @@ fn opt_out_variable_is_honoured() {
 }
 
 #[test]
+fn startup_logs_setting_of_the_library_is_taken_out_of_a_child_left_alone() {
+    // An instrumented python starts an opted-out python: the child loses the
+    // DD_TRACE_STARTUP_LOGS=false the library set for its parent, as it loses PYTHONPATH; a
+    // value the user set reaches it.
+    let p = Packages::with_libraries();
+    let child =
+        "import os; print(os.environ.get('DD_TRACE_STARTUP_LOGS'), os.environ.get('PYTHONPATH'))";
+    let parent = format!(
+        "import os, subprocess; print(os.environ.get('DD_TRACE_STARTUP_LOGS'), flush=True); \
+         subprocess.run(['{PYTHON}', '-c', {child:?}], env=dict(os.environ, DD_INSTRUMENT_SERVICE_WITH_APM='false'))"
+    );
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", &parent])
+        .env_remove("DD_TRACE_STARTUP_LOGS")
+        .env_remove("PYTHONPATH"));
+    assert_eq!(stdout(&out), "false\nNone None\n", "{}", stderr(&out));
+    let out = run(p
+        .command(PYTHON)
+        .args(["-c", &parent])
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env_remove("PYTHONPATH"));
+    assert_eq!(stdout(&out), "false\nfalse None\n", "{}", stderr(&out));
+}
+
+#[test]
 fn python_flags_that_ignore_the_environment_are_skipped() {
     let p = Packages::with_libraries();
     let out = run(p
@@ -387,7 +413,7 @@ fn relative_preload_path_finds_the_packages() {
         ));
     assert_eq!(
         stdout(&out),
-        format!("{}\ntracer\n", p.library("python").display())
+        format!("{}\ntracer,startup_logs\n", p.library("python").display())
     );
 }
 
@@ -593,7 +619,7 @@ fn derived_service_name_is_set_for_a_java_jar() {
         stdout(&out)
     );
     assert!(
-        stdout(&out).contains("set DD_INJECTION_ENABLED='tracer,service_name'"),
+        stdout(&out).contains("set DD_INJECTION_ENABLED='tracer,service_name,startup_logs'"),
         "{}",
         stdout(&out)
     );

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 const LAUNCHER: &str =
     "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+/// The real launcher's plain path, for images whose 64-bit loader expands `$LIB` to `lib`.
+const PLAIN_LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
 
 /// Configuration that keeps the shim off any real Docker socket.
 fn no_docker() -> ShimConfig {
@@ -161,6 +164,58 @@ fn musl_program_in_a_busybox_container_runs_with_the_launcher() {
     assert!(out.status.success(), "{out:?}");
     assert!(text.contains("preload_mapped=1"), "{text}");
     assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn image_whose_64_bit_loader_is_in_lib_gets_the_plain_launcher_path() {
+    // Arch Linux's layout: `/lib64 -> usr/lib`, the loader in `/usr/lib`; its glibc expands
+    // `$LIB` to `lib`, where the package has i386's no-op object, so the `$LIB` entry would
+    // make every 64-bit process print `wrong ELF class: ELFCLASS32`.
+    let p = Packages::new();
+    let config = no_docker();
+    let script = format!("env; ls '{PLAIN_LAUNCHER}' > /dev/null && echo launcher-present");
+    let bundle = Bundle::busybox(&["sh", "-c", &script]);
+    let rootfs = bundle.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/lib")).unwrap();
+    std::fs::copy(
+        "/lib64/ld-linux-x86-64.so.2",
+        rootfs.join("usr/lib/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("usr/lib", rootfs.join("lib64")).unwrap();
+    let out = bundle.run(&p.shim(), &config, "arch");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}\n{}", config.log());
+    assert!(
+        text.contains(&format!("LD_PRELOAD={PLAIN_LAUNCHER}\n")),
+        "{text}"
+    );
+    assert!(text.contains("launcher-present"), "{text}");
+}
+
+#[test]
+fn image_whose_64_bit_loader_is_in_a_multiarch_directory_keeps_the_lib_entry() {
+    // Debian's layout: `/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/…`.
+    let p = Packages::new();
+    let config = no_docker();
+    let bundle = Bundle::busybox(&["env"]);
+    let rootfs = bundle.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("lib/x86_64-linux-gnu")).unwrap();
+    std::fs::create_dir_all(rootfs.join("lib64")).unwrap();
+    std::fs::copy(
+        "/lib64/ld-linux-x86-64.so.2",
+        rootfs.join("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        rootfs.join("lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    let out = bundle.run(&p.shim(), &config, "debian");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}\n{}", config.log());
+    assert!(text.contains(&format!("LD_PRELOAD={LAUNCHER}\n")), "{text}");
 }
 
 #[test]

@@ -212,7 +212,7 @@ fn node_processes_show_their_tracers_outcome() {
     };
     let six = node(&npm_node(22));
     let five = node(Path::new("/usr/bin/node"));
-    let aborted = node(&node_of_unknown_version(dir.path()));
+    let aborted = node(&node_of_unknown_version(dir.path(), 16));
     let settled = |pid: u32| {
         let v = status();
         (process(&v, pid)?["state"] != "injected").then_some(())
@@ -327,4 +327,35 @@ fn as_root_it_never_asks_to_run_as_root() {
     let text = stdout(&out);
     assert!(text.contains("could not be read (even as root"), "{text}");
     assert!(!text.contains("run as root"), "{text}");
+}
+
+#[test]
+fn text_output_escapes_what_processes_supply() {
+    // Any user's process chooses its arguments and environment: in root's terminal it stays
+    // one row, its control characters escaped, so it can neither forge rows nor clear the
+    // screen; `--json` keeps the exact strings.
+    let p = Packages::with_libraries();
+    let forged = "x\n1 forged_state\x1b[2J";
+    let service = "shop\n\x1b[2J";
+    let running = start(
+        p.command("/usr/bin/python3")
+            .args(["-c", SLEEP, forged])
+            .env("DD_SERVICE", service),
+    );
+    let pid = running.0.id();
+    wait_until_asleep(pid);
+    let text = stdout(&run(Command::new(cli()).arg("status")));
+    assert!(!text.contains('\x1b'), "{text:?}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("forged_state"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].trim_start().starts_with(&pid.to_string()), "{text}");
+    assert!(rows[0].contains(r"x\n1 forged_state\u{1b}[2J"), "{text}");
+    assert!(rows[0].contains(r"shop\n\u{1b}[2J"), "{text}");
+    let v = status();
+    let entry = process(&v, pid).expect("listed");
+    assert_eq!(entry["command_line"][3], forged);
+    assert_eq!(entry["service"], service);
 }

@@ -4,10 +4,10 @@
 #![forbid(unsafe_code)]
 
 use apm_inject_tests::tracers::{
-    app_python, flask_app, java_app, node_app, node_of_unknown_version, npm_node,
-    programs_started_by, status_of, tools_tempdir, wait_for, TestAgent, WebApp,
+    app_command, app_python, dist_library, flask_app, java_app, node_app, node_of_unknown_version,
+    npm_node, programs_started_by, status_of, tools_tempdir, wait_for, TestAgent, WebApp,
 };
-use apm_inject_tests::{cli, fixture, pyenv, run, stdout, Packages};
+use apm_inject_tests::{cli, fixture, pyenv, run, stderr, stdout, Packages};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +58,71 @@ fn python_web_app_is_traced() {
     assert!(spans.iter().all(|s| s["meta"]["language"] == "python"));
 }
 
+/// An unchanged script on the standard library's `sqlite3`, which ddtrace patches by default.
+const SQLITE_APP: &str = "\
+import sqlite3
+db = sqlite3.connect(':memory:')
+db.execute('create table orders (item text)')
+db.execute(\"insert into orders values ('book')\")
+print(db.execute('select item from orders').fetchall())
+";
+
+/// Each CPython the package serves (pyenv's 3.9 to 3.13) runs the script as `orders_3N.py`:
+/// its queries reach the agent as `sqlite.query` spans of the service the library derived from
+/// the script's name (`orders_3N`, which ddtrace gives the integration's spans as
+/// `_dd.base_service`, their own service being `sqlite`), sent by the packaged ddtrace.
+#[test]
+fn python_3_9_to_3_13_apps_are_traced() {
+    let p = Packages::with_tracers();
+    let agent = TestAgent::start();
+    let dir = tempfile::tempdir().unwrap();
+    let minors = 9..=13;
+    for minor in minors.clone() {
+        let script = dir.path().join(format!("orders_3{minor}.py"));
+        std::fs::write(&script, SQLITE_APP).unwrap();
+        let out = run(app_command(&p, &agent, &pyenv(&format!("3.{minor}"))).arg(&script));
+        assert_eq!(stdout(&out), "[('book',)]\n", "3.{minor}: {}", stderr(&out));
+    }
+    let queries = [
+        "create table orders (item text)",
+        "insert into orders values ('book')",
+        "select item from orders",
+    ];
+    for minor in minors.clone() {
+        let service = format!("orders_3{minor}");
+        let spans = wait_for(&format!("the queries of {service}"), || {
+            let spans: Vec<Value> = agent
+                .spans_named("sqlite.query")
+                .into_iter()
+                .filter(|s| s["meta"]["_dd.base_service"] == service.as_str())
+                .collect();
+            (spans.len() >= queries.len()).then_some(spans)
+        });
+        let mut resources: Vec<&str> = spans
+            .iter()
+            .map(|s| s["resource"].as_str().unwrap())
+            .collect();
+        resources.sort();
+        assert_eq!(resources, queries, "{service}");
+        assert!(spans.iter().all(|s| s["service"] == "sqlite"), "{spans:#?}");
+    }
+    let packaged = std::fs::read_to_string(dist_library("python").join("stable/version")).unwrap();
+    let senders = agent.trace_senders();
+    let mut runtimes: Vec<String> = senders
+        .iter()
+        .map(|(tracer, runtime)| {
+            assert_eq!(tracer, packaged.trim(), "{senders:?}");
+            runtime
+                .rsplit_once('.')
+                .map_or(runtime.clone(), |(minor, _)| minor.to_owned())
+        })
+        .collect();
+    runtimes.sort_by_key(|r| r.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()));
+    runtimes.dedup();
+    let expected: Vec<String> = minors.map(|minor| format!("3.{minor}")).collect();
+    assert_eq!(runtimes, expected, "{senders:?}");
+}
+
 /// The Node.js application run by `node`, traced: two requests, two `web.request` spans, sent
 /// by dd-trace `tracer_major` running on Node.js `node_major`.
 fn node_app_is_traced_by(node: &Path, node_major: u32, tracer_major: u32) {
@@ -97,6 +162,14 @@ fn node_18_is_traced_by_dd_trace_5() {
 #[test]
 fn node_20_is_traced_by_dd_trace_5() {
     node_app_is_traced_by(Path::new("/usr/bin/node"), 20, 5);
+}
+
+/// Debian's Node.js 18 has no `include/node/node_version.h` (libnode-dev brings it), so the
+/// launcher cannot read its version: it picks dd-trace 5, the tracer for the most versions.
+#[test]
+fn node_18_of_unknown_version_is_traced_by_dd_trace_5() {
+    let dir = tools_tempdir();
+    node_app_is_traced_by(&node_of_unknown_version(dir.path(), 18), 18, 5);
 }
 
 #[test]
@@ -192,7 +265,7 @@ fn library_points_the_tracers_at_the_forwarder() {
     let mut python = p.command(pyenv("3.8"));
     env(python.args(["-c", "pass"]));
     python.env("DD_INJECT_FORCE", "1");
-    let mut node = p.command(node_of_unknown_version(dir.path()));
+    let mut node = p.command(node_of_unknown_version(dir.path(), 16));
     env(node.args(["-e", "0"]));
     for mut cmd in [python, node] {
         assert!(run(&mut cmd).status.success(), "{cmd:?}");

@@ -17,6 +17,8 @@ const AT_BASE: u64 = 7;
 const AT_SECURE: u64 = 23;
 /// `AT_EXECFN`: address of the path given to `execve`, a C string on the initial stack.
 const AT_EXECFN: u64 = 31;
+/// `AT_SYSINFO_EHDR`: where the kernel mapped the vDSO, its ELF header.
+const AT_SYSINFO_EHDR: u64 = 33;
 
 /// Most entries a vector may have before it is taken for garbage (Linux writes about 25).
 pub const MAX_ENTRIES: usize = 64;
@@ -37,6 +39,8 @@ pub struct Auxv {
     /// the loader itself was executed (`ld.so PROGRAM`), which then rewrites `AT_EXECFN` to
     /// name `PROGRAM` while `/proc/self/exe` still names the loader.
     pub interpreter: usize,
+    /// Address of the vDSO's ELF header (`AT_SYSINFO_EHDR`), 0 if the kernel mapped none.
+    pub vdso: usize,
 }
 
 /// Parses `(type, value)` entries up to `AT_NULL`, reading at most [`MAX_ENTRIES`] of them.
@@ -59,6 +63,7 @@ pub fn from_entries(entries: impl IntoIterator<Item = (u64, u64)>) -> Option<Aux
             AT_PHNUM => auxv.phnum = value,
             AT_EXECFN => auxv.execfn = value,
             AT_BASE => auxv.interpreter = value,
+            AT_SYSINFO_EHDR => auxv.vdso = value,
             _ => {}
         }
     }
@@ -95,6 +100,7 @@ mod tests {
         assert!(!auxv.secure);
         assert!(auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0);
         assert!(auxv.interpreter != 0, "a dynamically linked test binary");
+        assert!(auxv.vdso != 0, "x86_64 Linux maps a vDSO");
     }
 
     #[test]

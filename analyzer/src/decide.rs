@@ -44,6 +44,9 @@ const SERVICE_MARK: &[u8] = b"service_name";
 const SERVICE: &str = "DD_SERVICE";
 /// The service name variables of every SDK family, which a derived name may be in.
 const SERVICE_VARIABLES: [&str; 2] = [SERVICE, opentelemetry::SERVICE_NAME];
+/// The item of `DD_INJECTION_ENABLED` saying `DD_TRACE_STARTUP_LOGS=false` was set by the
+/// library, not by the user.
+const STARTUP_LOGS_MARK: &[u8] = b"startup_logs";
 /// Where the tracers send their entry-point telemetry.
 const FORWARDER_VARIABLE: &str = "DD_TELEMETRY_FORWARDER_PATH";
 /// Per-process opt-out: `false` disables instrumentation.
@@ -286,9 +289,10 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// The service variable (when derived) and `DD_INJECTION_ENABLED` (`tracer`, plus
-    /// `service_name` when the service name is the library's): the marker by which a child
-    /// tells a derived name from the user's, whichever the family.
-    fn service_edits(&self, service: Option<Vec<u8>>) -> Vec<Edit> {
+    /// `service_name` when the service name is the library's and `startup_logs` when
+    /// `ours_startup_logs`, i.e. `DD_TRACE_STARTUP_LOGS` is the library's): the marker by which a
+    /// child tells the library's additions from the user's, whichever the family.
+    fn service_edits(&self, service: Option<Vec<u8>>, ours_startup_logs: bool) -> Vec<Edit> {
         let process = self.process;
         let variable = self.service_variable();
         let mut edits = Vec::new();
@@ -300,7 +304,11 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 value: name,
             });
         }
-        let enabled = injection_enabled(process.var(INJECTION_ENABLED), ours_named);
+        let enabled = injection_enabled(
+            process.var(INJECTION_ENABLED),
+            ours_named,
+            ours_startup_logs,
+        );
         if process.var(INJECTION_ENABLED) != Some(&enabled[..]) {
             edits.push(Edit::Set {
                 name: INJECTION_ENABLED,
@@ -311,10 +319,14 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// The OpenTelemetry SDK's: the service edits, `OTEL_RESOURCE_ATTRIBUTES` extended with the
-    /// configured environment and version, and the telemetry forwarder a parent inherited from
-    /// the library taken out (the OpenTelemetry SDKs report to no Datadog Agent).
+    /// configured environment and version, and the telemetry forwarder and
+    /// `DD_TRACE_STARTUP_LOGS` a parent inherited from the library taken out (the OpenTelemetry
+    /// SDKs report to no Datadog Agent).
     fn opentelemetry_edits(&self, root: &[u8], service: Option<Vec<u8>>) -> Vec<Edit> {
-        let mut edits = self.service_edits(service);
+        let mut edits = self.service_edits(service, false);
+        if inherited_startup_logs(self.process) {
+            edits.push(Edit::Unset { name: STARTUP_LOGS });
+        }
         edits.extend(opentelemetry::resource_attributes(
             self.process,
             self.config.env,
@@ -326,7 +338,8 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
 
     /// Datadog's tracers': the service edits, the telemetry forwarder (where the tracer
     /// `gets_forwarder`; otherwise the one a parent inherited from the library is unset),
-    /// `DD_TRACE_STARTUP_LOGS=false` and the configured `DD_ENV`/`DD_VERSION`, each where unset.
+    /// `DD_TRACE_STARTUP_LOGS=false` (marked as the library's, also when inherited from it) and
+    /// the configured `DD_ENV`/`DD_VERSION`, each where unset.
     fn datadog_edits(
         &self,
         root: &[u8],
@@ -334,9 +347,11 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
         gets_forwarder: bool,
     ) -> Vec<Edit> {
         let process = self.process;
-        let mut edits = self.service_edits(service);
+        let set_startup_logs = process.var(STARTUP_LOGS).is_none();
+        let ours_startup_logs = set_startup_logs || inherited_startup_logs(process);
+        let mut edits = self.service_edits(service, ours_startup_logs);
         edits.extend(self.forwarder_edit(root, gets_forwarder));
-        if process.var(STARTUP_LOGS).is_none() {
+        if set_startup_logs {
             edits.push(Edit::Set {
                 name: STARTUP_LOGS,
                 value: b"false".to_vec(),
@@ -382,24 +397,37 @@ fn derived_service(process: &Process) -> bool {
         .is_some_and(|v| v.split(|&c| c == b',').any(|i| i == SERVICE_MARK))
 }
 
+/// Whether the inherited `DD_TRACE_STARTUP_LOGS` is the library's `false` (marked in
+/// `DD_INJECTION_ENABLED`), not the user's.
+fn inherited_startup_logs(process: &Process) -> bool {
+    process.var(STARTUP_LOGS) == Some(&b"false"[..])
+        && process
+            .var(INJECTION_ENABLED)
+            .is_some_and(|v| v.split(|&c| c == b',').any(|i| i == STARTUP_LOGS_MARK))
+}
+
 /// `DD_INJECTION_ENABLED` for an instrumented process: the current items (e.g. `profiler`)
-/// kept, `tracer` added, `service_name` present exactly when the service name is ours.
-fn injection_enabled(current: Option<&[u8]>, ours_named: bool) -> Vec<u8> {
+/// kept, `tracer` added, then `service_name` present exactly when the service name is ours and
+/// `startup_logs` exactly when `DD_TRACE_STARTUP_LOGS` is, e.g. `tracer,service_name,startup_logs`.
+fn injection_enabled(current: Option<&[u8]>, ours_named: bool, ours_logs: bool) -> Vec<u8> {
     let mut items: Vec<&[u8]> = current
         .unwrap_or_default()
         .split(|&c| c == b',')
         .filter(|i| !i.is_empty())
         .collect();
-    items.retain(|i| *i != SERVICE_MARK);
+    items.retain(|i| *i != SERVICE_MARK && *i != STARTUP_LOGS_MARK);
     if !items.contains(&&b"tracer"[..]) {
         items.insert(0, b"tracer");
     }
-    if ours_named {
-        let at = items
-            .iter()
-            .position(|i| *i == b"tracer")
-            .map_or(0, |p| p + 1);
-        items.insert(at, SERVICE_MARK);
+    let mut at = items
+        .iter()
+        .position(|i| *i == b"tracer")
+        .map_or(0, |p| p + 1);
+    for (ours, mark) in [(ours_named, SERVICE_MARK), (ours_logs, STARTUP_LOGS_MARK)] {
+        if ours {
+            items.insert(at, mark);
+            at += 1;
+        }
     }
     items.join(&b',')
 }
@@ -441,7 +469,8 @@ fn rule_reason(rule: &RuleRef, source: &str) -> Reason {
 }
 
 /// Edits that take back what an instrumented parent added for this runtime, including the
-/// `DD_INJECTION_ENABLED` marker that came with it.
+/// derived service name, `DD_TRACE_STARTUP_LOGS` and the `DD_INJECTION_ENABLED` marker that
+/// came with it (each only where the marker says it is the library's).
 fn removals<L: Language>(lang: &L, process: &Process) -> Vec<Edit> {
     let mut edits = lang.remove_inherited(process);
     if !edits.is_empty() {
@@ -451,6 +480,9 @@ fn removals<L: Language>(lang: &L, process: &Process) -> Vec<Edit> {
                     edits.push(Edit::Unset { name });
                 }
             }
+        }
+        if inherited_startup_logs(process) {
+            edits.push(Edit::Unset { name: STARTUP_LOGS });
         }
         if process.var(INJECTION_ENABLED).is_some() {
             edits.push(Edit::Unset {

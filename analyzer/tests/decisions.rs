@@ -305,6 +305,73 @@ fn ruby_require_is_added_once_in_either_form() {
     assert_eq!(d.outcome, Outcome::Skipped(Reason::AlreadyInstrumented));
 }
 
+/// A Python child of an instrumented Python parent: the library's `PYTHONPATH`, and
+/// `DD_INJECTION_ENABLED` and `DD_TRACE_STARTUP_LOGS` as given.
+fn python_child(m: &Machine, line: &str, enabled: &str, startup_logs: &str) -> Decision {
+    let env = [
+        "PYTHONPATH=/opt/datadog-packages/datadog-apm-library-python/stable",
+        &format!("DD_TRACE_STARTUP_LOGS={startup_logs}"),
+        &format!("DD_INJECTION_ENABLED={enabled}"),
+    ];
+    decide_for(m, "/usr/bin/python3.11", line, &env, LibcFlavor::Glibc)
+}
+
+#[test]
+fn startup_logs_set_by_the_library_are_not_inherited_by_a_child_left_alone() {
+    let mut m = Machine::with_libraries();
+    m.files.insert(
+        "/opt/datadog-packages/datadog-apm-library-python/stable/sitecustomize.py".into(),
+        String::new(),
+    );
+    let parent = decide_for(
+        &m,
+        "/usr/bin/python3.11",
+        "python3 -c pass",
+        &[],
+        LibcFlavor::Glibc,
+    );
+    assert_eq!(
+        set(&parent, "DD_TRACE_STARTUP_LOGS").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        set(&parent, "DD_INJECTION_ENABLED").as_deref(),
+        Some("tracer,startup_logs")
+    );
+    let unset = |d: &Decision| -> Vec<&'static str> {
+        d.edits
+            .iter()
+            .filter(|e| matches!(e, Edit::Unset { .. }))
+            .map(|e| e.name())
+            .collect()
+    };
+    // pip, denied: everything the parent got from the library goes.
+    let pip = python_child(&m, "python3 -m pip list", "tracer,startup_logs", "false");
+    assert!(matches!(pip.outcome, Outcome::Skipped(_)), "{pip:?}");
+    assert_eq!(
+        unset(&pip),
+        [
+            "PYTHONPATH",
+            "DD_TRACE_STARTUP_LOGS",
+            "DD_INJECTION_ENABLED"
+        ]
+    );
+    // The user's own `false` (no marker) stays.
+    let pip = python_child(&m, "python3 -m pip list", "tracer", "false");
+    assert_eq!(unset(&pip), ["PYTHONPATH", "DD_INJECTION_ENABLED"]);
+    // An instrumented child keeps the library's value, still marked as the library's.
+    let child = python_child(&m, "python3 -c pass", "tracer,startup_logs", "false");
+    assert_eq!(child.outcome, Outcome::Injected);
+    assert!(child.edits.is_empty(), "{:?}", child.edits);
+    // A value the user changed in between is the user's: the marker goes, the value stays.
+    let child = python_child(&m, "python3 -c pass", "tracer,startup_logs", "true");
+    assert_eq!(
+        set(&child, "DD_INJECTION_ENABLED").as_deref(),
+        Some("tracer")
+    );
+    assert_eq!(set(&child, "DD_TRACE_STARTUP_LOGS"), None);
+}
+
 #[test]
 fn exceeded_time_budget_fails_open() {
     let mut m = Machine::with_libraries();
@@ -394,12 +461,16 @@ fn service_names_are_derived_when_unset() {
     for (exe, line, expected) in cases {
         let (service, enabled) = service_of(&m, exe, line, &[]);
         assert_eq!(service.as_deref(), Some(expected), "{line}");
-        assert_eq!(enabled.as_deref(), Some("tracer,service_name"), "{line}");
+        assert_eq!(
+            enabled.as_deref(),
+            Some("tracer,service_name,startup_logs"),
+            "{line}"
+        );
     }
     let (service, enabled) = service_of(&m, "/usr/bin/python3.11", "python3 -c pass", &[]);
     assert_eq!(
         (service, enabled.as_deref()),
-        (None, Some("tracer")),
+        (None, Some("tracer,startup_logs")),
         "nothing to derive from"
     );
 }
@@ -415,12 +486,13 @@ fn user_service_is_kept_and_derived_one_is_not_inherited() {
         &m,
         "/usr/bin/python3.11",
         "python3 /srv/a.py",
-        &["DD_SERVICE=checkout"],
+        &["DD_SERVICE=checkout", "DD_TRACE_STARTUP_LOGS=false"],
     );
     assert_eq!((service, enabled.as_deref()), (None, Some("tracer")));
     let inherited = [
         "DD_SERVICE=parent",
-        "DD_INJECTION_ENABLED=tracer,service_name,profiler",
+        "DD_INJECTION_ENABLED=tracer,service_name,startup_logs,profiler",
+        "DD_TRACE_STARTUP_LOGS=false",
     ];
     let (service, enabled) = service_of(
         &m,

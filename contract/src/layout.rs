@@ -30,6 +30,21 @@ pub const STABLE: &str = "stable";
 pub const INJECT_DIR: &str = "inject";
 /// The launcher's file name.
 pub const LAUNCHER: &str = "launcher.preload.so";
+/// The loader's token for its library directory, written literally in preload entries: glibc's
+/// loader expands it to its own (`lib/x86_64-linux-gnu`, `lib64`, `lib32`, …), where the
+/// package has the real launcher or a no-op object of that class and machine; musl opens the
+/// literal `$LIB/` directory, which holds the real launcher.
+pub const LIB_TOKEN: &str = "$LIB";
+/// The launcher as every preload list names it, on hosts (`/etc/ld.so.preload`), in containers
+/// and in pods (`LD_PRELOAD`, `ld.so.preload`): through `stable` under [`DEFAULT_ROOT`], in the
+/// [`LIB_TOKEN`] directory.
+pub const STABLE_LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+/// The real launcher by its plain path, without `$LIB`: the entry for container images whose
+/// 64-bit loader expands `$LIB` to `lib`, which in the package is i386's directory (Arch
+/// Linux, Nix).
+pub const STABLE_LAUNCHER_PLAIN: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
 /// The CLI's file name.
 pub const CLI: &str = "apm-inject";
 /// The telemetry forwarder's file name (a link to the CLI).
@@ -144,6 +159,26 @@ mod tests {
             assert_eq!(packages_root(so.as_bytes()), Some(&b"/o"[..]));
         }
         assert_eq!(packages_root(b"rel/datadog-apm-inject/1/inject/l.so"), None);
+    }
+
+    #[test]
+    fn stable_launcher_is_made_of_the_layouts_names() {
+        assert_eq!(
+            STABLE_LAUNCHER,
+            alloc::format!(
+                "{DEFAULT_ROOT}/{INJECT_PACKAGE}/{STABLE}/{INJECT_DIR}/{LIB_TOKEN}/{LAUNCHER}"
+            )
+        );
+        assert_eq!(
+            STABLE_LAUNCHER_PLAIN,
+            alloc::format!("{DEFAULT_ROOT}/{INJECT_PACKAGE}/{STABLE}/{INJECT_DIR}/{LAUNCHER}")
+        );
+        for entry in [STABLE_LAUNCHER, STABLE_LAUNCHER_PLAIN] {
+            assert_eq!(
+                packages_root(entry.as_bytes()),
+                Some(DEFAULT_ROOT.as_bytes())
+            );
+        }
     }
 
     #[test]

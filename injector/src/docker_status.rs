@@ -9,7 +9,7 @@ use crate::docker_config::{self, DockerConfig};
 use crate::docker_install;
 use crate::http_client::Endpoint;
 use crate::layout::Root;
-use crate::shim::edit::CONTAINER_LAUNCHER;
+use crate::output::escaped;
 use crate::shim::runtime::{self, Runtime};
 use crate::{daemon_json, preload_file, system_file};
 use serde_json::{json, Value};
@@ -280,12 +280,14 @@ pub fn status_lines(containers: &Result<Vec<ContainerState>, String>) -> Vec<Str
             None => "yes".to_owned(),
             Some(reason) => format!("no ({reason})"),
         };
+        // Names and images may come from annotations anyone creating a container writes.
         lines.push(format!(
-            "{:<12}  {:<20} {:<24} {:<8} {state}",
-            r.id,
-            r.container.name.as_deref().unwrap_or(""),
-            r.container.image.as_deref().unwrap_or(""),
-            r.runtime
+            "{:<12}  {:<20} {:<24} {:<8} {}",
+            escaped(&r.id),
+            escaped(r.container.name.as_deref().unwrap_or("")),
+            escaped(r.container.image.as_deref().unwrap_or("")),
+            escaped(&r.runtime),
+            escaped(&state),
         ));
     }
     lines
@@ -319,6 +321,6 @@ fn instrumented(pid: u32) -> bool {
     preload.is_some_and(|p| {
         preload_file::entries(p)
             .into_iter()
-            .any(|e| e == CONTAINER_LAUNCHER.as_bytes())
+            .any(preload_file::is_ours)
     }) && vars.contains(&&b"DD_INJECT_SENDER_TYPE=docker"[..])
 }

@@ -13,13 +13,14 @@ use crate::errors;
 pub use contract::layout::{
     is_library_package, CLI, DEFAULT_ROOT, INJECT_PACKAGE, LAUNCHER, LIBRARY_PREFIX, STABLE,
 };
+use contract::layout::{LIB_TOKEN, STABLE_LAUNCHER};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 /// The launcher as `/etc/ld.so.preload` lists it, through `stable`:
 /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
 pub fn stable_launcher() -> PathBuf {
-    launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT_PACKAGE).join(STABLE))
+    PathBuf::from(STABLE_LAUNCHER)
 }
 
 /// The launcher inside an injector version directory, as preload lists name it:
@@ -30,9 +31,6 @@ pub fn stable_launcher() -> PathBuf {
 pub fn launcher_in(version_dir: &Path) -> PathBuf {
     version_dir.join("inject").join(LIB_TOKEN).join(LAUNCHER)
 }
-
-/// The loader's token for its library directory, written literally in preload entries.
-pub const LIB_TOKEN: &str = "$LIB";
 
 /// Whether `name` is a single plain file name (no `/`, not `.` or `..`), e.g. a version.
 pub fn is_plain_name(name: &Path) -> bool {
@@ -202,9 +200,7 @@ mod tests {
         assert_eq!(root.path(Path::new("/opt/x")), Path::new("/img/opt/x"));
         assert_eq!(
             stable_launcher(),
-            Path::new(
-                "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so"
-            )
+            launcher_in(&Path::new(DEFAULT_ROOT).join(INJECT_PACKAGE).join(STABLE))
         );
     }
 

@@ -12,12 +12,13 @@
 //! [`SCHEMA_VERSION`]: fields are only ever added.
 
 use crate::docker_status;
-use crate::output::say;
+use crate::output::{escaped, say};
 use analyzer::runtime;
 use contract::decision::kind;
 use contract::sdk::Sdk;
 use contract::status::{self, key, tracer_key};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -393,8 +394,18 @@ fn cut(text: &str, width: usize) -> String {
     format!("{kept}…")
 }
 
+/// `text`, or `-` when empty, escaped for the terminal.
+fn column(text: &str) -> Cow<'_, str> {
+    if text.is_empty() {
+        Cow::Borrowed("-")
+    } else {
+        escaped(text)
+    }
+}
+
 /// The text `status` prints: a line per process, its changes, and a summary line per state
-/// and reason.
+/// and reason. Everything the processes supplied (their records, command lines and
+/// environment) is [`escaped`]: one process is one line, whatever its arguments hold.
 fn text(processes: &[Process], unreadable: usize) -> String {
     let mut out = format!(
         "{:>7}  {:<21} {:<28} {:<7} {:<13} {:<20} COMMAND\n",
@@ -406,18 +417,14 @@ fn text(processes: &[Process], unreadable: usize) -> String {
             "{:>7}  {:<21} {:<28} {:<7} {:<13} {:<20} {}\n",
             p.pid,
             state.id(),
-            if reason.is_empty() { "-" } else { &reason },
-            p.runtime,
-            if p.sdk.is_empty() { "-" } else { &p.sdk },
-            if p.service.is_empty() {
-                "-"
-            } else {
-                &p.service
-            },
-            cut(&p.args.join(" "), 100),
+            column(&reason),
+            escaped(&p.runtime),
+            column(&p.sdk),
+            column(&p.service),
+            cut(&escaped(&p.args.join(" ")), 100),
         );
         for change in p.changes() {
-            out += &format!("{:>9}{change}\n", "");
+            out += &format!("{:>9}{}\n", "", escaped(&change));
         }
     }
     out.push('\n');
@@ -427,7 +434,7 @@ fn text(processes: &[Process], unreadable: usize) -> String {
                 " (started before the install: restart to instrument)".to_owned()
             }
             (_, "") => String::new(),
-            (_, reason) => format!(" ({reason})"),
+            (_, reason) => format!(" ({})", escaped(reason)),
         };
         out += &format!("{count} {}{why}\n", state.id());
     }
@@ -581,6 +588,22 @@ mod tests {
             ),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn text_escapes_the_tracers_reason_in_rows_and_summary() {
+        // The tracer's area is written by the process itself.
+        let aborted = Process::from_record(
+            u32::MAX,
+            &page(
+                INJECTED,
+                "apm-inject-tracer 1\noutcome=abort\nreason=x\x1b[2J\r\n",
+            ),
+        )
+        .unwrap();
+        let printed = text(&[aborted], 0);
+        assert!(!printed.contains(['\x1b', '\r']), "{printed:?}");
+        assert_eq!(printed.matches(r"x\u{1b}[2J").count(), 2, "{printed}");
     }
 
     #[test]

@@ -6,26 +6,25 @@
 //! directories 0755, executables 0755, other files 0644 (whatever the umask or the user),
 //! symbolic links as they are (`stable -> 1.2.3`). Each package is copied under a temporary
 //! name and renamed into place, replacing an earlier copy (a restarted pod), so a package is
-//! either all there or absent. With `--ld-so-preload`, writes the launcher's path into FILE,
-//! only once the injector package is in place.
+//! either all there or absent. With `--ld-so-preload`, writes the launcher's path into FILE
+//! (`…/inject/$LIB/launcher.preload.so`, as every preload list names it), only once the
+//! injector package is in place with its `$LIB` directories (musl's literal `$LIB/` checked).
 //!
-//! Exit status: 1 when the injector package cannot be copied, or FILE cannot be written: the
+//! Exit status: 1 when the injector package cannot be copied, lacks the `$LIB` directories
+//! (an injector image older than them), or FILE cannot be written: the
 //! app containers' `LD_PRELOAD` names the launcher, and a missing launcher would make every
 //! process of the pod print a loader error (a visible init failure is better than a pod whose
 //! every program writes to stderr). A library package that cannot be copied is reported and
 //! skipped (exit 0): the launcher leaves that runtime alone (`library_missing`).
 #![forbid(unsafe_code)]
 
+use contract::layout::{DEFAULT_ROOT, INJECT_PACKAGE, STABLE_LAUNCHER};
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The launcher, as app containers see it.
-const LAUNCHER: &str = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
-const INJECTOR_PACKAGE: &str = "datadog-apm-inject";
 
 struct Args {
     from: PathBuf,
@@ -51,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Args, String> {
-    let mut from = PathBuf::from("/opt/datadog-packages");
+    let mut from = PathBuf::from(DEFAULT_ROOT);
     let mut preload_file = None;
     let mut dest = None;
     let mut it = args.into_iter();
@@ -86,7 +85,7 @@ fn run(args: &Args) -> Result<(), String> {
         if !fs::symlink_metadata(&source).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let injector = name == INJECTOR_PACKAGE;
+        let injector = name == INJECT_PACKAGE;
         match copy_package(&source, &args.dest, &name) {
             Ok(()) => {
                 injector_copied |= injector;
@@ -99,14 +98,32 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(file) = &args.preload_file {
         if !injector_copied {
             return Err(format!(
-                "{} has no {INJECTOR_PACKAGE} package: {} not written",
+                "{} has no {INJECT_PACKAGE} package: {} not written",
                 args.from.display(),
+                file.display()
+            ));
+        }
+        let launcher = copied_launcher(&args.dest);
+        if !launcher.is_file() {
+            return Err(format!(
+                "{} is missing (an injector image without the $LIB directories): {} not written",
+                launcher.display(),
                 file.display()
             ));
         }
         write_preload(file)?;
     }
     Ok(())
+}
+
+/// Where the launcher that preload lists name is in the copy under `dest` (the volume the app
+/// containers see at `/opt/datadog-packages`), with `$LIB` as musl opens it, literally.
+fn copied_launcher(dest: &Path) -> PathBuf {
+    let inside = STABLE_LAUNCHER
+        .strip_prefix(DEFAULT_ROOT)
+        .unwrap_or(STABLE_LAUNCHER)
+        .trim_start_matches('/');
+    dest.join(inside)
 }
 
 /// Copies `source` to `dest/name` through `dest/.name.tmp`.
@@ -163,14 +180,14 @@ fn copy_tree(source: &Path, target: &Path) -> Result<(), String> {
     }
 }
 
-/// Writes `LAUNCHER\n` to `file` through a temporary file renamed over it.
+/// Writes `STABLE_LAUNCHER\n` to `file` through a temporary file renamed over it.
 fn write_preload(file: &Path) -> Result<(), String> {
     let at = |e: std::io::Error| format!("{}: {e}", file.display());
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
     let mut f = fs::File::create(&temporary).map_err(at)?;
-    f.write_all(format!("{LAUNCHER}\n").as_bytes())
+    f.write_all(format!("{STABLE_LAUNCHER}\n").as_bytes())
         .map_err(at)?;
     f.set_permissions(fs::Permissions::from_mode(0o644))
         .map_err(at)?;
@@ -185,6 +202,16 @@ mod tests {
         let version = root.join("datadog-apm-inject/1.0.0/inject");
         fs::create_dir_all(&version).unwrap();
         fs::write(version.join("launcher.preload.so"), b"elf").unwrap();
+        fs::write(version.join("launcher.preload.i386.so"), b"elf32").unwrap();
+        // As scripts/noop_preload.py lays them out.
+        for (dir, target) in [
+            ("$LIB", "../launcher.preload.so"),
+            ("lib32", "../launcher.preload.i386.so"),
+            ("lib/x86_64-linux-gnu", "../../launcher.preload.so"),
+        ] {
+            fs::create_dir_all(version.join(dir)).unwrap();
+            symlink(target, version.join(dir).join("launcher.preload.so")).unwrap();
+        }
         fs::write(version.join("apm-inject"), b"cli").unwrap();
         fs::set_permissions(
             version.join("apm-inject"),
@@ -241,9 +268,19 @@ mod tests {
         assert_eq!(mode(&pkgs.join("datadog-apm-library-python")), 0o755);
         assert_eq!(
             fs::read_to_string(&preload).unwrap(),
-            format!("{LAUNCHER}\n")
+            "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so\n"
         );
         assert_eq!(mode(&preload), 0o644);
+        // Each loader's directory resolves inside the copy, to the object of its class.
+        let inject = pkgs.join("datadog-apm-inject/stable/inject");
+        for (dir, content) in [
+            ("$LIB", "elf"),
+            ("lib/x86_64-linux-gnu", "elf"),
+            ("lib32", "elf32"),
+        ] {
+            let launcher = inject.join(dir).join("launcher.preload.so");
+            assert_eq!(fs::read_to_string(&launcher).unwrap(), content, "{dir}");
+        }
         // A restarted pod: copied again over the first copy, nothing left behind.
         run(&args(from, &pkgs, Some(&preload))).unwrap();
         let mut names: Vec<_> = fs::read_dir(&pkgs)
@@ -267,6 +304,21 @@ mod tests {
         assert!(dest
             .join("datadog-apm-library-python/4.16.0/sitecustomize.py")
             .exists());
+    }
+
+    #[test]
+    fn no_ld_so_preload_from_an_injector_without_lib_directories() {
+        let (from, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (from, dest) = (from.path(), dest.path());
+        tree(from);
+        fs::remove_dir_all(from.join("datadog-apm-inject/1.0.0/inject/$LIB")).unwrap();
+        let preload = dest.join("ld.so.preload");
+        let error = run(&args(from, &dest.join("pkgs"), Some(&preload))).unwrap_err();
+        assert!(
+            error.contains("$LIB/launcher.preload.so is missing"),
+            "{error}"
+        );
+        assert!(!preload.exists());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! snapshot of the files' metadata, as it would if the calls came a few microseconds sooner.
 //! A file that `stat` found missing is not opened again to be read.
 
+use crate::libc;
 use crate::sys::{self, CPath, FileStat, S_IFMT, S_IFREG};
 use alloc::vec::Vec;
 use analyzer::host::{FileInfo, FileKind, ReadError};
@@ -24,6 +25,8 @@ type Answer = (Vec<u8>, Result<FileInfo, sys::Errno>);
 
 /// Answers `analyzer::Host` for the running process, for one decision.
 pub struct SysHost {
+    /// The vDSO's `clock_gettime`, if there is one (else the system call).
+    clock: Option<libc::ClockFn>,
     /// When the decision started (monotonic nanoseconds).
     started_ns: u64,
     /// Time budget of the decision.
@@ -33,10 +36,12 @@ pub struct SysHost {
 }
 
 impl SysHost {
-    /// A host for a decision starting now, within `budget_ms`.
-    pub fn new(budget_ms: u32) -> SysHost {
+    /// A host for a decision starting now, within `budget_ms`, reading the clock through
+    /// `clock` where the vDSO has one.
+    pub fn new(budget_ms: u32, clock: Option<libc::ClockFn>) -> SysHost {
         SysHost {
-            started_ns: sys::monotonic_ns(),
+            clock,
+            started_ns: monotonic_ns(clock),
             budget_ms,
             stats: RefCell::new(Vec::new()),
         }
@@ -61,6 +66,23 @@ impl SysHost {
             _ => Ok(()),
         }
     }
+}
+
+/// Monotonic time in nanoseconds, through the vDSO's `clock` if given (no system call), else
+/// the system call; 0 if the clock cannot be read.
+fn monotonic_ns(clock: Option<libc::ClockFn>) -> u64 {
+    const CLOCK_MONOTONIC: i32 = 1;
+    let Some(clock) = clock else {
+        return sys::monotonic_ns();
+    };
+    let mut ts = [0i64; 2];
+    // SAFETY: the vDSO's `clock_gettime`, given a writable `struct timespec`.
+    if unsafe { clock(CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts[0] as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1] as u64)
 }
 
 /// `path` with a NUL appended, or `None` if it contains one.
@@ -111,7 +133,7 @@ impl analyzer::Host for SysHost {
     }
 
     fn out_of_time(&self) -> bool {
-        sys::monotonic_ns().saturating_sub(self.started_ns) > self.budget_ms as u64 * 1_000_000
+        monotonic_ns(self.clock).saturating_sub(self.started_ns) > self.budget_ms as u64 * 1_000_000
     }
 }
 
@@ -123,7 +145,9 @@ fn open_for_reading(path: CPath) -> Result<sys::Fd, ReadError> {
     })
 }
 
-/// Reads a whole regular file of at most `limit` bytes without blocking.
+/// Reads a whole regular file of at most `limit` bytes without blocking. Once the size `fstat`
+/// gave has been read, the file is taken as read (no further call to see its end); a file of
+/// size 0 (procfs) or one that grew is read to its end.
 pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
     let fd = open_for_reading(path)?;
     let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
@@ -138,6 +162,7 @@ pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
         match fd.read_append(&mut data, 16 << 10) {
             Ok(0) => return Ok(data),
             Ok(_) if data.len() > limit => return Err(ReadError::TooLarge),
+            Ok(_) if st.size != 0 && data.len() as u64 == st.size => return Ok(data),
             Ok(_) => {}
             Err(_) => return Err(ReadError::Unreadable),
         }
@@ -150,7 +175,36 @@ mod tests {
 
     #[test]
     fn sys_host_keeps_the_host_contract() {
-        host_contract::check(&SysHost::new(1000));
+        host_contract::check(&SysHost::new(1000, None));
+    }
+
+    #[test]
+    fn the_vdso_clock_agrees_with_the_system_call() {
+        let bytes = std::fs::read("/proc/self/auxv").unwrap();
+        let auxv = analyzer::auxv::parse(&bytes).unwrap();
+        let clock = libc::vdso_clock_gettime(&auxv).expect("x86_64 Linux has one");
+        let before = sys::monotonic_ns();
+        let now = monotonic_ns(Some(clock));
+        let after = sys::monotonic_ns();
+        assert!(before <= now && now <= after, "{before} {now} {after}");
+        let no_vdso = analyzer::auxv::Auxv { vdso: 0, ..auxv };
+        assert!(libc::vdso_clock_gettime(&no_vdso).is_none());
+    }
+
+    #[test]
+    fn files_are_read_whole_whatever_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [1, 254, 16 << 10, (16 << 10) + 1, 40_000] {
+            let path = dir.path().join(format!("f{size}"));
+            let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &content).unwrap();
+            let c = c_path(path.as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(read_file(CPath(&c), 1 << 20), Ok(content), "{size}");
+            assert_eq!(read_file(CPath(&c), size - 1), Err(ReadError::TooLarge));
+        }
+        // procfs says 0 and has more: read to the end.
+        let status = read_file(CPath(b"/proc/self/status\0"), 1 << 20).unwrap();
+        assert!(status.ends_with(b"\n") && status.len() > 100);
     }
 
     #[test]
@@ -160,7 +214,7 @@ mod tests {
         let file = dir.path().join("sitecustomize.py");
         let missing = dir.path().join("requirements.json");
         let bytes = |p: &std::path::Path| p.as_os_str().as_encoded_bytes().to_vec();
-        let host = SysHost::new(1000);
+        let host = SysHost::new(1000, None);
         assert_eq!(host.stat(&bytes(&file)), None);
         assert_eq!(host.stat(&bytes(&missing)), None);
         std::fs::write(&file, "x").unwrap();
@@ -171,7 +225,7 @@ mod tests {
             Err(ReadError::Missing)
         );
         assert_eq!(host.peek(&bytes(&missing), 0, 0), Err(ReadError::Missing));
-        let fresh = SysHost::new(1000);
+        let fresh = SysHost::new(1000, None);
         assert_eq!(
             fresh.stat(&bytes(&file)).map(|i| i.kind),
             Some(FileKind::File)

@@ -155,7 +155,6 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     // SAFETY: `start` passes a pointer to its `Run`, alive and unaliased during the call.
     let run: &mut Run = unsafe { &mut *(run as *mut Run) };
     let exe = run.exe;
-    let mut host = host::SysHost::new(DEFAULT_TIME_BUDGET_MS);
     let auxv = match &run.startup {
         Some(startup) => Some(startup.auxv),
         None => host::read_file(CPath(b"/proc/self/auxv\0"), 4096)
@@ -165,6 +164,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     let Some(auxv) = auxv.filter(|a| !a.secure) else {
         return;
     };
+    let mut host = host::SysHost::new(DEFAULT_TIME_BUDGET_MS, libc::vdso_clock_gettime(&auxv));
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
     let saved_errno = libc.errno();

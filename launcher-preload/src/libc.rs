@@ -17,6 +17,8 @@ type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;
 type UnsetenvFn = unsafe extern "C" fn(*const u8) -> i32;
 type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
 type VersionFn = unsafe extern "C" fn() -> *const u8;
+/// `int clock_gettime(clockid_t, struct timespec *)`, as the vDSO defines it.
+pub type ClockFn = unsafe extern "C" fn(i32, *mut [i64; 2]) -> i32;
 
 /// The libc entry points the library needs to change the environment.
 #[derive(Clone, Copy)]
@@ -226,6 +228,36 @@ unsafe fn c_bytes(ptr: *const u8) -> &'static [u8] {
     }
 }
 
+/// The vDSO's `clock_gettime` (`__vdso_clock_gettime`), which reads the clock without a system
+/// call, if the kernel mapped a vDSO (`AT_SYSINFO_EHDR`) that defines it.
+pub fn vdso_clock_gettime(auxv: &Auxv) -> Option<ClockFn> {
+    const PT_LOAD: u32 = 1;
+    let base = auxv.vdso;
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: AT_SYSINFO_EHDR is the address of the vDSO's ELF header, mapped for the life of
+    // the process; `e_phoff` (at 0x20) and `e_phnum` (at 0x38) give its program headers.
+    let headers = unsafe {
+        let phoff = *((base + 0x20) as *const u64) as usize;
+        let phnum = *((base + 0x38) as *const u16) as usize;
+        if phnum == 0 || phnum > 64 {
+            return None;
+        }
+        core::slice::from_raw_parts((base + phoff) as *const ProgramHeader, phnum)
+    };
+    let load = headers.iter().find(|h| h.kind == PT_LOAD)?;
+    let bias = base.wrapping_sub(load.vaddr as usize);
+    let dynamic = headers.iter().find(|h| h.kind == PT_DYNAMIC)?;
+    let object = Object::at(
+        bias,
+        bias.wrapping_add(dynamic.vaddr as usize) as *const Dyn,
+    )?;
+    let address = object.lookup(b"__vdso_clock_gettime")?;
+    // SAFETY: the vDSO's `clock_gettime`, whose C signature is fixed by POSIX.
+    Some(unsafe { core::mem::transmute::<usize, ClockFn>(address) })
+}
+
 /// The first entry of the loader's object list, through `DT_DEBUG` of the main program.
 fn link_map_head(auxv: &Auxv) -> Option<*const LinkMap> {
     if auxv.phdr == 0 || auxv.phnum == 0 || auxv.phnum > 256 {
@@ -264,7 +296,11 @@ impl Object {
         if map.dynamic.is_null() {
             return None;
         }
-        let base = map.addr;
+        Object::at(map.addr, map.dynamic)
+    }
+
+    /// The tables of the object loaded at `base` whose dynamic section is at `dynamic`.
+    fn at(base: usize, dynamic: *const Dyn) -> Option<Object> {
         // glibc rewrites dynamic entries to absolute addresses, musl leaves them relative to
         // the load address: a value below the load address is relative.
         let absolute = |v: usize| if v < base { base.wrapping_add(v) } else { v };
@@ -276,9 +312,9 @@ impl Object {
             sysv_hash: core::ptr::null(),
             versym: core::ptr::null(),
         };
-        let mut entry = map.dynamic;
+        let mut entry = dynamic;
         for _ in 0..1024 {
-            // SAFETY: `l_ld` points at the object's DT_NULL-terminated dynamic section.
+            // SAFETY: `dynamic` points at the object's DT_NULL-terminated dynamic section.
             let d = unsafe { &*entry };
             match d.tag {
                 DT_NULL => break,

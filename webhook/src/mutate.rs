@@ -9,7 +9,9 @@
 //! - in every app container: read-only mounts of `/etc/ld.so.preload` (subPath),
 //!   `/opt/datadog-packages/datadog-apm-inject` and `/opt/datadog-packages/datadog-apm-library-<lang>`
 //!   (`opentelemetry-apm-library-<lang>` for the OpenTelemetry SDKs; the launcher finds
-//!   libraries beside itself), `LD_PRELOAD` joined after any existing value,
+//!   libraries beside itself), `LD_PRELOAD` joined after any existing value (the launcher
+//!   as every preload list names it, `…/inject/$LIB/launcher.preload.so`: a 32-bit or
+//!   foreign-architecture program's loader finds a no-op object of its own class there),
 //!   `DD_INJECT_SENDER_TYPE=k8s`, `DD_INJECT_START_TIME`, for the OpenTelemetry SDKs
 //!   `DD_APM_INSTRUMENTATION_SDK=opentelemetry` (so that the launcher picks their packages), the
 //!   target's `ddTraceConfigs` (the container's own values win) and, with `apm-inject.debug`,
@@ -20,6 +22,7 @@ use crate::keys;
 use crate::quantity::Quantity;
 use crate::select::{Library, Plan, INJECTOR_CONTAINER};
 use crate::selector::Labels;
+use contract::layout::{DEFAULT_ROOT, INJECT_PACKAGE, STABLE_LAUNCHER};
 use contract::sdk::{self, Sdk};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, ResourceRequirements,
@@ -32,9 +35,6 @@ use std::collections::BTreeMap;
 pub const VOLUME: &str = "datadog-auto-instrumentation";
 /// The volume holding `ld.so.preload`.
 pub const ETC_VOLUME: &str = "datadog-auto-instrumentation-etc";
-/// The launcher, as app containers see it.
-pub const LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
 /// The copying program in the injector and library images.
 pub const INIT_PROGRAM: &str = "/apm-inject-init";
 /// Annotation recording the target that selected the pod.
@@ -48,8 +48,6 @@ const EXCLUDED_CONTAINERS: &[&str] = &["istio-proxy"];
 pub const NON_ROOT_USER: i64 = 65532;
 const MIN_CPU: &str = "50m";
 const MIN_MEMORY: &str = "100Mi";
-const PACKAGES_SUBPATH: &str = "opt/datadog-packages";
-const INJECTOR_PACKAGE: &str = "datadog-apm-inject";
 
 /// Adds what `plan` asks for to `pod`; returns warnings for the client. On error the pod may
 /// be half-changed: callers mutate a copy.
@@ -277,7 +275,7 @@ fn init_container(
     let mut mounts = vec![VolumeMount {
         name: VOLUME.to_string(),
         mount_path: "/datadog-packages".to_string(),
-        sub_path: Some(PACKAGES_SUBPATH.to_string()),
+        sub_path: Some(packages_sub_path().to_string()),
         ..Default::default()
     }];
     if injector {
@@ -312,7 +310,7 @@ fn add_mounts(container: &mut Container, sdk: Sdk, libraries: &[&Library]) -> Re
             "/etc/ld.so.preload".to_string(),
             "ld.so.preload".to_string(),
         ),
-        package_mount(INJECTOR_PACKAGE),
+        package_mount(INJECT_PACKAGE),
     ];
     wanted.extend(
         libraries
@@ -341,13 +339,20 @@ fn add_mounts(container: &mut Container, sdk: Sdk, libraries: &[&Library]) -> Re
     Ok(())
 }
 
-/// (volume, mount path, sub-path) of a package directory.
+/// (volume, mount path, sub-path) of a package directory, e.g. `/opt/datadog-packages/datadog-apm-inject`
+/// from `opt/datadog-packages/datadog-apm-inject` of the packages volume.
 fn package_mount(package: &str) -> (&'static str, String, String) {
     (
         VOLUME,
-        format!("/opt/datadog-packages/{package}"),
-        format!("{PACKAGES_SUBPATH}/{package}"),
+        format!("{DEFAULT_ROOT}/{package}"),
+        format!("{}/{package}", packages_sub_path()),
     )
+}
+
+/// Where the packages are in the packages volume: the packages root of the app containers
+/// without its leading `/`, `opt/datadog-packages`.
+fn packages_sub_path() -> &'static str {
+    DEFAULT_ROOT.trim_start_matches('/')
 }
 
 fn add_env(container: &mut Container, plan: &Plan, now: u64, warnings: &mut Vec<String>) {
@@ -359,15 +364,15 @@ fn add_env(container: &mut Container, plan: &Plan, now: u64, warnings: &mut Vec<
         )),
         Some(e) => {
             let value = e.value.get_or_insert_with(String::new);
-            if !value.split([':', ' ']).any(|entry| entry == LAUNCHER) {
+            if !value.split([':', ' ']).any(|entry| entry == STABLE_LAUNCHER) {
                 *value = if value.is_empty() {
-                    LAUNCHER.to_string()
+                    STABLE_LAUNCHER.to_string()
                 } else {
-                    format!("{value}:{LAUNCHER}")
+                    format!("{value}:{STABLE_LAUNCHER}")
                 };
             }
         }
-        None => env.push(variable("LD_PRELOAD", LAUNCHER)),
+        None => env.push(variable("LD_PRELOAD", STABLE_LAUNCHER)),
     }
     let mut ours = vec![
         variable("DD_INJECT_SENDER_TYPE", "k8s"),

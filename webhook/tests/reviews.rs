@@ -13,7 +13,8 @@ use webhook::review::{answer, Outcome, Request};
 use webhook::select::{Namespace, Skip};
 
 const NOW: u64 = 1_700_000_000;
-const LAUNCHER: &str = "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so";
+const LAUNCHER: &str =
+    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
 
 fn assets() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-assets")

@@ -25,9 +25,9 @@ use std::path::Path;
 pub const CONTAINER_PACKAGES: &str = "/opt/datadog-packages";
 /// The launcher as containers see it, as the host's preload list names it (with the loader's
 /// `$LIB` token, so 32-bit programs find an object of their class; musl opens the literal
-/// `$LIB` directory, which links to the launcher).
-pub const CONTAINER_LAUNCHER: &str =
-    "/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so";
+/// `$LIB` directory, which links to the launcher), except in images whose loader expands
+/// `$LIB` to `lib` ([`super::image`]).
+pub const CONTAINER_LAUNCHER: &str = contract::layout::STABLE_LAUNCHER;
 /// The agent's socket directory (`apm.socket`, `dsd.socket`), on the host and in containers.
 pub const AGENT_SOCKET_DIR: &str = "/var/run/datadog";
 /// The opt-out, as a variable, an annotation or a label.
@@ -137,6 +137,10 @@ pub struct Injection<'a> {
     /// The host configuration's SDK family: containers get it as `DD_APM_INSTRUMENTATION_SDK`
     /// (unless they set their own), since the host configuration is not mounted into them.
     pub sdk: Sdk,
+    /// The launcher entry `LD_PRELOAD` gets: [`CONTAINER_LAUNCHER`], or the real launcher's
+    /// plain path for an image whose 64-bit loader expands `$LIB` to `lib`
+    /// ([`super::image::launcher_entry`]).
+    pub launcher: &'a str,
 }
 
 /// `config` (a bundle's `config.json`) instrumented, or why not.
@@ -210,7 +214,7 @@ pub fn inject_config(
         }
     }
     let mut env = env;
-    env.add_launcher();
+    env.add_launcher(injection.launcher);
     env.set_default("DD_INJECT_SENDER_TYPE", "docker");
     env.set_default("DD_INJECT_START_TIME", &injection.start_time.to_string());
     if injection.sdk != Sdk::Datadog {
@@ -241,9 +245,10 @@ pub fn inject_process(process: &[u8], container_config: &[u8]) -> Result<Vec<u8>
         .get("mounts")
         .and_then(Value::as_array)
         .is_some_and(|m| m.iter().any(is_our_mount));
-    if !has_mount || !container_env.has_our_launcher() {
-        return Err(Skip::ContainerNotInjected);
-    }
+    let launcher = container_env
+        .our_launcher()
+        .filter(|_| has_mount)
+        .ok_or(Skip::ContainerNotInjected)?;
     let env = value.get("env").and_then(Value::as_array);
     let mut env = Env::from_json(env.map_or(&[][..], Vec::as_slice))?;
     if env.get(OPT_OUT).is_some_and(|v| is_false(v.as_bytes())) {
@@ -252,7 +257,7 @@ pub fn inject_process(process: &[u8], container_config: &[u8]) -> Result<Vec<u8>
     if env.has_our_launcher() {
         return Err(Skip::AlreadyInjected);
     }
-    env.add_launcher();
+    env.add_launcher(&launcher);
     for var in ADDED {
         if let Some(v) = container_env.get(var) {
             env.set_default(var, v);
@@ -346,21 +351,26 @@ impl Env {
     }
 
     fn has_our_launcher(&self) -> bool {
-        self.get("LD_PRELOAD").is_some_and(|v| {
-            preload_file::entries(v.as_bytes())
-                .into_iter()
-                .any(preload_file::is_ours)
-        })
+        self.our_launcher().is_some()
     }
 
-    /// Adds the launcher to `LD_PRELOAD`, after the existing entries, unless one is ours.
-    fn add_launcher(&mut self) {
+    /// Our launcher's entry in `LD_PRELOAD`, e.g. [`CONTAINER_LAUNCHER`].
+    fn our_launcher(&self) -> Option<String> {
+        let value = self.get("LD_PRELOAD")?;
+        preload_file::entries(value.as_bytes())
+            .into_iter()
+            .find(|e| preload_file::is_ours(e))
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+    }
+
+    /// Adds `launcher` to `LD_PRELOAD`, after the existing entries, unless one is ours.
+    fn add_launcher(&mut self, launcher: &str) {
         if self.has_our_launcher() {
             return;
         }
         let value = match self.get("LD_PRELOAD").filter(|v| !v.trim().is_empty()) {
-            Some(existing) => format!("{existing}:{CONTAINER_LAUNCHER}"),
-            None => CONTAINER_LAUNCHER.to_owned(),
+            Some(existing) => format!("{existing}:{launcher}"),
+            None => launcher.to_owned(),
         };
         self.set("LD_PRELOAD", &value);
     }
@@ -404,6 +414,7 @@ mod tests {
             deny,
             agent_dir: None,
             sdk: Sdk::Datadog,
+            launcher: CONTAINER_LAUNCHER,
         }
     }
 
@@ -702,6 +713,23 @@ mod tests {
             inject_process(&serde_json::to_vec(&edited).unwrap(), &container).unwrap_err(),
             Skip::AlreadyInjected
         );
+    }
+
+    #[test]
+    fn an_image_with_its_loader_in_lib_gets_the_plain_path_and_so_do_its_execs() {
+        let arch = Injection {
+            launcher: contract::layout::STABLE_LAUNCHER_PLAIN,
+            ..injection(&[])
+        };
+        let container = inject_config(DOCKER, &arch, &Container::default()).unwrap();
+        let edited: Value = serde_json::from_slice(&container).unwrap();
+        assert_eq!(
+            env(&edited)["LD_PRELOAD"],
+            "/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so"
+        );
+        let exec: Value =
+            serde_json::from_slice(&inject_process(EXEC, &container).unwrap()).unwrap();
+        assert_eq!(env(&exec)["LD_PRELOAD"], env(&edited)["LD_PRELOAD"]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Every call is passed to the real runtime ([`runtime::find`]) with its arguments unchanged,
 //! by `exec`. Two calls are edited first:
 //! - `create`/`run`: the bundle's `config.json` gets the packages mount and the launcher
-//!   ([`edit::inject_config`]), replaced atomically. `create` then runs runc as a child: if it
+//!   ([`edit::inject_config`]; its entry chosen from the image's root filesystem,
+//!   [`image::launcher_entry`]), replaced atomically. `create` then runs runc as a child: if it
 //!   fails, the original `config.json` is put back and runc is executed again with it, so
 //!   that nothing the shim added can fail a container start (say, the packages deleted between
 //!   the check and runc's mount).
@@ -18,6 +19,7 @@
 pub mod args;
 pub mod decision;
 pub mod edit;
+pub mod image;
 pub mod runtime;
 
 use crate::daemon_json::{Previous, PREVIOUS_FILE};
@@ -134,10 +136,19 @@ fn prepare_create(
         deny: &config.deny,
         agent_dir: agent_dir.is_dir().then_some(agent_dir),
         sdk: host_sdk(),
+        launcher: image::launcher_entry(&rootfs(bundle, &original)),
     };
     let edited = edit::inject_config(&original, &injection, &container)?;
     replace(&path, &edited)?;
     Ok(Edit { path, original })
+}
+
+/// The container's root filesystem: `root.path` of its `config.json`, relative to the bundle
+/// unless absolute (containerd and Docker mount it there before `create`); the bundle's
+/// `rootfs` if `config.json` names none (then unreadable as JSON, and left alone anyway).
+fn rootfs(bundle: &Path, config: &[u8]) -> PathBuf {
+    let config: serde_json::Value = serde_json::from_slice(config).unwrap_or_default();
+    bundle.join(config["root"]["path"].as_str().unwrap_or("rootfs"))
 }
 
 /// The host configuration's SDK family (defaults when it cannot be read).
