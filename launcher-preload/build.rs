@@ -14,6 +14,13 @@ fn main() {
     // One writable segment, no RELRO: RELRO costs an extra mapping, a page of zeroing and an
     // mprotect in every process, to protect eight relocated pointers.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,norelro");
+    // One read-and-execute segment for headers, read-only data and code (lld's default puts
+    // read-only data in a segment of its own): the loader then maps the library as it maps an
+    // empty one, with no mapping more and no `PROT_NONE` gap to protect, and the page fault of
+    // its first look at the symbol table maps the start-up page around it (fault-around), so
+    // a process the library rules out pays about 10 µs less. Read-only data becomes
+    // executable, never writable: no page is both writable and executable.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--no-rosegment");
     // The start-up page (see start.ld).
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/start.ld");
     println!("cargo:rerun-if-changed=start.ld");

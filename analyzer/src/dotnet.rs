@@ -12,7 +12,7 @@ use crate::invocation::{split, Invocation, Word};
 use crate::json;
 use crate::language::Language;
 use crate::layout::{in_library, join};
-use crate::process::{file_name, major_minor, parent, Process};
+use crate::process::{file_name, major_minor, Process};
 use crate::runtime::Runtime;
 use crate::variable::{Shape, Variable};
 use alloc::vec;
@@ -232,25 +232,28 @@ impl Language for Dotnet {
     }
 }
 
-/// Whether `exe` may be a .NET apphost worth a look for `<exe>.runtimeconfig.json`: not in a
-/// system directory (where no .NET application is published), so the check costs nothing for
-/// the programs most processes run.
+/// Whether `exe` may be a .NET apphost worth a look for `<exe>.runtimeconfig.json`: an absolute
+/// path outside the system directories (where no .NET application is published), so the check
+/// costs nothing for the programs most processes run.
 pub fn apphost_candidate(exe: &[u8]) -> bool {
-    const SYSTEM: [&[u8]; 8] = [
-        b"/usr/bin",
-        b"/usr/sbin",
-        b"/bin",
-        b"/sbin",
-        b"/usr/lib",
-        b"/usr/libexec",
-        b"/usr/local/bin",
-        b"/usr/local/sbin",
-    ];
-    let dir = parent(exe).unwrap_or_default();
-    exe.starts_with(b"/")
-        && !SYSTEM
-            .iter()
-            .any(|s| dir == *s || (dir.starts_with(s) && s.starts_with(b"/usr/lib")))
+    exe.starts_with(b"/") && !in_system_directory(exe)
+}
+
+/// Whether `path` is a file of a system directory (`/usr/bin`, `/bin`, …, or anywhere under
+/// `/usr/lib*`), read as written: a directory part that starts with `.` (such as `..`) makes
+/// it none. The launcher's screen asks it of the path `execve` was given, before any system
+/// call, with the same answer as for the canonical path unless a system directory is itself a
+/// link to another place (`/bin -> usr/bin` leads to another system directory). Small: it runs
+/// from the launcher's start-up page.
+pub fn in_system_directory(path: &[u8]) -> bool {
+    let Some(slash) = path.iter().rposition(|&c| c == b'/') else {
+        return false;
+    };
+    match &path[..slash] {
+        b"/usr/bin" | b"/usr/sbin" | b"/bin" | b"/sbin" | b"/usr/local/bin"
+        | b"/usr/local/sbin" => true,
+        dir => dir.starts_with(b"/usr/lib") && !dir.windows(2).any(|pair| pair == b"/."),
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +289,19 @@ mod tests {
         assert!(!apphost_candidate(b"/usr/bin/ls"));
         assert!(!apphost_candidate(b"/usr/lib/x86_64-linux-gnu/thing"));
         assert!(!apphost_candidate(b"relative"));
+        assert!(!apphost_candidate(b"/usr/libexec/x/tool"));
+    }
+
+    #[test]
+    fn system_directories_are_read_as_written() {
+        assert!(in_system_directory(b"/bin/true"));
+        assert!(in_system_directory(b"/usr/lib/jvm/bin/tool"));
+        assert!(!in_system_directory(b"/usr/bin/../../app/Shop.Api"));
+        assert!(!in_system_directory(b"/usr/lib/x/../../../app/Shop.Api"));
+        assert!(!in_system_directory(b"/usr/bin/./sub/../x"));
+        assert!(!in_system_directory(b"bin/true"));
+        assert!(!in_system_directory(b"//usr/bin/true"));
+        assert!(!in_system_directory(b"true"));
     }
 
     #[test]

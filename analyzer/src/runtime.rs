@@ -129,7 +129,10 @@ pub fn is_jdk_tool(name: &[u8]) -> bool {
     }
     let mut row = [0; TOOL_NAME_MAX];
     row[..name.len()].copy_from_slice(name);
-    JDK_TOOLS.contains(&row)
+    // A table length the compiler cannot see keeps this a loop rather than an unrolled compare
+    // of every row: small enough for the launcher's start-up page.
+    let rows = core::hint::black_box(JDK_TOOLS.len());
+    JDK_TOOLS[..rows].contains(&row)
 }
 
 fn is_version_char(c: u8) -> bool {

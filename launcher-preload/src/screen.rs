@@ -16,8 +16,11 @@
 //!   process whose path appears among its first [`INTERPRETED_WITHIN`] arguments (which may
 //!   also be a program run with its own path as an argument) is not ruled out here.
 //! - the apphost test needs `<executable>.runtimeconfig.json`, which the same directory and
-//!   name reach: one `stat`, in every process, so that even an apphost reached through a
-//!   symbolic link to a system directory is decided as before.
+//!   name reach: one `stat`, for executables outside the system directories only (the exact
+//!   test's own rule, `analyzer::dotnet::apphost_candidate`), read from the path as written.
+//!   It answers as the canonical path would unless a system directory is itself a link to a
+//!   directory that is not one (`/usr/local/bin -> /data/bin`): an apphost run from there by
+//!   that path is not instrumented. `/bin -> usr/bin` and the like lead to system directories.
 //!
 //! A process whose path names a runtime or an apphost is a candidate: the runtime path then
 //! names its executable from that path (`canonical`) rather than from `/proc`, except when
@@ -79,6 +82,9 @@ pub fn screen(startup: &Startup, room: &mut Room) -> Screen {
     let executable = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u8>(), len) };
     if analyzer::runtime::detect(contract::path::file_name(executable)).is_some() {
         return candidate(startup, len);
+    }
+    if analyzer::dotnet::in_system_directory(executable) {
+        return Screen::NotARuntime;
     }
     let Some(suffix) = room
         .get_mut(len..)
