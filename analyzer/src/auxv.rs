@@ -13,6 +13,8 @@ const AT_PHDR: u64 = 3;
 const AT_PHNUM: u64 = 5;
 /// `AT_BASE`: where the kernel loaded the program's interpreter (the dynamic loader).
 const AT_BASE: u64 = 7;
+/// `AT_EUID`: the effective user id the process started with.
+const AT_EUID: u64 = 12;
 /// `AT_SECURE`: non-zero under secure execution (setuid, setgid, file capabilities).
 const AT_SECURE: u64 = 23;
 /// `AT_EXECFN`: address of the path given to `execve`, a C string on the initial stack.
@@ -41,6 +43,9 @@ pub struct Auxv {
     pub interpreter: usize,
     /// Address of the vDSO's ELF header (`AT_SYSINFO_EHDR`), 0 if the kernel mapped none.
     pub vdso: usize,
+    /// The effective user id at `execve` (`AT_EUID`), `None` if the kernel gave none: what
+    /// `geteuid` answers in a constructor, without the system call.
+    pub euid: Option<u32>,
 }
 
 /// Parses `(type, value)` entries up to `AT_NULL`, reading at most [`MAX_ENTRIES`] of them.
@@ -64,6 +69,7 @@ pub fn from_entries(entries: impl IntoIterator<Item = (u64, u64)>) -> Option<Aux
             AT_EXECFN => auxv.execfn = value,
             AT_BASE => auxv.interpreter = value,
             AT_SYSINFO_EHDR => auxv.vdso = value,
+            AT_EUID => auxv.euid = u32::try_from(value).ok(),
             _ => {}
         }
     }
@@ -101,6 +107,10 @@ mod tests {
         assert!(auxv.phdr != 0 && auxv.phnum > 0 && auxv.execfn != 0);
         assert!(auxv.interpreter != 0, "a dynamically linked test binary");
         assert!(auxv.vdso != 0, "x86_64 Linux maps a vDSO");
+        // /proc/self belongs to the process's effective user.
+        use std::os::unix::fs::MetadataExt;
+        let euid = std::fs::metadata("/proc/self").unwrap().uid();
+        assert_eq!(auxv.euid, Some(euid));
     }
 
     #[test]

@@ -176,7 +176,7 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         args: Vec::new(),
         env: libc.environment().collect(),
         cwd: cwd_len.and_then(|n| cwd.get(..n)),
-        euid: sys::geteuid(),
+        euid: auxv.euid.unwrap_or_else(sys::geteuid),
         libc: libc.info,
     };
     let dir = process
