@@ -36,6 +36,8 @@ COMMANDS = [
 TRUE_TARGET = 3000  # instructions over the empty library on /bin/true
 DECISION_TARGET = 0.01  # share of `python3 -c pass`'s own instructions
 VARIANTS = ("none", "empty", "ours")
+# `BENCH_ROUNDS=6`: six times the wall-clock rounds, for a narrower confidence interval.
+ROUNDS_SCALE = int(os.environ.get("BENCH_ROUNDS", "1"))
 # `BENCH_SDK=opentelemetry`: the same runs with the OpenTelemetry SDK family chosen (do-nothing
 # OpenTelemetry packages beside Datadog's; Ruby and PHP have none and are skipped there).
 SDK = os.environ.get("BENCH_SDK")
@@ -200,7 +202,7 @@ def main():
     for title, argv, rounds in COMMANDS:
         counts = {name: callgrind(argv, preload) for name, preload in variants.items()}
         calls = {name: syscalls(argv, preload) for name, preload in variants.items()}
-        samples, faults = wall(argv, variants, rounds)
+        samples, faults = wall(argv, variants, rounds * ROUNDS_SCALE)
         results[title] = (counts, samples, faults, calls)
         for name in VARIANTS:
             total, ctor = counts[name]
