@@ -22,6 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIST = os.path.join(ROOT, "dist/opt/datadog-packages")
 WORK = os.environ.get("BENCH_WORK", os.path.join(ROOT, "target/bench"))
+OPT = "/opt/datadog-packages"  # where the package tree is measured (see at_opt)
 
 # (title, argv, wall rounds)
 COMMANDS = [
@@ -41,6 +42,18 @@ ROUNDS_SCALE = int(os.environ.get("BENCH_ROUNDS", "1"))
 # `BENCH_SDK=opentelemetry`: the same runs with the OpenTelemetry SDK family chosen (do-nothing
 # OpenTelemetry packages beside Datadog's; Ruby and PHP have none and are skipped there).
 SDK = os.environ.get("BENCH_SDK")
+
+
+def at_opt():
+    """Re-runs the calling script in a private mount namespace (`unshare --mount`), where
+    `setup` puts the package tree at `/opt/datadog-packages` as a host has it, so the runtime
+    path walks a host's paths (the machine's own `/opt` is never touched: a tmpfs covers it in
+    the namespace alone). Returns once inside. `BENCH_AT_OPT=0` measures the tree where it was
+    built instead."""
+    if os.environ.get("BENCH_AT_OPT", "1") == "0" or os.environ.get("BENCH_IN_NAMESPACE"):
+        return
+    env = dict(os.environ, BENCH_IN_NAMESPACE="1")
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, *sys.argv], env)
 
 
 def setup():
@@ -65,6 +78,11 @@ def setup():
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "w").close()
         os.symlink("1.0.0", os.path.join(root, f"opentelemetry-apm-library-{lang}/stable"))
+    if os.environ.get("BENCH_IN_NAMESPACE"):  # see at_opt
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bench-opt", "/opt"], check=True)
+        os.mkdir(OPT)
+        subprocess.run(["mount", "--bind", root, OPT], check=True)
+        root = OPT
     ours = os.path.join(root, "datadog-apm-inject/stable/inject/launcher.preload.so")
     if os.environ.get("BENCH_LIBRARY"):  # another build of ours, e.g. an older one to compare
         shutil.copy(os.environ["BENCH_LIBRARY"], os.path.realpath(ours))
@@ -194,6 +212,7 @@ def table(header, rows):
 
 
 def main():
+    at_opt()
     for tool in ("valgrind", "callgrind_annotate", "gcc", "strace", "bpftrace", "nm"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is required (make deps)")

@@ -75,6 +75,7 @@ def measure(argv, variants, rounds, cwd):
 
 
 def main():
+    run.at_opt()
     for tool in ("autoconf", "gcc"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is required (make deps)")
