@@ -9,16 +9,13 @@
 //! (`…/inject/launcher.preload.so`, written by earlier versions), or the older
 //! `/opt/datadog/apm/inject/launcher.preload.so`; installing replaces any of them in place.
 
-use contract::path::parent;
+use contract::layout::{INJECT_DIR, INJECT_PACKAGE, LAUNCHER};
+use contract::path::{file_name, parent};
 
 /// Bytes that separate entries.
 const SEPARATORS: &[u8] = b" \t\n:";
 /// Our launcher path in the older Datadog layout.
 const OLD_LAUNCHER: &[u8] = b"/opt/datadog/apm/inject/launcher.preload.so";
-/// The launcher's file name, after `inject/` or one of its `$LIB` directories.
-const LAUNCHER: &[u8] = b"/launcher.preload.so";
-/// The injector package directory, before the version.
-const INJECT_PACKAGE: &[u8] = b"/datadog-apm-inject";
 
 /// Whether `entry` is a launcher path of ours, e.g.
 /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/$LIB/launcher.preload.so`.
@@ -26,18 +23,21 @@ pub fn is_ours(entry: &[u8]) -> bool {
     if entry.ends_with(OLD_LAUNCHER) {
         return true;
     }
-    let Some(dir) = entry.strip_suffix(LAUNCHER) else {
+    if file_name(entry) != LAUNCHER.as_bytes() {
         return false;
-    };
+    }
     // `inject` itself, or up to two directories below it (`$LIB`, `lib64`, `lib/x86_64-linux-gnu`).
-    let Some(version_dir) = std::iter::successors(Some(dir), |d| parent(d))
+    let Some(version_dir) = std::iter::successors(parent(entry), |d| parent(d))
         .take(3)
-        .find_map(|d| d.strip_suffix(b"/inject"))
+        .find(|d| file_name(d) == INJECT_DIR.as_bytes())
+        .and_then(parent)
     else {
         return false;
     };
     parent(version_dir).is_some_and(|package| {
-        package.len() + 1 < version_dir.len() && package.ends_with(INJECT_PACKAGE)
+        package.len() + 1 < version_dir.len()
+            && file_name(package) == INJECT_PACKAGE.as_bytes()
+            && package.len() > INJECT_PACKAGE.len()
     })
 }
 
