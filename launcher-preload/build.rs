@@ -21,6 +21,11 @@ fn main() {
     // a process the library rules out pays about 10 µs less. Read-only data becomes
     // executable, never writable: no page is both writable and executable.
     println!("cargo:rustc-cdylib-link-arg=-Wl,--no-rosegment");
+    // Each segment starts a page of its own in the file: the writable one (GOT, `.init_array`,
+    // `.dynamic`, a few hundred bytes) then always sits on one page, which the loader's
+    // relocations copy once, instead of straddling two when the code's length ends near a page
+    // boundary (seen: +1 fault and +6 µs per process).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
     // The start-up page (see start.ld).
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/start.ld");
     println!("cargo:rerun-if-changed=start.ld");

@@ -179,6 +179,19 @@ fn loads_as_one_code_segment_and_one_data_segment() {
             program_header::PF_X,
         );
         assert_eq!(flags, [r | x, r | w], "PT_LOAD flags");
+        // The writable segment, which the loader's relocations copy, on one page (two would
+        // be a fault more in every process).
+        let data = elf
+            .program_headers
+            .iter()
+            .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & w != 0)
+            .unwrap();
+        assert!(
+            data.p_vaddr % PAGE + data.p_memsz <= PAGE,
+            "writable segment at {:#x}, {} bytes",
+            data.p_vaddr,
+            data.p_memsz
+        );
     });
 }
 
