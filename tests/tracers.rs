@@ -413,9 +413,12 @@ fn a_traced_jvm_starts_no_program_of_ours() {
     let agent = TestAgent::start();
     let jar = fixture("printenv.jar");
     let mut cmd = p.command("java");
+    // The JVM stays 10 s: its tracer starts about 2 s in and reports then (one that exits at
+    // once may report nothing), and any program it would start in that time is seen.
     cmd.args(["-jar", jar.to_str().unwrap(), "DD_TELEMETRY_FORWARDER_PATH"])
         .env_remove("DD_TELEMETRY_FORWARDER_PATH")
         .env_remove("JAVA_TOOL_OPTIONS")
+        .env("PRINTENV_LINGER_MS", "10000")
         .env("DD_TRACE_AGENT_URL", agent.url());
     let (out, started) = programs_started_by(&cmd);
     assert_eq!(stdout(&out), "DD_TELEMETRY_FORWARDER_PATH unset\n");
