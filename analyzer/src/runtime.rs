@@ -54,9 +54,9 @@ fn detect_versioned(name: &[u8]) -> Option<Runtime> {
 const TOOL_NAME_MAX: usize = 12;
 
 /// JDK tool launchers: each starts a JVM but is never an application, in byte order (searched
-/// by halves). NUL-padded rows: the
-/// table holds no pointers (which the loader would relocate in every process), and the test
-/// compiles to compact code without data (the library keeps [`detect`] on one page).
+/// by halves). NUL-padded rows: the table holds no pointers (which the loader would relocate
+/// in every process), and the test compiles to compact code without data (the library keeps
+/// [`detect`] on one page).
 static JDK_TOOLS: [[u8; TOOL_NAME_MAX]; 52] = [
     pad(b"appletviewer"),
     pad(b"extcheck"),

@@ -34,11 +34,11 @@ pub fn is_ours(entry: &[u8]) -> bool {
     else {
         return false;
     };
-    parent(version_dir).is_some_and(|package| {
-        package.len() + 1 < version_dir.len()
-            && file_name(package) == INJECT_PACKAGE.as_bytes()
-            && package.len() > INJECT_PACKAGE.len()
-    })
+    // A version directory with a name, in a directory named as the injector package.
+    !file_name(version_dir).is_empty()
+        && parent(version_dir).is_some_and(|package| {
+            file_name(package) == INJECT_PACKAGE.as_bytes() && parent(package).is_some()
+        })
 }
 
 /// The entries the loader would read, in order, e.g. `["/a.so", "/b.so"]`.

@@ -49,29 +49,27 @@ impl SysHost {
 
     /// `stat` of `path` (NUL-terminated), asked of the kernel once per decision.
     fn stat_once(&self, path: &[u8]) -> Result<FileInfo, sys::Errno> {
-        let mut stats = self.stats.borrow_mut();
-        if let Some((_, known)) = stats.iter().find(|(p, _)| p == path) {
-            return *known;
+        if let Some(known) = self.known(path) {
+            return known;
         }
         let answer = sys::stat(CPath(path)).map(info);
-        stats.push((path.to_vec(), answer));
+        self.stats.borrow_mut().push((path.to_vec(), answer));
         answer
     }
 
-    /// The kind of file `stat` already found at `path` (NUL-terminated), if it was asked.
-    fn known_kind(&self, path: &[u8]) -> Option<FileKind> {
+    /// What `stat` already answered for `path` (NUL-terminated), if it was asked.
+    fn known(&self, path: &[u8]) -> Option<Result<FileInfo, sys::Errno>> {
         let stats = self.stats.borrow();
-        match stats.iter().find(|(p, _)| p == path) {
-            Some((_, Ok(info))) => Some(info.kind),
-            _ => None,
-        }
+        stats
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, answer)| *answer)
     }
 
     /// `Err(Missing)` if `stat` already found `path` (NUL-terminated) missing.
     fn known_missing(&self, path: &[u8]) -> Result<(), ReadError> {
-        let stats = self.stats.borrow();
-        match stats.iter().find(|(p, _)| p == path) {
-            Some((_, Err(ENOENT | ENOTDIR))) => Err(ReadError::Missing),
+        match self.known(path) {
+            Some(Err(ENOENT | ENOTDIR)) => Err(ReadError::Missing),
             _ => Ok(()),
         }
     }
@@ -130,10 +128,10 @@ impl analyzer::Host for SysHost {
         let fd = open_for_reading(CPath(&c))?;
         // Whether it opens is all a peek of nothing asks (the entry point's check): its kind
         // is the decision's snapshot's, when the path was `stat`ed, with no `fstat` more.
-        let known = self.known_kind(&c).filter(|_| head == 0 && tail == 0);
+        let known = self.known(&c).filter(|_| head == 0 && tail == 0);
         let (kind, size) = match known {
-            Some(kind) => (kind, 0),
-            None => {
+            Some(Ok(known)) => (known.kind, 0),
+            _ => {
                 let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
                 (info(st).kind, st.size)
             }
