@@ -179,15 +179,31 @@ fn loads_as_one_code_segment_and_one_data_segment() {
             program_header::PF_X,
         );
         assert_eq!(flags, [r | x, r | w], "PT_LOAD flags");
-        // The writable segment, which the loader's relocations copy, on one page (two would
-        // be a fault more in every process).
+        // The writable segment: the decision record's page first (written only on the
+        // runtime path, so never copied in a process ruled out), then what the loader's
+        // relocations copy, on one page (two would be a fault more in every process). All of
+        // it in the file: a part beyond it would be zeroed by the loader in every process.
         let data = elf
             .program_headers
             .iter()
             .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & w != 0)
             .unwrap();
+        let record = elf
+            .section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".data.apm_status"))
+            .expect("the decision record's section");
+        assert_eq!(
+            (record.sh_addr, record.sh_size),
+            (data.p_vaddr, PAGE),
+            "the record is the writable segment's first page"
+        );
+        assert_eq!(
+            data.p_filesz, data.p_memsz,
+            "nothing for the loader to zero"
+        );
         assert!(
-            data.p_vaddr % PAGE + data.p_memsz <= PAGE,
+            data.p_vaddr % PAGE == 0 && data.p_memsz > PAGE && data.p_memsz <= 2 * PAGE,
             "writable segment at {:#x}, {} bytes",
             data.p_vaddr,
             data.p_memsz
@@ -226,7 +242,7 @@ fn loader_rewrites_can_be_seen_in_the_dynamic_section() {
 /// addresses and the preload's path made uniform so that runs can be compared.
 fn system_calls(preload: &std::path::Path, argv: &[&str]) -> Vec<String> {
     let out = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=readlinkat,readlink,newfstatat,stat,statx,openat,open,getcwd,memfd_create,mmap,munmap,mprotect"])
+        .args(["-f", "-qq", "-e", "trace=readlinkat,readlink,newfstatat,stat,statx,openat,open,getcwd,mmap,munmap,mprotect"])
         .arg("-E")
         .arg(format!("LD_PRELOAD={}", preload.display()))
         .args(argv)

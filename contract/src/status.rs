@@ -1,11 +1,13 @@
 //! The decision record: what the library decided for a process, kept in that process for
 //! `apm-inject status`.
 //!
-//! The library writes it into one page of a shared memory file named [`NAME`] mapped into the
-//! process (nothing on disk; see `launcher-preload/src/status.rs`); the CLI finds the mapping
-//! in `/proc/<pid>/maps` (`/memfd:apm-inject-status (deleted)`) and reads it through
-//! `/proc/<pid>/mem`. Format: text, one `key=value` per line (values without newlines), lines
-//! that would not fit the page left out:
+//! The library writes it into the first page of its own writable segment (see
+//! `launcher-preload/src/status.rs`: no system call, nothing on disk). Readers find it in
+//! `/proc/<pid>/maps` as the start of a writable mapping of the library's file (permissions
+//! `rw`, path ending in `/`[`LAUNCHER`]; [`candidates`]) and read it through `/proc/<pid>/mem`;
+//! a page that does not begin with [`HEADER`] is no record (the library is loaded but decided
+//! nothing: the process is not a runtime). Format: text, one `key=value` per line (values
+//! without newlines), lines that would not fit the page left out:
 //! ```text
 //! apm-inject-status 1
 //! exe=/usr/bin/python3.11
@@ -27,14 +29,14 @@
 //! reason=incompatible_runtime
 //! tracer_version=4.16.0
 //! ```
-//! The library never writes there (a fresh memory file reads as zeros), so the two never race.
+//! The library never writes there (the page starts as the file's zeros), so the two never race.
+//! The page is private to the process: a child forked after the decision has its own copy.
 
 use crate::decision::{Decision, Edit};
 use alloc::vec::Vec;
-use core::ffi::CStr;
 
-/// The memory file's name.
-pub const NAME: &CStr = c"apm-inject-status";
+/// The file name of the library whose writable mapping holds the record.
+pub use crate::layout::LAUNCHER;
 /// The record's size: one page.
 pub const SIZE: usize = 4096;
 /// The first line of a record.
@@ -111,6 +113,27 @@ fn line(text: &mut Vec<u8>, key: &str, parts: &[&[u8]]) {
     text.push(b'\n');
 }
 
+/// Where a process's record may be, from its `/proc/<pid>/maps`: the start address of each
+/// private writable mapping (`rw-p`) of a file named [`LAUNCHER`], in order. The record is the one whose page
+/// [`decode`]s.
+pub fn candidates(maps: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    maps.split(|&c| c == b'\n').filter_map(|line| {
+        // "start-end perms offset dev inode path", the path padded and perhaps " (deleted)"
+        // (a library upgraded away while the process runs).
+        let mut fields = line.splitn(6, |&c| c == b' ');
+        let range = fields.next()?;
+        let perms = fields.next()?;
+        let path = fields.nth(3)?.trim_ascii_start();
+        let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
+        let named = path.strip_suffix(LAUNCHER.as_bytes())?.ends_with(b"/");
+        if !named || perms != b"rw-p" {
+            return None;
+        }
+        let start = range.split(|&c| c == b'-').next()?;
+        u64::from_str_radix(core::str::from_utf8(start).ok()?, 16).ok()
+    })
+}
+
 /// The fields of a record (`page` as mapped: the text, then zeros), in order, e.g.
 /// `("outcome", "injected")`; `None` if `page` is not a record.
 pub fn decode(page: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
@@ -184,6 +207,22 @@ mod tests {
         assert_eq!(fields[3], (&b"reason"[..], &b""[..]));
         assert_eq!(fields[4], (&b"sdk"[..], &b"opentelemetry"[..]));
         assert!(decode(b"something else\n").is_none());
+    }
+
+    #[test]
+    fn the_record_is_looked_for_in_the_librarys_writable_mappings() {
+        let maps = b"\
+7f0000000000-7f0000030000 r-xp 00000000 08:01 12 /opt/datadog-packages/datadog-apm-inject/1.0/inject/launcher.preload.so
+7f0000030000-7f0000032000 rw-p 00030000 08:01 12 /opt/datadog-packages/datadog-apm-inject/1.0/inject/launcher.preload.so
+7f0000040000-7f0000041000 rw-p 00003000 08:01 13 /usr/lib/other-launcher.preload.so
+7f0000050000-7f0000051000 rw-p 00003000 08:01 14 /tmp/launcher.preload.so (deleted)
+7f0000060000-7f0000061000 rw-s 00000000 00:01 15 /data/launcher.preload.so
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
+";
+        let found: Vec<u64> = candidates(maps).collect();
+        assert_eq!(found, [0x7f0000030000, 0x7f0000050000]);
+        assert_eq!(candidates(b"").count(), 0);
+        assert_eq!(candidates(b"garbage\n- rw\n").count(), 0);
     }
 
     #[test]

@@ -26,8 +26,6 @@ use std::path::Path;
 
 /// Version of the `--json` schema.
 pub const SCHEMA_VERSION: u32 = 1;
-/// What a process that loaded the launcher maps (the library stays mapped).
-const LAUNCHER_FILE: &str = "/launcher.preload.so";
 /// The file whose entry of ours marks the install time.
 const LD_SO_PRELOAD: &str = "/etc/ld.so.preload";
 
@@ -275,25 +273,21 @@ enum Found {
 
 /// Reads what process `pid` has for us; `installed` is the install time, if known.
 fn examine(pid: u32, installed: Option<f64>) -> Result<Found, std::io::Error> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let mapping = format!("/memfd:{}", status::NAME.to_string_lossy());
-    let Some(line) = maps.lines().find(|l| l.contains(&mapping)) else {
-        if maps.contains(LAUNCHER_FILE) {
-            return Ok(Found::Nothing);
-        }
+    let maps = std::fs::read(format!("/proc/{pid}/maps"))?;
+    let mut candidates = status::candidates(&maps).peekable();
+    if candidates.peek().is_none() {
         return Ok(unlaunched(pid, installed).map_or(Found::Nothing, Found::Unlaunched));
-    };
-    let range = line.split(' ').next().unwrap_or_default();
-    let (start, end) = range.split_once('-').unwrap_or_default();
-    let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
-    else {
-        return Ok(Found::Nothing);
-    };
+    }
     let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))?;
-    mem.seek(SeekFrom::Start(start))?;
-    let mut page = vec![0u8; (end - start).min(1 << 16) as usize];
-    mem.read_exact(&mut page)?;
-    Ok(Process::from_record(pid, &page).map_or(Found::Nothing, Found::Record))
+    let mut page = vec![0u8; status::SIZE];
+    for start in candidates {
+        mem.seek(SeekFrom::Start(start))?;
+        mem.read_exact(&mut page)?;
+        if let Some(process) = Process::from_record(pid, &page) {
+            return Ok(Found::Record(process));
+        }
+    }
+    Ok(Found::Nothing)
 }
 
 /// Process `pid` as a runtime started before the install, if it is one.

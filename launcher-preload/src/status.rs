@@ -1,19 +1,38 @@
-//! The decision record `apm-inject status` reads (format: `contract::status`): one page of a
-//! shared memory file mapped into the process, its descriptor closed at once.
+//! The decision record `apm-inject status` reads (format and how readers find it:
+//! `contract::status`): the first page of the library's own writable segment, which start.ld
+//! places there, page-aligned, as zeros in the file.
 //!
-//! Nothing is written on disk, and non-runtime processes never get one. Children inherit it
+//! Writing it costs no system call: the page is already mapped, and its first write copies it
+//! (one page fault). A process the library rules out never writes it, so it stays the file's
+//! zeros, shared with every other process. Nothing is written on disk. Children inherit a copy
 //! across `fork` (they are instrumented alike) and lose it on `exec`, where the library decides
 //! again.
 
-use crate::sys::{self, CPath};
 use analyzer::Decision;
 use contract::status;
+use core::cell::UnsafeCell;
 
-/// Maps the record of `decision` for `exe` (best effort: a failure leaves no trace).
+/// The record's page.
+#[repr(C, align(4096))]
+struct Page(UnsafeCell<[u8; status::SIZE]>);
+
+// SAFETY: only the constructor writes the page, on the one thread that runs it, before the
+// program's own code runs; the tracer writes only its own area, later, through `/proc/self/mem`.
+unsafe impl Sync for Page {}
+
+/// The page itself, first in the writable segment (start.ld). In `.data`, not `.bss`: the
+/// loader would zero a `.bss` page in every process. `#[used]`: nothing in the library reads
+/// it, and it must not be optimised away.
+#[used]
+#[link_section = ".data.apm_status"]
+static RECORD: Page = Page(UnsafeCell::new([0; status::SIZE]));
+
+/// Writes the record of `decision` for `exe` (its launcher part, at most
+/// `status::TRACER_OFFSET` bytes; the tracer's area is left as it is).
 pub fn record(exe: &[u8], decision: &Decision) {
     let text = status::encode(exe, decision);
-    if let Ok(page) = sys::map_named(CPath(status::NAME.to_bytes_with_nul()), status::SIZE) {
-        let len = text.len().min(page.len());
-        page[..len].copy_from_slice(&text[..len]);
-    }
+    let len = text.len().min(status::TRACER_OFFSET);
+    // SAFETY: the page is `status::SIZE` bytes and `len` is within it; see `Sync` above for
+    // why nothing else accesses it meanwhile.
+    unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), RECORD.0.get().cast::<u8>(), len) };
 }

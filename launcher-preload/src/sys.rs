@@ -34,9 +34,6 @@ const SYS_NEWFSTATAT: usize = 262;
 const SYS_READLINKAT: usize = 267;
 const SYS_RENAMEAT: usize = 264;
 const SYS_FTRUNCATE: usize = 77;
-const SYS_MEMFD_CREATE: usize = 319;
-const MAP_SHARED: usize = 1;
-const MFD_CLOEXEC: usize = 1;
 
 const AT_FDCWD: isize = -100;
 /// `openat` flags.
@@ -352,33 +349,6 @@ impl Drop for Fd {
         // retried on EINTR (Linux always releases the descriptor).
         unsafe { syscall4(SYS_CLOSE, self.0 as usize, 0, 0, 0) };
     }
-}
-
-/// A shared mapping of `len` zeroed bytes backed by a new memory file called `name` (visible
-/// as `/memfd:<name>` in `/proc/<pid>/maps`); the file's descriptor is closed again, the
-/// mapping lives until the process ends or execs.
-pub fn map_named(name: CPath, len: usize) -> Result<&'static mut [u8], Errno> {
-    // SAFETY: `name` is NUL-terminated; a new memory file affects nothing else.
-    let fd = Fd(result(unsafe {
-        syscall4(
-            SYS_MEMFD_CREATE,
-            name.0.as_ptr() as usize,
-            MFD_CLOEXEC,
-            0,
-            0,
-        )
-    })? as i32);
-    // SAFETY: sizes the file we just created.
-    result(unsafe { syscall4(SYS_FTRUNCATE, fd.0 as usize, len, 0, 0) })?;
-    // SAFETY: a new shared mapping of our own file; no existing memory is affected.
-    let addr = result(unsafe {
-        syscall6(
-            SYS_MMAP,
-            [0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.0 as usize, 0],
-        )
-    })?;
-    // SAFETY: the kernel mapped `len` writable bytes at `addr`, which nothing else uses.
-    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
 }
 
 /// Maps `len` bytes of private, zeroed, lazily committed memory.

@@ -5,7 +5,7 @@
  * NODE_OPTIONS of a Node.js it decided to instrument with `sdk: opentelemetry`.
  *
  * It goes on only in the process the launcher decided on, on the main thread: the launcher's
- * decision record (a shared memory page named `apm-inject-status`, dropped by `exec`) must say
+ * decision record (the first page of the launcher library's writable mapping, dropped by `exec`) must say
  * `outcome=injected` and `sdk=opentelemetry`. A program that merely inherits NODE_OPTIONS
  * (an Electron app, a node started without the launcher) loads nothing. An application whose
  * own dependencies resolve `@opentelemetry/sdk-node` keeps its own SDK
@@ -21,7 +21,10 @@ var fs = require('fs')
 var path = require('path')
 var Module = require('module')
 
-var MAPPING = '/memfd:apm-inject-status (deleted)'
+// The launcher's decision record (contract/src/status.rs): the first page of a private writable
+// mapping of the launcher library, and its first line.
+var LAUNCHER = '/launcher.preload.so'
+var HEADER = 'apm-inject-status 1'
 var TRACER_OFFSET = 3072
 var PACKAGE = '@opentelemetry/auto-instrumentations-node'
 
@@ -39,24 +42,29 @@ function log (message) {
   })
 }
 
-/** The record's address in this process, from /proc/self/maps; -1 when there is none. */
-function recordAddress () {
-  var found = fs.readFileSync('/proc/self/maps', 'latin1').split('\n').filter(function (line) {
-    return line.endsWith(MAPPING)
-  })
-  return found.length ? parseInt(found[0].split('-')[0], 16) : -1
-}
-
-/** The launcher's text of the record at `address`. */
-function readRecord (address) {
-  var page = Buffer.alloc(TRACER_OFFSET)
-  var fd = fs.openSync('/proc/self/mem', 'r')
+/** The record in this process: {address, lines} of its launcher part, or null when the
+ * launcher decided nothing here. */
+function launcherRecord () {
+  var lines = fs.readFileSync('/proc/self/maps', 'latin1').split('\n')
+  var fd = -1
   try {
-    fs.readSync(fd, page, 0, page.length, address)
+    for (var i = 0; i < lines.length; i++) {
+      // "start-end perms offset dev inode path", the path perhaps " (deleted)"
+      var fields = lines[i].split(/ +/)
+      if (fields.length < 6 || fields[1] !== 'rw-p') continue
+      var file = fields.slice(5).join(' ').replace(/ \(deleted\)$/, '')
+      if (!file.endsWith(LAUNCHER)) continue
+      var address = parseInt(fields[0].split('-')[0], 16)
+      if (fd < 0) fd = fs.openSync('/proc/self/mem', 'r')
+      var page = Buffer.alloc(TRACER_OFFSET)
+      fs.readSync(fd, page, 0, page.length, address)
+      var text = page.toString('latin1').split('\0')[0].split('\n')
+      if (text[0] === HEADER) return { address: address, lines: text }
+    }
   } finally {
-    fs.closeSync(fd)
+    if (fd >= 0) fs.closeSync(fd)
   }
-  return page.toString('latin1').split('\0')[0].split('\n')
+  return null
 }
 
 /** Writes the outcome ("complete", or "abort"/"error" with `reason`) into the tracer's area. */
@@ -92,9 +100,9 @@ function applicationHasSdk () {
 
 function start () {
   if (!require('worker_threads').isMainThread) return
-  var address = recordAddress()
-  if (address < 0) return
-  var record = readRecord(address)
+  var found = launcherRecord()
+  if (found === null) return
+  var record = found.lines
   if (record.indexOf('outcome=injected') < 0 || record.indexOf('sdk=opentelemetry') < 0) return
   var outcome = ['complete', '']
   if (applicationHasSdk()) {
@@ -107,7 +115,7 @@ function start () {
     }
   }
   log('opentelemetry ' + outcome.join(' ').trim())
-  writeOutcome(address, outcome[0], outcome[1])
+  writeOutcome(found.address, outcome[0], outcome[1])
 }
 
 try {

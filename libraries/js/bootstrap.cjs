@@ -9,9 +9,9 @@
  * has loaded the tracer.
  *
  * Only a process the launcher decided to instrument goes on: one that carries the launcher's
- * decision record (a page of shared memory named `apm-inject-status`, mapped by the launcher in
- * the process it decided on and dropped by `exec`) saying `outcome=injected`, found in
- * /proc/self/maps and read through /proc/self/mem. A node started without the launcher that
+ * decision record (the first page of the launcher library's writable mapping, written by the
+ * launcher in the process it decided on and dropped by `exec`) saying `outcome=injected`, found
+ * in /proc/self/maps and read through /proc/self/mem. A node started without the launcher that
  * inherits NODE_OPTIONS (its LD_PRELOAD removed, or a program embedding Node.js) loads nothing.
  * An application that resolves its own dd-trace keeps it (`dd_trace_already_present`).
  *
@@ -37,10 +37,11 @@
 var fs = require('fs')
 var path = require('path')
 
-// The launcher's decision record (contract/src/status.rs): the mapping's name in
-// /proc/self/maps, what it says for a process the launcher instrumented, and where the
-// tracer's area starts and how long it is.
-var STATUS_MAPPING = '/memfd:apm-inject-status (deleted)'
+// The launcher's decision record (contract/src/status.rs): the first page of a private writable
+// mapping of the launcher library in /proc/self/maps, its first line, what it says for a
+// process the launcher instrumented, and where the tracer's area starts and how long it is.
+var LAUNCHER = '/launcher.preload.so'
+var HEADER = 'apm-inject-status 1\n'
 var INJECTED = '\noutcome=injected\n'
 var TRACER_OFFSET = 3072
 var TRACER_AREA = 1024
@@ -80,38 +81,38 @@ function debug (message) {
   }
 }
 
-/** Address of this process's decision record, or -1 if the launcher left none. */
-function statusAddress () {
+/** This process's decision record: {address, text} of its launcher part, or null if the
+ * launcher decided nothing here. */
+function launcherRecord () {
   var lines = fs.readFileSync('/proc/self/maps', 'binary').split('\n')
-  for (var i = 0; i < lines.length; i++) {
-    var line = lines[i]
-    if (line.slice(-STATUS_MAPPING.length) === STATUS_MAPPING) {
-      return parseInt(line.slice(0, line.indexOf('-')), 16)
+  var fd = -1
+  try {
+    for (var i = 0; i < lines.length; i++) {
+      // "start-end perms offset dev inode path", the path perhaps " (deleted)"
+      var fields = lines[i].split(/ +/)
+      if (fields.length < 6 || fields[1] !== 'rw-p') continue
+      var file = fields.slice(5).join(' ').replace(/ \(deleted\)$/, '')
+      if (file.slice(-LAUNCHER.length) !== LAUNCHER) continue
+      var address = parseInt(fields[0].slice(0, fields[0].indexOf('-')), 16)
+      if (fd < 0) fd = fs.openSync('/proc/self/mem', 'r')
+      var page = zeros(TRACER_OFFSET)
+      fs.readSync(fd, page, 0, page.length, address)
+      var text = page.toString('binary')
+      if (text.slice(0, HEADER.length) === HEADER) return { address: address, text: text }
     }
+  } finally {
+    if (fd >= 0) fs.closeSync(fd)
   }
-  return -1
+  return null
 }
 
 /** Whether the launcher decided to instrument this very process. */
 function decidedHere () {
-  var address
   try {
-    address = statusAddress()
+    var found = launcherRecord()
+    return found !== null && found.text.indexOf(INJECTED) !== -1
   } catch (e) {
     return false
-  }
-  if (address < 0) return false
-  try {
-    var record = zeros(1024)
-    var fd = fs.openSync('/proc/self/mem', 'r')
-    try {
-      fs.readSync(fd, record, 0, record.length, address)
-    } finally {
-      fs.closeSync(fd)
-    }
-    return record.toString('binary').indexOf(INJECTED) !== -1
-  } catch (e) {
-    return true // the record is there but cannot be read: it was written for this process
   }
 }
 
@@ -145,18 +146,18 @@ function outcomeOf (points) {
 
 /** Writes `result` ({outcome, reason}) into the tracer's area of the launcher's status record. */
 function record (result) {
-  var address = statusAddress()
-  if (address < 0) return
+  var found = launcherRecord()
+  if (found === null) return
   var text = 'apm-inject-tracer 1\noutcome=' + result.outcome + '\nreason=' +
     result.reason.replace(/\n/g, ' ') + '\ntracer_version=' + tracerVersion() + '\n'
   // The whole area, zero-padded: a later outcome (complete after a forced abort) replaces an
   // earlier, longer one entirely.
   var data = zeros(TRACER_AREA - 1)
   data.write(text, 0, data.length, 'binary')
-  // The mapping is shared and writable; /proc/self/mem reaches it (O_WRONLY).
+  // The page is this process's own; /proc/self/mem reaches it (O_WRONLY).
   var fd = fs.openSync('/proc/self/mem', (fs.constants && fs.constants.O_WRONLY) || 1)
   try {
-    fs.writeSync(fd, data, 0, data.length, address + TRACER_OFFSET)
+    fs.writeSync(fd, data, 0, data.length, found.address + TRACER_OFFSET)
   } finally {
     fs.closeSync(fd)
   }

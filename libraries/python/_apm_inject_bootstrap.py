@@ -11,9 +11,9 @@ memory limits).
 
 The launcher puts the package's directory first on PYTHONPATH, so Python imports the entry
 point as ``sitecustomize`` at start-up. Only a process the launcher decided to instrument goes on: one
-that carries the launcher's decision record (a page of shared memory named
-``apm-inject-status``, mapped by the launcher in the process it decided on and dropped by
-``exec``) saying ``outcome=injected``. An interpreter embedded in another program (gdb, vim,
+that carries the launcher's decision record (the first page of the launcher library's writable
+mapping, written by the launcher in the process it decided on and dropped by ``exec``) saying
+``outcome=injected``. An interpreter embedded in another program (gdb, vim,
 uWSGI) or a Python started without the launcher inherits PYTHONPATH but has no record, and
 stays untouched. The record is found in ``/proc/self/maps`` and read through
 ``/proc/self/mem``: nothing is added to the environment and nothing runs in non-runtime
@@ -264,10 +264,12 @@ def _import_user_sitecustomize():
             sys.path.insert(i, path)
 
 
-# The launcher's decision record (contract/src/status.rs): the mapping's name in
-# /proc/self/maps, what it says for a process the launcher instrumented, and where the
-# tracer's area (written by _record) starts and how long it is.
-_STATUS_MAPPING = b"/memfd:apm-inject-status (deleted)"
+# The launcher's decision record (contract/src/status.rs): the first page of a private writable
+# mapping of the launcher library in /proc/self/maps, its first line, what it says for a
+# process the launcher instrumented, and where the tracer's area (written by _record) starts
+# and how long it is.
+_LAUNCHER = b"/launcher.preload.so"
+_HEADER = b"apm-inject-status 1\n"
 _INJECTED = b"\noutcome=injected\n"
 _TRACER_OFFSET = 3072
 _TRACER_AREA = 1024
@@ -278,45 +280,51 @@ _MIN_ADDRESS_SPACE = 1 << 30
 _MIN_DATA = 512 << 20
 
 
-def _status_address():
-    """Address of this process's decision record, or None if the launcher left none."""
+def _launcher_mappings():
+    """Start addresses of the launcher library's private writable mappings in this process."""
     with open("/proc/self/maps", "rb") as maps:
         for line in maps:
-            if line.rstrip(b"\n").endswith(_STATUS_MAPPING):
-                return int(line.split(b"-", 1)[0], 16)
-    return None
+            fields = line.rstrip(b"\n").split(None, 5)
+            if len(fields) < 6 or fields[1] != b"rw-p":
+                continue
+            path = fields[5]
+            if path.endswith(b" (deleted)"):
+                path = path[: -len(b" (deleted)")]
+            if path.endswith(_LAUNCHER):
+                yield int(fields[0].split(b"-", 1)[0], 16)
 
 
-def _launcher_record():
-    """The start of the launcher's decision record for this process: None if there is none,
-    b"" if it is there but cannot be read."""
-    address = _status_address()
-    if address is None:
-        return None
+def _status():
+    """(address, launcher's part) of this process's decision record, or None if the launcher
+    decided nothing here."""
+    fd = None
     try:
-        fd = os.open("/proc/self/mem", os.O_RDONLY)
-        try:
+        for address in _launcher_mappings():
+            if fd is None:
+                fd = os.open("/proc/self/mem", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             os.lseek(fd, address, os.SEEK_SET)
-            return os.read(fd, 1024)
-        finally:
+            record = os.read(fd, _TRACER_OFFSET)
+            if record.startswith(_HEADER):
+                return address, record
+    finally:
+        if fd is not None:
             os.close(fd)
-    except Exception:
-        return b""
+    return None
 
 
 def _decided_here():
     """Whether the launcher decided to instrument this very process."""
     try:
-        record = _launcher_record()
+        status = _status()
     except Exception:
         return False
-    return record is not None and (record == b"" or _INJECTED in record)
+    return status is not None and _INJECTED in status[1]
 
 
 def _record(points):
     """Writes the outcome into the tracer's area of the launcher's status record."""
-    address = _status_address()
-    if address is None:
+    status = _status()
+    if status is None:
         return
     outcome, reason = _outcome(points)
     text = "apm-inject-tracer 1\noutcome=%s\nreason=%s\ntracer_version=%s\n" % (
@@ -325,10 +333,10 @@ def _record(points):
         _tracer_version(),
     )
     data = text.encode("ascii", "replace")[: _TRACER_AREA - 1]
-    # The mapping is shared and writable; /proc/self/mem reaches it without ctypes.
+    # The page is this process's own; /proc/self/mem writes it without ctypes.
     fd = os.open("/proc/self/mem", os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        os.lseek(fd, address + _TRACER_OFFSET, os.SEEK_SET)
+        os.lseek(fd, status[0] + _TRACER_OFFSET, os.SEEK_SET)
         os.write(fd, data)
     finally:
         os.close(fd)

@@ -9,8 +9,8 @@
 # that bundles its own datadog (or ddtrace) gem keeps it and this bootstrap stands down.
 #
 # Only a process the launcher decided to instrument goes on: one that carries the launcher's
-# decision record (a page of shared memory named apm-inject-status, mapped by the launcher in
-# the process it decided on, dropped by exec) saying outcome=injected. A Ruby started without
+# decision record (the first page of the launcher library's writable mapping, written by the
+# launcher in the process it decided on, dropped by exec) saying outcome=injected. A Ruby started without
 # the launcher, or an interpreter embedded in another program, inherits RUBYOPT but stays
 # untouched.
 #
@@ -19,9 +19,11 @@
 module DatadogHostInject
   PACKAGE = File.expand_path(__dir__)
   GEMS = File.join(PACKAGE, 'gems')
-  # The launcher's decision record (contract/src/status.rs) in /proc/self/maps, and what it
+  # The launcher's decision record (contract/src/status.rs): the first page of a private
+  # writable mapping of the launcher library in /proc/self/maps, its first line, and what it
   # says for a process the launcher instrumented.
-  STATUS_MAPPING = '/memfd:apm-inject-status (deleted)'
+  LAUNCHER = '/launcher.preload.so'
+  HEADER = "apm-inject-status 1\n"
   INJECTED = "\noutcome=injected\n"
 
   module_function
@@ -47,17 +49,28 @@ module DatadogHostInject
     lock && File.foreach(lock).any? { |line| line =~ /\A    (datadog|ddtrace) \(/ }
   end
 
+  # Start addresses of the launcher library's private writable mappings in this process.
+  def launcher_mappings
+    File.foreach('/proc/self/maps').map do |line|
+      # "start-end perms offset dev inode path", the path perhaps " (deleted)"
+      fields = line.chomp.split(' ', 6)
+      next unless fields.length == 6 && fields[1] == 'rw-p'
+      next unless fields[5].strip.sub(/ \(deleted\)\z/, '').end_with?(LAUNCHER)
+      fields[0].split('-', 2).first.to_i(16)
+    end.compact
+  end
+
   # Whether the launcher decided to instrument this very process.
   def decided_here?
-    line = File.foreach('/proc/self/maps').find { |l| l.chomp.end_with?(STATUS_MAPPING) }
-    return false unless line
-    address = line.split('-', 2).first.to_i(16)
-    record = begin
-      File.open('/proc/self/mem', 'rb') { |mem| mem.seek(address) && mem.read(1024) }.to_s
-    rescue StandardError
-      ''
+    addresses = launcher_mappings
+    return false if addresses.empty?
+    File.open('/proc/self/mem', 'rb') do |mem|
+      addresses.any? do |address|
+        mem.seek(address)
+        record = mem.read(1024).to_s
+        record.start_with?(HEADER) && record.include?(INJECTED)
+      end
     end
-    record.empty? || record.include?(INJECTED)
   rescue StandardError
     false
   end
