@@ -179,34 +179,41 @@ fn loads_as_one_code_segment_and_one_data_segment() {
             program_header::PF_X,
         );
         assert_eq!(flags, [r | x, r | w], "PT_LOAD flags");
-        // The writable segment: the decision record's page first (written only on the
-        // runtime path, so never copied in a process ruled out), then what the loader's
-        // relocations copy, on one page (two would be a fault more in every process). All of
-        // it in the file: a part beyond it would be zeroed by the loader in every process.
+        // The writable segment: the decision record's page first and the arena's reserve
+        // last, both written only on the runtime path (so never copied in a process ruled
+        // out), and between them what the loader's relocations copy, on one page (two would
+        // be a fault more in every process). All of it in the file: a part beyond it would be
+        // zeroed by the loader in every process.
         let data = elf
             .program_headers
             .iter()
             .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & w != 0)
             .unwrap();
-        let record = elf
-            .section_headers
-            .iter()
-            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".data.apm_status"))
-            .expect("the decision record's section");
-        assert_eq!(
-            (record.sh_addr, record.sh_size),
-            (data.p_vaddr, PAGE),
-            "the record is the writable segment's first page"
-        );
+        let section = |name: &str| {
+            let s = elf
+                .section_headers
+                .iter()
+                .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(name))
+                .unwrap_or_else(|| panic!("no section {name}"));
+            (s.sh_addr, s.sh_addr + s.sh_size)
+        };
+        let (record, reserve) = (section(".data.apm_status"), section(".data.apm_arena"));
+        let end = data.p_vaddr + data.p_memsz;
         assert_eq!(
             data.p_filesz, data.p_memsz,
             "nothing for the loader to zero"
         );
+        assert_eq!(
+            record,
+            (data.p_vaddr, data.p_vaddr + PAGE),
+            "the record's page first"
+        );
+        assert_eq!(reserve.1, end, "the reserve last");
         assert!(
-            data.p_vaddr % PAGE == 0 && data.p_memsz > PAGE && data.p_memsz <= 2 * PAGE,
-            "writable segment at {:#x}, {} bytes",
-            data.p_vaddr,
-            data.p_memsz
+            data.p_vaddr % PAGE == 0 && reserve.0 == record.1 + PAGE,
+            "relocated data on the one page between them: {:#x}..{:#x}",
+            record.1,
+            reserve.0
         );
     });
 }

@@ -1,32 +1,65 @@
-//! The heap of the decision: a bump allocator over anonymous mappings, released whole when the
-//! constructor returns.
+//! The heap of the decision: a bump allocator, released whole when the constructor returns.
 //!
-//! Only processes that are runtime candidates allocate (the non-runtime path never does). The
-//! first mapping is sized to a usual decision ([`FIRST_CHUNK`], less than a huge page, so that
-//! a host with transparent huge pages always on never zeroes 2 MiB for it, and small enough
-//! for a host that does not overcommit); a decision that needs more (a huge environment or
-//! command line) gets further mappings, each twice the previous one, up to [`ARENA_BYTES`] in
-//! all. Pages never touched cost nothing. Freeing is a no-op except that the newest block can
-//! grow or shrink in place. Exhaustion returns null, which the allocator turns into a panic,
-//! which `guard` turns into a fail-open return.
+//! Only processes that are runtime candidates allocate (the non-runtime path never does). A
+//! usual decision (a few pages) fits the library's [`Reserve`]: pages of zeros in its own
+//! writable segment (start.ld), already mapped, so it costs no system call to get, and one
+//! (`madvise(MADV_DONTNEED)`) to give back, after which they are the file's zeros again. A
+//! decision that needs more (a huge environment or command line) gets anonymous mappings, the
+//! first [`FIRST_CHUNK`] (less than a huge page, so that a host with transparent huge pages
+//! always on never zeroes 2 MiB for it, and small enough for a host that does not overcommit),
+//! each further one twice the previous one, up to [`ARENA_BYTES`] in all, unmapped at the end.
+//! Pages never touched cost nothing. Freeing is a no-op except that the newest block can grow
+//! or shrink in place. Exhaustion returns null, which the allocator turns into a panic, which
+//! `guard` turns into a fail-open return.
 
 use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// Size of the first mapping: a decision for a usual process needs a few hundred KiB at most.
+/// Size of the reserve: a usual decision touches 16 KiB of it (`python3` with a shell's
+/// environment).
+const RESERVE_BYTES: usize = 64 << 10;
+/// Size of the first mapping, for a decision the reserve cannot hold.
 const FIRST_CHUNK: usize = 1 << 20;
 /// Most address space for one decision, across its mappings. Inputs are capped well below
 /// this (the kernel caps argv plus environ at about 2 MiB here).
 const ARENA_BYTES: usize = 64 << 20;
-/// Most mappings: 1 + 2 + ... + 32 MiB is 63 MiB.
+/// Most chunks: the reserve, then mappings of 1 + 2 + ... + 32 MiB (63 MiB).
 const MAX_CHUNKS: usize = 8;
 /// Page size, the unit of mappings.
 const PAGE: usize = 4096;
 
+/// The reserve's pages.
+#[repr(C, align(4096))]
+pub struct Reserve(UnsafeCell<[u8; RESERVE_BYTES]>);
+
+// SAFETY: only the arena that owns it hands out its bytes (see `Arena::with_reserve`).
+unsafe impl Sync for Reserve {}
+
+impl Reserve {
+    /// A reserve of zeros.
+    pub const fn new() -> Self {
+        Reserve(UnsafeCell::new([0; RESERVE_BYTES]))
+    }
+
+    /// Its first byte's address.
+    fn start(&self) -> usize {
+        self.0.get() as usize
+    }
+}
+
+impl Default for Reserve {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The allocator installed as `#[global_allocator]` in the library.
 pub struct Arena {
-    /// Start and end of each mapping made so far (0 for none).
+    /// The pages used first, if any.
+    reserve: Option<&'static Reserve>,
+    /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none).
     chunks: [(AtomicUsize, AtomicUsize); MAX_CHUNKS],
     /// How many mappings there are.
     count: AtomicUsize,
@@ -37,9 +70,20 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// An arena with no memory mapped yet.
+    /// An arena with no memory yet, which maps all it needs.
     pub const fn new() -> Self {
+        Self::with(None)
+    }
+
+    /// An arena that takes `reserve` before it maps anything; it must be the only user of
+    /// `reserve`, ever.
+    pub const fn with_reserve(reserve: &'static Reserve) -> Self {
+        Self::with(Some(reserve))
+    }
+
+    const fn with(reserve: Option<&'static Reserve>) -> Self {
         Arena {
+            reserve,
             chunks: [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; MAX_CHUNKS],
             count: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -47,18 +91,42 @@ impl Arena {
         }
     }
 
-    /// Unmaps everything allocated so far. Every allocation must be dead by now.
+    /// Gives back everything allocated so far: the reserve's pages that were used are
+    /// discarded (zeros again, and usable again), mappings unmapped. Every allocation must be
+    /// dead by now.
     pub fn release(&self) {
-        for (start, end) in &self.chunks[..self.count.swap(0, Relaxed)] {
+        let count = self.count.swap(0, Relaxed);
+        // The newest chunk was used up to `next`; an older reserve's end is already where its
+        // use stopped (see `grow`).
+        if let Some(newest) = count.checked_sub(1) {
+            if self.is_reserve(self.chunks[newest].0.load(Relaxed)) {
+                self.chunks[newest]
+                    .1
+                    .store(self.next.load(Relaxed), Relaxed);
+            }
+        }
+        for (start, end) in &self.chunks[..count] {
             let (start, end) = (start.swap(0, Relaxed), end.swap(0, Relaxed));
             // SAFETY: the caller guarantees no allocation outlives this call.
-            unsafe { sys::unmap(start as *mut u8, end - start) };
+            unsafe {
+                if self.is_reserve(start) {
+                    let used = (end - start + PAGE - 1) & !(PAGE - 1);
+                    sys::discard(start as *mut u8, used);
+                } else {
+                    sys::unmap(start as *mut u8, end - start);
+                }
+            }
         }
         self.next.store(0, Relaxed);
         self.last.store(0, Relaxed);
     }
 
-    /// End of the newest mapping (0 before the first).
+    /// Whether the chunk starting at `start` is the reserve.
+    fn is_reserve(&self, start: usize) -> bool {
+        self.reserve.is_some_and(|r| r.start() == start)
+    }
+
+    /// End of the newest chunk (0 before the first).
     fn end(&self) -> usize {
         match self.count.load(Relaxed) {
             0 => 0,
@@ -66,29 +134,50 @@ impl Arena {
         }
     }
 
-    /// Maps a new chunk with room for `size` bytes at `align`; `false` if the arena is spent.
+    /// Takes a new chunk with room for `size` bytes at `align` (the reserve if it is the first
+    /// and fits, else a mapping); `false` if the arena is spent.
     fn grow(&self, size: usize, align: usize) -> bool {
         let count = self.count.load(Relaxed);
-        let mapped: usize = self.chunks[..count]
-            .iter()
-            .map(|(start, end)| end.load(Relaxed) - start.load(Relaxed))
-            .sum();
-        let Some(len) = size
-            .checked_add(align + PAGE - 1)
-            .map(|n| (n & !(PAGE - 1)).max(FIRST_CHUNK << count))
-            .filter(|&len| count < MAX_CHUNKS && mapped + len <= ARENA_BYTES)
-        else {
-            return false;
+        let (start, len) = match self.reserve {
+            Some(reserve) if count == 0 && size.saturating_add(align) <= RESERVE_BYTES => {
+                (reserve.start(), RESERVE_BYTES)
+            }
+            _ => match self.map(count, size, align) {
+                Some(mapping) => mapping,
+                None => return false,
+            },
         };
-        let Ok(start) = sys::map_anonymous(len) else {
-            return false;
-        };
-        let start = start as usize;
+        if let Some(newest) = count.checked_sub(1) {
+            if self.is_reserve(self.chunks[newest].0.load(Relaxed)) {
+                // Left for good: it was used up to here.
+                self.chunks[newest]
+                    .1
+                    .store(self.next.load(Relaxed), Relaxed);
+            }
+        }
         self.chunks[count].0.store(start, Relaxed);
         self.chunks[count].1.store(start + len, Relaxed);
         self.count.store(count + 1, Relaxed);
         self.next.store(start, Relaxed);
         true
+    }
+
+    /// A new mapping, chunk number `count`, with room for `size` bytes at `align`: (start,
+    /// length), or `None` if the arena is spent.
+    fn map(&self, count: usize, size: usize, align: usize) -> Option<(usize, usize)> {
+        let (mapped, mappings) = self.chunks[..count]
+            .iter()
+            .map(|(start, end)| (start.load(Relaxed), end.load(Relaxed)))
+            .filter(|&(start, _)| !self.is_reserve(start))
+            .fold((0, 0), |(bytes, n), (start, end)| {
+                (bytes + end - start, n + 1)
+            });
+        let len = size
+            .checked_add(align + PAGE - 1)
+            .map(|n| (n & !(PAGE - 1)).max(FIRST_CHUNK << mappings))
+            .filter(|&len| count < MAX_CHUNKS && mapped + len <= ARENA_BYTES)?;
+        let start = sys::map_anonymous(len).ok()?;
+        Some((start as usize, len))
     }
 }
 
@@ -201,6 +290,35 @@ mod tests {
         let (start, end) = &arena.chunks[0];
         assert!(end.load(Relaxed) - start.load(Relaxed) < 2 << 20);
         arena.release();
+    }
+
+    #[test]
+    fn the_reserve_comes_first_and_is_given_back_as_zeros() {
+        static RESERVE: Reserve = Reserve::new();
+        let arena = Arena::with_reserve(&RESERVE);
+        let inside =
+            |p: *mut u8| (RESERVE.start()..RESERVE.start() + RESERVE_BYTES).contains(&(p as usize));
+        for _ in 0..2 {
+            // SAFETY: valid layouts; the blocks are used only before `release`.
+            unsafe {
+                let a = arena.alloc(Layout::from_size_align(5000, 8).unwrap());
+                assert!(inside(a), "a usual block comes from the reserve");
+                a.write_bytes(0xa5, 5000);
+                assert_eq!(arena.count.load(Relaxed), 1, "nothing mapped");
+                let big = arena.alloc(Layout::from_size_align(RESERVE_BYTES, 8).unwrap());
+                assert!(
+                    !big.is_null() && !inside(big),
+                    "a block too big for it is mapped"
+                );
+                let b = arena.alloc(Layout::from_size_align(16, 8).unwrap());
+                assert!(!inside(b), "the reserve is left for good");
+                assert_eq!(arena.chunks[0].1.load(Relaxed), a as usize + 5000);
+            }
+            arena.release();
+            // SAFETY: the reserve is ours and nothing of it is in use.
+            let bytes = unsafe { &*RESERVE.0.get() };
+            assert!(bytes.iter().all(|&b| b == 0), "discarded: zeros again");
+        }
     }
 
     #[test]

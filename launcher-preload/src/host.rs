@@ -3,9 +3,11 @@
 //!
 //! One decision asks about the same few files several times (the library package directory is
 //! checked for trust, then as the tracer's directory; the entry point for its kind, then for
-//! trust). Each path is `stat`ed once per decision and the answer kept: the decision sees one
-//! snapshot of the files' metadata, as it would if the calls came a few microseconds sooner.
-//! A file that `stat` found missing is not opened again to be read.
+//! trust; `supported_runtimes.json` for trust, then read). Each path is `stat`ed once per
+//! decision and the answer kept: the decision sees one snapshot of the files' metadata, as it
+//! would if the calls came a few microseconds sooner. A file that `stat` found missing is not
+//! opened again to be read, and one it found is read without an `fstat` more (its kind and size
+//! are the snapshot's).
 
 use crate::libc;
 use crate::sys::{self, CPath, FileStat, S_IFMT, S_IFREG};
@@ -21,7 +23,7 @@ const ENOENT: sys::Errno = 2;
 const ENOTDIR: sys::Errno = 20;
 
 /// A path (NUL-terminated) and what `stat` answered for it.
-type Answer = (Vec<u8>, Result<FileInfo, sys::Errno>);
+type Answer = (Vec<u8>, Result<FileStat, sys::Errno>);
 
 /// Answers `analyzer::Host` for the running process, for one decision.
 pub struct SysHost {
@@ -48,17 +50,17 @@ impl SysHost {
     }
 
     /// `stat` of `path` (NUL-terminated), asked of the kernel once per decision.
-    fn stat_once(&self, path: &[u8]) -> Result<FileInfo, sys::Errno> {
+    fn stat_once(&self, path: &[u8]) -> Result<FileStat, sys::Errno> {
         if let Some(known) = self.known(path) {
             return known;
         }
-        let answer = sys::stat(CPath(path)).map(info);
+        let answer = sys::stat(CPath(path));
         self.stats.borrow_mut().push((path.to_vec(), answer));
         answer
     }
 
     /// What `stat` already answered for `path` (NUL-terminated), if it was asked.
-    fn known(&self, path: &[u8]) -> Option<Result<FileInfo, sys::Errno>> {
+    fn known(&self, path: &[u8]) -> Option<Result<FileStat, sys::Errno>> {
         let stats = self.stats.borrow();
         stats
             .iter()
@@ -113,13 +115,18 @@ fn info(st: FileStat) -> FileInfo {
 impl analyzer::Host for SysHost {
     fn stat(&self, path: &[u8]) -> Option<FileInfo> {
         let c = c_path(path)?;
-        self.stat_once(&c).ok()
+        self.stat_once(&c).ok().map(info)
     }
 
     fn read_file(&self, path: &[u8], limit: usize) -> Result<Vec<u8>, ReadError> {
         let c = c_path(path).ok_or(ReadError::Missing)?;
         self.known_missing(&c)?;
-        read_file(CPath(&c), limit)
+        let fd = open_for_reading(CPath(&c))?;
+        let st = match self.known(&c) {
+            Some(Ok(known)) => known,
+            _ => fd.stat().map_err(|_| ReadError::Unreadable)?,
+        };
+        read_whole(&fd, &st, limit)
     }
 
     fn peek(&self, path: &[u8], head: usize, tail: usize) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
@@ -130,7 +137,7 @@ impl analyzer::Host for SysHost {
         // is the decision's snapshot's, when the path was `stat`ed, with no `fstat` more.
         let known = self.known(&c).filter(|_| head == 0 && tail == 0);
         let (kind, size) = match known {
-            Some(Ok(known)) => (known.kind, 0),
+            Some(Ok(known)) => (info(known).kind, 0),
             _ => {
                 let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
                 (info(st).kind, st.size)
@@ -167,6 +174,12 @@ fn open_for_reading(path: CPath) -> Result<sys::Fd, ReadError> {
 pub fn read_file(path: CPath, limit: usize) -> Result<Vec<u8>, ReadError> {
     let fd = open_for_reading(path)?;
     let st = fd.stat().map_err(|_| ReadError::Unreadable)?;
+    read_whole(&fd, &st, limit)
+}
+
+/// Reads file `fd`, which `st` describes, whole: at most `limit` bytes, regular files only,
+/// taken as read once `st.size` bytes are (a size of 0, as procfs says, reads to the end).
+fn read_whole(fd: &sys::Fd, st: &FileStat, limit: usize) -> Result<Vec<u8>, ReadError> {
     if st.mode & S_IFMT != S_IFREG {
         return Err(ReadError::NotRegular);
     }
@@ -241,11 +254,21 @@ mod tests {
             Err(ReadError::Missing)
         );
         assert_eq!(host.peek(&bytes(&missing), 0, 0), Err(ReadError::Missing));
+        let grown = dir.path().join("supported_runtimes.json");
+        std::fs::write(&grown, "[0123456789]").unwrap();
+        assert!(host.stat(&bytes(&grown)).is_some());
+        std::fs::write(&grown, "[]").unwrap();
+        assert_eq!(
+            host.read_file(&bytes(&grown), 8),
+            Err(ReadError::TooLarge),
+            "read by the snapshot's size, with no fstat more"
+        );
         let fresh = SysHost::new(1000, None);
         assert_eq!(
             fresh.stat(&bytes(&file)).map(|i| i.kind),
             Some(FileKind::File)
         );
         assert_eq!(fresh.read_file(&bytes(&missing), 64), Ok(b"{}".to_vec()));
+        assert_eq!(fresh.read_file(&bytes(&grown), 8), Ok(b"[]".to_vec()));
     }
 }

@@ -44,7 +44,14 @@ use sys::CPath;
 #[cfg(not(test))]
 #[global_allocator]
 #[link_section = ".data.arena"]
-static ARENA: arena::Arena = arena::Arena::new();
+static ARENA: arena::Arena = arena::Arena::with_reserve(&RESERVE);
+
+/// The arena's reserve: at the end of the writable segment (start.ld), apart from the page the
+/// loader relocates, so that a process that never allocates never touches it; in the file as
+/// zeros, so that the loader has nothing to zero.
+#[cfg(not(test))]
+#[link_section = ".data.apm_arena"]
+static RESERVE: arena::Reserve = arena::Reserve::new();
 
 #[cfg(not(test))]
 #[panic_handler]
