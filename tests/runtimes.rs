@@ -54,6 +54,38 @@ fn python_keeps_the_users_pythonpath_after_ours() {
 }
 
 #[test]
+fn variables_are_read_whole_at_every_length_and_alignment() {
+    // The library measures each environment string with its own `strlen`, eight bytes at a
+    // time from an 8-byte boundary: a value of any length, starting anywhere in a word, must
+    // come through whole. `AAPAD` sorts before `PYTHONPATH`, so its length shifts where the
+    // value starts.
+    let p = Packages::with_libraries();
+    let cases: Vec<(usize, usize)> = (1..=24)
+        .flat_map(|len| (0..8).map(move |pad| (len, pad)))
+        .collect();
+    std::thread::scope(|scope| {
+        for part in cases.chunks(cases.len().div_ceil(4)) {
+            let p = &p;
+            scope.spawn(move || {
+                for &(len, pad) in part {
+                    let value: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+                    let out = run(p
+                        .command(PYTHON)
+                        .args(["-c", "import os; print(os.environ['PYTHONPATH'])"])
+                        .env("AAPAD", "x".repeat(pad))
+                        .env("PYTHONPATH", &value));
+                    assert_eq!(
+                        stdout(&out),
+                        format!("{}:{value}\n", p.library("python").display()),
+                        "length {len}, pad {pad}"
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn node_is_instrumented() {
     let p = Packages::with_libraries();
     let out = run(p

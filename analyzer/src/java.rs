@@ -52,6 +52,17 @@ const JAVA_TOOL_OPTIONS: &str = "JAVA_TOOL_OPTIONS";
 const MAX_TOOL_OPTIONS: usize = 1024;
 /// Variables whose options every JVM (or the `java` launcher) adds to its own.
 const OPTION_VARIABLES: [&str; 3] = ["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"];
+
+/// The values of [`OPTION_VARIABLES`] in `process`, in order. Looked up one by one, not in a loop
+/// over the names: a loop would keep the names as a table of pointers, which the loader
+/// relocates in every process.
+fn option_values<'a>(process: &Process<'a>) -> [Option<&'a [u8]>; 3] {
+    [
+        process.var(OPTION_VARIABLES[0]),
+        process.var(OPTION_VARIABLES[1]),
+        process.var(OPTION_VARIABLES[2]),
+    ]
+}
 /// The system property that turns the agent's configuration banner on or off.
 const STARTUP_LOGS_PROPERTY: &[u8] = b"-Ddd.trace.startup.logs=";
 /// The option that turns it off, added after the agent.
@@ -136,9 +147,9 @@ impl Language for Java {
 
     fn instrumented_by_other(&self, process: &Process, invocation: &Invocation) -> bool {
         let foreign = |w: &[u8]| w.starts_with(b"-javaagent:") && !self.is_ours(w);
-        OPTION_VARIABLES
-            .iter()
-            .filter_map(|v| process.var(v))
+        option_values(process)
+            .into_iter()
+            .flatten()
             .any(|value| words(value).any(foreign))
             || invocation.options.iter().any(|w| foreign(w))
     }
@@ -291,9 +302,8 @@ impl Java {
         invocation: &Invocation<'a>,
     ) -> Vec<&'a [u8]> {
         let mut options: Vec<&[u8]> = invocation.options.clone();
-        for name in OPTION_VARIABLES {
+        for value in option_values(process).into_iter().flatten() {
             let ours = self.ours_in_order();
-            let value = process.var(name).unwrap_or_default();
             options.extend(words(value).filter(|w| !ours(w)));
         }
         options

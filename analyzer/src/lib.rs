@@ -16,6 +16,7 @@ pub mod config;
 mod datadog;
 mod decide;
 pub mod dotnet;
+pub mod env_index;
 pub mod host;
 pub mod invocation;
 pub mod java;

@@ -1,5 +1,6 @@
 //! The process being decided on: executable, command line and environment, as byte strings.
 
+use crate::env_index::EnvIndex;
 use alloc::vec::Vec;
 pub use contract::path::{file_name, parent};
 
@@ -12,6 +13,9 @@ pub struct Process<'a> {
     pub args: Vec<&'a [u8]>,
     /// Environment entries, `NAME=value`, in order.
     pub env: Vec<&'a [u8]>,
+    /// An index of `env` by name for [`Process::var`], once [`Process::index_env`] built it
+    /// (until then, or if `env` is replaced, `var` scans `env`).
+    pub env_index: EnvIndex,
     /// Working directory, if known.
     pub cwd: Option<&'a [u8]>,
     /// Effective user id (files used by root processes must be owned by root).
@@ -62,8 +66,17 @@ pub fn major_minor(text: &[u8]) -> Option<(u32, u32)> {
 }
 
 impl<'a> Process<'a> {
+    /// Indexes `env` by name: one pass over it, after which each [`Process::var`] is a table
+    /// look-up. `env` must not change in place afterwards (replacing it is fine).
+    pub fn index_env(&mut self) {
+        self.env_index = EnvIndex::build(&self.env);
+    }
+
     /// Value of environment variable `name`, as `getenv` finds it (first entry wins).
     pub fn var(&self, name: &str) -> Option<&'a [u8]> {
+        if let Some(found) = self.env_index.find(&self.env, name.as_bytes()) {
+            return found;
+        }
         self.env.iter().find_map(|entry| {
             let rest = entry.strip_prefix(name.as_bytes())?;
             rest.strip_prefix(b"=")
@@ -126,6 +139,20 @@ mod tests {
         assert_eq!(p.var("AB"), Some(&b"2"[..]));
         assert_eq!(p.var("EMPTY"), Some(&b""[..]));
         assert_eq!(p.var("B"), None);
+        let mut indexed = p.clone();
+        indexed.index_env();
+        for name in ["A", "AB", "EMPTY", "B", "A=1"] {
+            assert_eq!(indexed.var(name), p.var(name), "{name}");
+        }
+        let replaced = Process {
+            env: alloc::vec![&b"A=other"[..]],
+            ..indexed
+        };
+        assert_eq!(
+            replaced.var("A"),
+            Some(&b"other"[..]),
+            "an index of another env is unused"
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn decide_for(m: &Machine, exe: &str, line: &str, env: &[&str], flavor: LibcFlav
         exe: exe.as_bytes(),
         args: line.split(' ').map(str::as_bytes).collect(),
         env: env.iter().map(|e| e.as_bytes()).collect(),
+        env_index: Default::default(),
         cwd: Some(b"/srv/app"),
         euid: 0,
         libc: Libc {

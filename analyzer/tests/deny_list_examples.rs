@@ -47,6 +47,7 @@ fn decision_for(line: &str) -> Outcome {
         exe: exe.as_bytes(),
         args: args.iter().map(|a| a.as_bytes()).collect(),
         env: env.iter().map(|e| e.as_bytes()).collect(),
+        env_index: Default::default(),
         cwd: Some(b"/srv/app"),
         euid: 0,
         libc: Default::default(),

@@ -43,15 +43,17 @@ pub fn run(cmd: &[OsString], packages_root: Option<PathBuf>, json: bool) -> Resu
     let exec = command::resolve(cmd, std::env::var_os("PATH").as_deref())?;
     let root = packages::find(packages_root, std::env::var_os("LD_PRELOAD").as_deref());
     let cwd = std::env::current_dir().ok();
-    let process = Process {
+    let mut process = Process {
         exe: exec.exe.as_os_str().as_bytes(),
         args: exec.args.iter().map(|a| a.as_bytes()).collect(),
         env: env.iter().map(Vec::as_slice).collect(),
+        env_index: Default::default(),
         cwd: cwd.as_deref().map(|c| c.as_os_str().as_bytes()),
         // SAFETY: geteuid cannot fail.
         euid: unsafe { libc::geteuid() },
         libc: libc_of(&exec.exe),
     };
+    process.index_env(); // as the library does
     let config_dir = config::dir();
     let (decision, status) = decide(&process, &root.path, &config_dir);
     let context = Context {

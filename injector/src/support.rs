@@ -46,6 +46,7 @@ fn support(root: &Root, runtime: Runtime) -> Support {
         exe: exe.as_os_str().as_bytes(),
         args,
         env: env.to_vec(),
+        env_index: Default::default(),
         cwd: Some(b"/"),
         euid: 0,
         libc: explain::libc_of(&exe),

@@ -32,33 +32,27 @@ const PAGE: usize = 4096;
 
 /// The reserve's pages.
 #[repr(C, align(4096))]
-pub struct Reserve(UnsafeCell<[u8; RESERVE_BYTES]>);
+struct Reserve(UnsafeCell<[u8; RESERVE_BYTES]>);
 
-// SAFETY: only the arena that owns it hands out its bytes (see `Arena::with_reserve`).
+// SAFETY: only the arena made by `Arena::with_reserve` hands out its bytes, and there is one.
 unsafe impl Sync for Reserve {}
 
-impl Reserve {
-    /// A reserve of zeros.
-    pub const fn new() -> Self {
-        Reserve(UnsafeCell::new([0; RESERVE_BYTES]))
-    }
+/// The reserve: at the end of the library's writable segment (start.ld), apart from the page
+/// the loader relocates, so that a process that never allocates never touches it; in the file
+/// as zeros, so that the loader has nothing to zero. Reached by address, not through a pointer
+/// kept in the arena (which the loader would relocate in every process).
+#[link_section = ".data.apm_arena"]
+static RESERVE: Reserve = Reserve(UnsafeCell::new([0; RESERVE_BYTES]));
 
-    /// Its first byte's address.
-    fn start(&self) -> usize {
-        self.0.get() as usize
-    }
-}
-
-impl Default for Reserve {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The reserve's first byte's address.
+fn reserve_start() -> usize {
+    RESERVE.0.get() as usize
 }
 
 /// The allocator installed as `#[global_allocator]` in the library.
 pub struct Arena {
-    /// The pages used first, if any.
-    reserve: Option<&'static Reserve>,
+    /// Whether it takes the reserve before mapping anything.
+    reserved: bool,
     /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none).
     chunks: [(AtomicUsize, AtomicUsize); MAX_CHUNKS],
     /// How many mappings there are.
@@ -72,18 +66,18 @@ pub struct Arena {
 impl Arena {
     /// An arena with no memory yet, which maps all it needs.
     pub const fn new() -> Self {
-        Self::with(None)
+        Self::with(false)
     }
 
-    /// An arena that takes `reserve` before it maps anything; it must be the only user of
-    /// `reserve`, ever.
-    pub const fn with_reserve(reserve: &'static Reserve) -> Self {
-        Self::with(Some(reserve))
+    /// An arena that takes the library's reserve before it maps anything: there must be one
+    /// such arena, ever (the library's allocator; or one test).
+    pub const fn with_reserve() -> Self {
+        Self::with(true)
     }
 
-    const fn with(reserve: Option<&'static Reserve>) -> Self {
+    const fn with(reserved: bool) -> Self {
         Arena {
-            reserve,
+            reserved,
             chunks: [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; MAX_CHUNKS],
             count: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -123,7 +117,7 @@ impl Arena {
 
     /// Whether the chunk starting at `start` is the reserve.
     fn is_reserve(&self, start: usize) -> bool {
-        self.reserve.is_some_and(|r| r.start() == start)
+        self.reserved && start == reserve_start()
     }
 
     /// End of the newest chunk (0 before the first).
@@ -138,9 +132,9 @@ impl Arena {
     /// and fits, else a mapping); `false` if the arena is spent.
     fn grow(&self, size: usize, align: usize) -> bool {
         let count = self.count.load(Relaxed);
-        let (start, len) = match self.reserve {
-            Some(reserve) if count == 0 && size.saturating_add(align) <= RESERVE_BYTES => {
-                (reserve.start(), RESERVE_BYTES)
+        let (start, len) = match self.reserved {
+            true if count == 0 && size.saturating_add(align) <= RESERVE_BYTES => {
+                (reserve_start(), RESERVE_BYTES)
             }
             _ => match self.map(count, size, align) {
                 Some(mapping) => mapping,
@@ -294,10 +288,9 @@ mod tests {
 
     #[test]
     fn the_reserve_comes_first_and_is_given_back_as_zeros() {
-        static RESERVE: Reserve = Reserve::new();
-        let arena = Arena::with_reserve(&RESERVE);
+        let arena = Arena::with_reserve();
         let inside =
-            |p: *mut u8| (RESERVE.start()..RESERVE.start() + RESERVE_BYTES).contains(&(p as usize));
+            |p: *mut u8| (reserve_start()..reserve_start() + RESERVE_BYTES).contains(&(p as usize));
         for _ in 0..2 {
             // SAFETY: valid layouts; the blocks are used only before `release`.
             unsafe {

@@ -44,14 +44,7 @@ use sys::CPath;
 #[cfg(not(test))]
 #[global_allocator]
 #[link_section = ".data.arena"]
-static ARENA: arena::Arena = arena::Arena::with_reserve(&RESERVE);
-
-/// The arena's reserve: at the end of the writable segment (start.ld), apart from the page the
-/// loader relocates, so that a process that never allocates never touches it; in the file as
-/// zeros, so that the loader has nothing to zero.
-#[cfg(not(test))]
-#[link_section = ".data.apm_arena"]
-static RESERVE: arena::Reserve = arena::Reserve::new();
+static ARENA: arena::Arena = arena::Arena::with_reserve();
 
 #[cfg(not(test))]
 #[panic_handler]
@@ -182,10 +175,13 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         exe,
         args: Vec::new(),
         env: libc.environment().collect(),
+        env_index: Default::default(),
         cwd: cwd_len.and_then(|n| cwd.get(..n)),
         euid: auxv.euid.unwrap_or_else(sys::geteuid),
         libc: libc.info,
     };
+    // One pass over the environment for the decision's twenty-odd look-ups.
+    process.index_env();
     let dir = process
         .var(DIR_VARIABLE)
         .filter(|d| !d.is_empty())
