@@ -24,15 +24,16 @@ DIST = os.path.join(ROOT, "dist/opt/datadog-packages")
 WORK = os.environ.get("BENCH_WORK", os.path.join(ROOT, "target/bench"))
 OPT = "/opt/datadog-packages"  # where the package tree is measured (see at_opt)
 
-# (title, argv, wall rounds)
+# (title, argv, wall rounds, variables added to the environment)
 COMMANDS = [
-    ("/bin/true", ["/bin/true"], 400),
-    ("sh -c :", ["/bin/sh", "-c", ":"], 400),
-    ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"], 60),
-    ("node -e 0", ["node", "-e", "0"], 30),
-    ("java -version", ["java", "-version"], 20),
-    ("ruby -e 0", ["ruby", "-e", "0"], 30),
-    ("php -r ''", ["php", "-r", ""], 30),
+    ("/bin/true", ["/bin/true"], 400, 0),
+    ("sh -c :", ["/bin/sh", "-c", ":"], 400, 0),
+    ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"], 60, 0),
+    ("python3 -c pass, 10,000 variables", ["/usr/bin/python3", "-c", "pass"], 30, 10_000),
+    ("node -e 0", ["node", "-e", "0"], 30, 0),
+    ("java -version", ["java", "-version"], 20, 0),
+    ("ruby -e 0", ["ruby", "-e", "0"], 30, 0),
+    ("php -r ''", ["php", "-r", ""], 30, 0),
 ]
 TRUE_TARGET = 3000  # instructions over the empty library on /bin/true
 DECISION_TARGET = 0.01  # share of `python3 -c pass`'s own instructions
@@ -89,21 +90,24 @@ def setup():
     return {"none": None, "empty": empty, "ours": ours}
 
 
-def env_for(preload):
+def env_for(preload, extra=0):
+    """The environment of a run with `preload` (none for None), and `extra` more variables
+    (`BENCH_VAR_00000=value-0`, ...: a large environment)."""
     drop = ("LD_PRELOAD", "JAVA_TOOL_OPTIONS", "NODE_OPTIONS", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_") and k not in drop}
     if SDK:  # every variant alike: only ours reads it
         env["DD_APM_INSTRUMENTATION_SDK"] = SDK
     if preload:
         env["LD_PRELOAD"] = preload
+    env.update((f"BENCH_VAR_{i:05d}", f"value-{i}") for i in range(extra))
     return env
 
 
-def callgrind(argv, preload):
+def callgrind(argv, preload, extra=0):
     """(total instructions, inclusive instructions of our constructor or None)."""
     with tempfile.NamedTemporaryFile(dir=WORK, suffix=".cg") as out:
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", *argv],
-                       env=env_for(preload), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                       env=env_for(preload, extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out.name],
                               capture_output=True, text=True).stdout
     total = int(re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", text).group(1).replace(",", ""))
@@ -111,10 +115,10 @@ def callgrind(argv, preload):
     return total, int(ctor.group(1).replace(",", "")) if ctor else None
 
 
-def syscalls(argv, preload):
+def syscalls(argv, preload, extra=0):
     """System calls made by the whole process (and its threads and children)."""
     with tempfile.NamedTemporaryFile(dir=WORK, suffix=".strace") as out:
-        subprocess.run(["strace", "-f", "-c", "-o", out.name, *argv], env=env_for(preload),
+        subprocess.run(["strace", "-f", "-c", "-o", out.name, *argv], env=env_for(preload, extra),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         text = open(out.name).read()
     # "% time  seconds  usecs/call  calls  [errors]  syscall": the total row's fourth field.
@@ -140,11 +144,11 @@ def median_ci(values):
     return statistics.median(s), s[lo], s[hi]
 
 
-def wall(argv, variants, rounds):
+def wall(argv, variants, rounds, extra=0):
     """Per variant: wall samples (us) and minor faults, rounds interleaved in rotating order
     so that drift and ordering hit every variant alike."""
     names = list(variants)
-    envs = {name: env_for(preload) for name, preload in variants.items()}
+    envs = {name: env_for(preload, extra) for name, preload in variants.items()}
     samples = {name: [] for name in names}
     faults = {name: [] for name in names}
     for _ in range(3):  # warm-up: page cache, dentries
@@ -165,7 +169,7 @@ def ensure_tracefs():
         subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=False)
 
 
-def constructor_probe(lib, argv, runs):
+def constructor_probe(lib, argv, runs, extra=0):
     """Medians over `runs` of our constructor's system calls, their kernel time (us) and the
     constructor's own wall time (us, including the probes' overhead), from bpftrace."""
     symbols = subprocess.run(["nm", lib], capture_output=True, text=True, check=True).stdout
@@ -185,7 +189,7 @@ uretprobe:{lib}:{start} /@on[tid]/ {{
     try:
         if "Attaching" not in tracer.stdout.readline():
             sys.exit("bench: bpftrace could not attach (root and bpftrace are required: make deps)")
-        env = env_for(lib)
+        env = env_for(lib, extra)
         for _ in range(runs):
             spawn(argv, env)
         time.sleep(0.3)
@@ -218,10 +222,10 @@ def main():
             sys.exit(f"bench: {tool} is required (make deps)")
     variants = setup()
     rows, probe_rows, results = [], [], {}
-    for title, argv, rounds in COMMANDS:
-        counts = {name: callgrind(argv, preload) for name, preload in variants.items()}
-        calls = {name: syscalls(argv, preload) for name, preload in variants.items()}
-        samples, faults = wall(argv, variants, rounds * ROUNDS_SCALE)
+    for title, argv, rounds, extra in COMMANDS:
+        counts = {name: callgrind(argv, preload, extra) for name, preload in variants.items()}
+        calls = {name: syscalls(argv, preload, extra) for name, preload in variants.items()}
+        samples, faults = wall(argv, variants, rounds * ROUNDS_SCALE, extra)
         results[title] = (counts, samples, faults, calls)
         for name in VARIANTS:
             total, ctor = counts[name]
@@ -235,7 +239,7 @@ def main():
                          f"{ctor:,}" if ctor else "", f"{faults[name]:.0f}", f"{calls[name]}",
                          f"{med:,.0f}", paired if ours else "",
                          f"{med / statistics.median(samples['none']):.3f}"))
-        probe = constructor_probe(variants["ours"], argv, min(rounds, 50))
+        probe = constructor_probe(variants["ours"], argv, min(rounds, 50), extra)
         if probe:
             probe_rows.append((title, "ours", f"{probe[0]:.0f}", f"{probe[1]:,.1f}", f"{probe[2]:,.1f}"))
     print(f"per exec, {time.strftime('%Y-%m-%d')}, {os.uname().machine}, {os.cpu_count()} cores, "

@@ -194,6 +194,60 @@ mod tests {
         assert_ne!(hash_of(b"DD_SERVICE"), hash_of(b"DD_SERVICF"));
     }
 
+    /// What a scan of `env` finds for `name`, as `getenv` does.
+    fn scan<'a>(env: &[&'a [u8]], name: &[u8]) -> Option<&'a [u8]> {
+        env.iter()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+    }
+
+    #[test]
+    fn random_environments_answer_as_a_scan_does() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..200 {
+            // Names from a small alphabet so that prefixes, duplicates and collisions abound.
+            let entries: Vec<Vec<u8>> = (0..next(300))
+                .map(|_| {
+                    let name: Vec<u8> = (0..next(20)).map(|_| b"AB_D"[next(4) as usize]).collect();
+                    match next(10) {
+                        0 => name,
+                        _ => [
+                            &name[..],
+                            b"=",
+                            &name[..next(name.len() as u64 + 1) as usize],
+                        ]
+                        .concat(),
+                    }
+                })
+                .collect();
+            let env: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+            let index = EnvIndex::build(&env);
+            for _ in 0..50 {
+                let name: Vec<u8> = (0..next(20)).map(|_| b"AB_D"[next(4) as usize]).collect();
+                assert_eq!(
+                    index.find(&env, &name),
+                    Some(scan(&env, &name)),
+                    "round {round}"
+                );
+            }
+            for entry in &env {
+                if let Some(at) = entry.iter().position(|&c| c == b'=') {
+                    let name = &entry[..at];
+                    assert_eq!(
+                        index.find(&env, name),
+                        Some(scan(&env, name)),
+                        "round {round}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn another_environment_is_not_indexed() {
         let env: Vec<&[u8]> = vec![b"A=1"];
