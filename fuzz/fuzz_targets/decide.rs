@@ -109,10 +109,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let fields: Vec<&[u8]> = data.splitn(8, |&c| c == 0xff).collect();
     let field = |i: usize| fields.get(i).copied().unwrap_or_default();
     let flag = |i: usize| field(0).get(i).copied().unwrap_or(0);
-    let process = Process {
+    let mut process = Process {
         exe: field(1),
         args: split_cmdline(field(2)),
         env: split_cmdline(field(3)),
+        env_index: Default::default(),
         cwd: Some(field(4)).filter(|c| !c.is_empty()),
         euid: if flag(0) == 0 { 0 } else { 1000 },
         libc: Libc {
@@ -134,6 +135,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let config =
         Config::parse(host.contents.first().copied().unwrap_or_default()).unwrap_or_default();
     let decision = analyzer::decide(&process, &host, root, &config);
+    // The library decides with its environment indexed: the same decision as by scans.
+    process.index_env();
+    host.calls.set(0);
+    let indexed = analyzer::decide(&process, &host, root, &config);
+    assert_eq!(indexed, decision, "an indexed environment decides alike");
     if decision.outcome == Outcome::Skipped(Reason::NotARuntime) {
         assert!(decision.edits.is_empty(), "a non-runtime is never changed");
     }
