@@ -13,11 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
 targets=${FUZZ_TARGETS:-"rule_set glob decide cmdline auxv requirements config"}
-export RUSTC_BOOTSTRAP=1
 
+# The product's own build stays a stable one: RUSTC_BOOTSTRAP=1 makes rustc behave as a nightly
+# (v0 symbol mangling among others), and the artefacts it built would be reused by `make`.
 cli=target/release/apm-inject
 [ -x "$cli" ] || cargo build --release -p injector
-(cd fuzz && cargo fuzz build)
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build)
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 rules=$(find fuzz/target/x86_64-unknown-linux-gnu/release/build -path '*/deny-list-*/out/default_rules.bin' \
     -printf '%T@ %p\n' | sort -rn | head -n1 | cut -d' ' -f2-)
