@@ -1,7 +1,7 @@
 //! The heap of the decision: a bump allocator, released whole when the constructor returns.
 //!
 //! Only processes that are runtime candidates allocate (the non-runtime path never does). A
-//! usual decision (a few pages) fits the library's [`Reserve`]: pages of zeros in its own
+//! usual decision (a few pages) fits the library's reserve ([`RESERVE`]): pages of zeros in its own
 //! writable segment (start.ld), already mapped, so it costs no system call to get, and one
 //! (`madvise(MADV_DONTNEED)`) to give back, after which they are the file's zeros again. A
 //! decision that needs more (a huge environment or command line) gets anonymous mappings, the
@@ -53,9 +53,10 @@ fn reserve_start() -> usize {
 pub struct Arena {
     /// Whether it takes the reserve before mapping anything.
     reserved: bool,
-    /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none).
+    /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none); for a
+    /// reserve left behind, the end of its use.
     chunks: [(AtomicUsize, AtomicUsize); MAX_CHUNKS],
-    /// How many mappings there are.
+    /// How many chunks there are.
     count: AtomicUsize,
     /// Where the next block may start in the newest mapping.
     next: AtomicUsize,
@@ -89,16 +90,9 @@ impl Arena {
     /// discarded (zeros again, and usable again), mappings unmapped. Every allocation must be
     /// dead by now.
     pub fn release(&self) {
-        let count = self.count.swap(0, Relaxed);
-        // The newest chunk was used up to `next`; an older reserve's end is already where its
-        // use stopped (see `grow`).
-        if let Some(newest) = count.checked_sub(1) {
-            if self.is_reserve(self.chunks[newest].0.load(Relaxed)) {
-                self.chunks[newest]
-                    .1
-                    .store(self.next.load(Relaxed), Relaxed);
-            }
-        }
+        let count = self.count.load(Relaxed);
+        self.leave_reserve(count);
+        self.count.store(0, Relaxed);
         for (start, end) in &self.chunks[..count] {
             let (start, end) = (start.swap(0, Relaxed), end.swap(0, Relaxed));
             // SAFETY: the caller guarantees no allocation outlives this call.
@@ -113,6 +107,19 @@ impl Arena {
         }
         self.next.store(0, Relaxed);
         self.last.store(0, Relaxed);
+    }
+
+    /// If the newest of the `count` chunks is the reserve, which is being left for good (for a
+    /// mapping, or at `release`), records its end as where its use stopped: `release` gives
+    /// back only the pages used.
+    fn leave_reserve(&self, count: usize) {
+        let Some(newest) = count.checked_sub(1) else {
+            return;
+        };
+        let (start, end) = &self.chunks[newest];
+        if self.is_reserve(start.load(Relaxed)) {
+            end.store(self.next.load(Relaxed), Relaxed);
+        }
     }
 
     /// Whether the chunk starting at `start` is the reserve.
@@ -132,23 +139,16 @@ impl Arena {
     /// and fits, else a mapping); `false` if the arena is spent.
     fn grow(&self, size: usize, align: usize) -> bool {
         let count = self.count.load(Relaxed);
-        let (start, len) = match self.reserved {
-            true if count == 0 && size.saturating_add(align) <= RESERVE_BYTES => {
-                (reserve_start(), RESERVE_BYTES)
-            }
-            _ => match self.map(count, size, align) {
+        let first = self.reserved && count == 0 && size.saturating_add(align) <= RESERVE_BYTES;
+        let (start, len) = if first {
+            (reserve_start(), RESERVE_BYTES)
+        } else {
+            match self.map(count, size, align) {
                 Some(mapping) => mapping,
                 None => return false,
-            },
-        };
-        if let Some(newest) = count.checked_sub(1) {
-            if self.is_reserve(self.chunks[newest].0.load(Relaxed)) {
-                // Left for good: it was used up to here.
-                self.chunks[newest]
-                    .1
-                    .store(self.next.load(Relaxed), Relaxed);
             }
-        }
+        };
+        self.leave_reserve(count);
         self.chunks[count].0.store(start, Relaxed);
         self.chunks[count].1.store(start + len, Relaxed);
         self.count.store(count + 1, Relaxed);
