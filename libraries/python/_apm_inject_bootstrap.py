@@ -30,7 +30,7 @@ Otherwise it:
    versions, PyPy, free-threaded or debug builds, musl, Python 2) is left alone, and so is an
    application that can already import its own ddtrace;
 2. records the outcome (``complete``, or ``abort``/``error`` with a reason) in the launcher's
-   status record, a page of shared memory mapped in this process, for ``apm-inject status``;
+   status record, a page of the launcher's own memory in this process, for ``apm-inject status``;
 3. reports it as ``library_entrypoint.*`` telemetry when ``DD_INJECTION_ENABLED`` is set,
    without starting a process when the tracer loaded: the count joins ddtrace's own telemetry;
    only an abort or an error, when ddtrace is not there to send anything, runs
