@@ -149,7 +149,7 @@ fn in_private_mount_namespace(script: &str) -> Command {
 
 /// Python's view of its arguments and environment, less what instrumentation adds:
 /// `argc argv-bytes variables` (PATH, LC_ALL and LD_PRELOAD, plus those a test adds).
-const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS')]))";
+const REPORT: &str = "import os, sys; print(len(sys.argv), sum(map(len, sys.argv)), len([k for k in os.environ if k not in ('PYTHONPATH', 'DD_INJECTION_ENABLED', 'DD_TRACE_STARTUP_LOGS', 'DD_TELEMETRY_FORWARDER_PATH')]))";
 
 // ---- /proc ----
 
@@ -709,9 +709,9 @@ fn broken_configuration_file_leaves_python_running() {
 }
 
 #[test]
-fn a_failed_setenv_undoes_the_edits_already_made() {
-    // A setenv that fails for DD_INJECTION_ENABLED, which comes after PYTHONPATH: the library
-    // must put PYTHONPATH back, so that the process runs as it would without the library.
+fn the_environment_is_given_without_libcs_setenv() {
+    // A preloaded setenv that fails for DD_INJECTION_ENABLED (as a libc out of memory might):
+    // the library builds the new environment itself, so it is not in the way.
     let p = Packages::with_libraries();
     let preload = format!(
         "{} {}",
@@ -729,11 +729,15 @@ fn a_failed_setenv_undoes_the_edits_already_made() {
         .env_remove("DD_TRACE_STARTUP_LOGS")
         .env("DD_APM_INSTRUMENTATION_DEBUG", "true"));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "['/srv/app', None, None]\n");
-    let err = stderr(&out);
-    assert!(
-        err.contains("]: failed: setenv_failed (setenv failed)\n"),
-        "{err}"
+    let library = p.root.join("datadog-apm-library-python/stable");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "['{}:/srv/app', 'tracer,startup_logs', 'false']\n",
+            library.display()
+        )
     );
-    assert!(!err.contains("fixture sitecustomize loaded"), "{err}");
+    let err = stderr(&out);
+    assert!(err.contains("]: injected"), "{err}");
+    assert!(err.contains("fixture sitecustomize loaded"), "{err}");
 }

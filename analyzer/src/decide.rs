@@ -178,7 +178,9 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
             return skip(reason);
         }
         if allowed_by.is_none() && !forced {
-            if let Some(rule) = deny_list::first_match(&deny_list::default_rules(), &subject) {
+            if let Some(rule) =
+                deny_list::first_match(&deny_list::default_rules_for(runtime.name()), &subject)
+            {
                 return skip(rule_reason(&rule, DEFAULT_DENY_LIST));
             }
         }
@@ -372,7 +374,9 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
     }
 
     /// The forwarder set where the tracer `gets` it and it is unset, or the one a parent
-    /// inherited from the library unset where it does not.
+    /// inherited from the library unset where it does not. Set without a `stat`: it is part of
+    /// the inject package the library itself comes from, and whoever runs it checks first that
+    /// it is there (dd-trace's sender, `fs.existsSync`; the Python bootstrap, `os.access`).
     fn forwarder_edit(&self, root: &[u8], gets: bool) -> Option<Edit> {
         let forwarder = layout::forwarder(root);
         let inherited = self.process.var(FORWARDER_VARIABLE);
@@ -381,7 +385,7 @@ impl<H: Host + ?Sized> Context<'_, '_, H> {
                 name: FORWARDER_VARIABLE,
             })
         } else {
-            (inherited.is_none() && self.host.is_file(&forwarder)).then_some(Edit::Set {
+            inherited.is_none().then_some(Edit::Set {
                 name: FORWARDER_VARIABLE,
                 value: forwarder,
             })

@@ -126,9 +126,11 @@ reasons! {
     /// The process could not be read (`/proc` unavailable or unreadable).
     ProcessUnreadable => "process_unreadable",
         "/proc/self could not be read";
-    /// Changing a variable failed (out of memory in libc).
+    /// The new environment could not be made (no memory for it, or a value holding a NUL).
+    /// The id is from when libc's `setenv` made the edits; it stays for the logs and tools
+    /// that know it.
     SetenvFailed => "setenv_failed",
-        "setenv failed";
+        "the environment could not be changed";
     /// An internal error was caught; the process starts uninstrumented.
     InternalError => "internal_error",
         "internal error; the process started uninstrumented";

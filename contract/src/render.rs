@@ -5,7 +5,7 @@
 //! injected java (forced: DD_INJECT_FORCE) (allowed by rule batch) - set JAVA_TOOL_OPTIONS, set DD_INJECTION_ENABLED
 //! injected python (sdk: opentelemetry) - set PYTHONPATH, set OTEL_SERVICE_NAME
 //! skipped: java_version (java -version and friends print the JVM version and exit; …) - unset JAVA_TOOL_OPTIONS
-//! failed: setenv_failed (setenv failed)
+//! failed: setenv_failed (the environment could not be changed)
 //! ```
 
 use crate::decision::{Decision, Outcome, Reason};

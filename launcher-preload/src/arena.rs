@@ -1,21 +1,24 @@
-//! The heap of the decision: a bump allocator, released whole when the constructor returns.
+//! The heap of the decision: a bump allocator, released when the constructor returns.
 //!
 //! Only processes that are runtime candidates allocate (the non-runtime path never does). A
 //! usual decision (a few pages) fits the library's reserve ([`RESERVE`]): pages of zeros in its own
-//! writable segment (start.ld), already mapped, so it costs no system call to get, and one
-//! (`madvise(MADV_DONTNEED)`) to give back, after which they are the file's zeros again. A
-//! decision that needs more (a huge environment or command line) gets anonymous mappings, the
-//! first [`FIRST_CHUNK`] (less than a huge page, so that a host with transparent huge pages
-//! always on never zeroes 2 MiB for it, and small enough for a host that does not overcommit),
-//! each further one twice the previous one, up to [`ARENA_BYTES`] in all, unmapped at the end.
-//! Pages never touched cost nothing. Freeing is a no-op except that the newest block can grow
-//! or shrink in place. Exhaustion returns null, which the allocator turns into a panic, which
-//! `guard` turns into a fail-open return.
+//! writable segment (start.ld), already mapped, so it costs no system call. The reserve is
+//! taken once per process and never given back: the pages a decision wrote (16 KiB for
+//! `python3` with a shell's environment, at most 64 KiB) stay with the process, which costs
+//! less than the `madvise` that would return them (5–9 µs per start, measured) and lets the
+//! environment the library builds live there ([`Arena::keep`]). A decision that needs more (a
+//! huge environment or command line) gets anonymous mappings, the first [`FIRST_CHUNK`] (less
+//! than a huge page, so that a host with transparent huge pages always on never zeroes 2 MiB
+//! for it, and small enough for a host that does not overcommit), each further one twice the
+//! previous one, up to [`ARENA_BYTES`] in all, unmapped at the end. Pages never touched cost
+//! nothing. Freeing is a no-op except that the newest block can grow or shrink in place.
+//! Exhaustion returns null, which the allocator turns into a panic, which `guard` turns into a
+//! fail-open return.
 
 use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 /// Size of the reserve: a usual decision touches 16 KiB of it (`python3` with a shell's
 /// environment).
@@ -51,10 +54,10 @@ fn reserve_start() -> usize {
 
 /// The allocator installed as `#[global_allocator]` in the library.
 pub struct Arena {
-    /// Whether it takes the reserve before mapping anything.
-    reserved: bool,
-    /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none); for a
-    /// reserve left behind, the end of its use.
+    /// Whether the reserve is still to be taken (by the first chunk); once taken, it is never
+    /// handed out again.
+    reserve_left: AtomicBool,
+    /// Start and end of each chunk (the reserve or a mapping) taken so far (0 for none).
     chunks: [(AtomicUsize, AtomicUsize); MAX_CHUNKS],
     /// How many chunks there are.
     count: AtomicUsize,
@@ -76,9 +79,9 @@ impl Arena {
         Self::with(true)
     }
 
-    const fn with(reserved: bool) -> Self {
+    const fn with(reserve: bool) -> Self {
         Arena {
-            reserved,
+            reserve_left: AtomicBool::new(reserve),
             chunks: [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; MAX_CHUNKS],
             count: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -86,45 +89,35 @@ impl Arena {
         }
     }
 
-    /// Gives back everything allocated so far: the reserve's pages that were used are
-    /// discarded (zeros again, and usable again), mappings unmapped. Every allocation must be
-    /// dead by now.
+    /// Gives back everything allocated so far except what [`Arena::keep`] gave: mappings are
+    /// unmapped, the reserve is left as it is (see the module's documentation). Every other
+    /// allocation must be dead by now.
     pub fn release(&self) {
-        let count = self.count.load(Relaxed);
-        self.leave_reserve(count);
-        self.count.store(0, Relaxed);
+        let count = self.count.swap(0, Relaxed);
         for (start, end) in &self.chunks[..count] {
             let (start, end) = (start.swap(0, Relaxed), end.swap(0, Relaxed));
-            // SAFETY: the caller guarantees no allocation outlives this call.
-            unsafe {
-                if self.is_reserve(start) {
-                    let used = (end - start + PAGE - 1) & !(PAGE - 1);
-                    sys::discard(start as *mut u8, used);
-                } else {
-                    sys::unmap(start as *mut u8, end - start);
-                }
+            if start != reserve_start() {
+                // SAFETY: the caller guarantees no allocation outlives this call.
+                unsafe { sys::unmap(start as *mut u8, end - start) };
             }
         }
         self.next.store(0, Relaxed);
         self.last.store(0, Relaxed);
     }
 
-    /// If the newest of the `count` chunks is the reserve, which is being left for good (for a
-    /// mapping, or at `release`), records its end as where its use stopped: `release` gives
-    /// back only the pages used.
-    fn leave_reserve(&self, count: usize) {
-        let Some(newest) = count.checked_sub(1) else {
-            return;
-        };
-        let (start, end) = &self.chunks[newest];
-        if self.is_reserve(start.load(Relaxed)) {
-            end.store(self.next.load(Relaxed), Relaxed);
+    /// A block for `layout` that outlives [`Arena::release`], for the rest of the process (the
+    /// environment the library gives the program): from the reserve while it is the newest
+    /// chunk, else a mapping of its own, never unmapped. Null if neither can be had.
+    pub fn keep(&self, layout: Layout) -> *mut u8 {
+        let count = self.count.load(Relaxed);
+        if count == 1 && self.chunks[0].0.load(Relaxed) == reserve_start() {
+            if let Some((start, end)) = self.fits(self.next.load(Relaxed), layout) {
+                self.next.store(end, Relaxed);
+                return start as *mut u8;
+            }
         }
-    }
-
-    /// Whether the chunk starting at `start` is the reserve.
-    fn is_reserve(&self, start: usize) -> bool {
-        self.reserved && start == reserve_start()
+        let len = layout.size().saturating_add(PAGE - 1) & !(PAGE - 1);
+        sys::map_anonymous(len).unwrap_or(core::ptr::null_mut())
     }
 
     /// End of the newest chunk (0 before the first).
@@ -135,12 +128,28 @@ impl Arena {
         }
     }
 
-    /// Takes a new chunk with room for `size` bytes at `align` (the reserve if it is the first
-    /// and fits, else a mapping); `false` if the arena is spent.
+    /// Where a block for `layout` placed at or after `next` would start and end within the
+    /// newest chunk, if it fits.
+    fn fits(&self, next: usize, layout: Layout) -> Option<(usize, usize)> {
+        let align = layout.align();
+        let start = next.checked_add(align - 1)? & !(align - 1);
+        Some((
+            start,
+            start
+                .checked_add(layout.size())
+                .filter(|&end| end <= self.end())?,
+        ))
+    }
+
+    /// Takes a new chunk with room for `size` bytes at `align` (the reserve if it is still to
+    /// be taken and fits, else a mapping); `false` if the arena is spent.
     fn grow(&self, size: usize, align: usize) -> bool {
         let count = self.count.load(Relaxed);
-        let first = self.reserved && count == 0 && size.saturating_add(align) <= RESERVE_BYTES;
+        let first = self.reserve_left.load(Relaxed)
+            && count == 0
+            && size.saturating_add(align) <= RESERVE_BYTES;
         let (start, len) = if first {
+            self.reserve_left.store(false, Relaxed);
             (reserve_start(), RESERVE_BYTES)
         } else {
             match self.map(count, size, align) {
@@ -148,7 +157,6 @@ impl Arena {
                 None => return false,
             }
         };
-        self.leave_reserve(count);
         self.chunks[count].0.store(start, Relaxed);
         self.chunks[count].1.store(start + len, Relaxed);
         self.count.store(count + 1, Relaxed);
@@ -162,7 +170,7 @@ impl Arena {
         let (mapped, mappings) = self.chunks[..count]
             .iter()
             .map(|(start, end)| (start.load(Relaxed), end.load(Relaxed)))
-            .filter(|&(start, _)| !self.is_reserve(start))
+            .filter(|&(start, _)| start != reserve_start())
             .fold((0, 0), |(bytes, n), (start, end)| {
                 (bytes + end - start, n + 1)
             });
@@ -189,17 +197,11 @@ unsafe impl GlobalAlloc for Arena {
     /// # Safety
     /// As `GlobalAlloc::alloc` requires: `layout` has a non-zero size.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        let fits = |next: usize| {
-            let start = next.checked_add(align - 1)? & !(align - 1);
-            Some((
-                start,
-                start.checked_add(size).filter(|&end| end <= self.end())?,
-            ))
-        };
-        let placed = match fits(self.next.load(Relaxed)) {
+        let placed = match self.fits(self.next.load(Relaxed), layout) {
             Some(placed) if self.count.load(Relaxed) > 0 => Some(placed),
-            _ if self.grow(size, align) => fits(self.next.load(Relaxed)),
+            _ if self.grow(layout.size(), layout.align()) => {
+                self.fits(self.next.load(Relaxed), layout)
+            }
             _ => None,
         };
         match placed {
@@ -212,7 +214,7 @@ unsafe impl GlobalAlloc for Arena {
         }
     }
 
-    /// Nothing: the whole arena is unmapped at once when the constructor returns.
+    /// Nothing: the whole arena is released at once when the constructor returns.
     ///
     /// # Safety
     /// As `GlobalAlloc::dealloc` requires.
@@ -286,31 +288,54 @@ mod tests {
         arena.release();
     }
 
+    /// The one test of the reserve (there is one reserve, taken once per process).
     #[test]
-    fn the_reserve_comes_first_and_is_given_back_as_zeros() {
+    fn the_reserve_comes_first_once_and_kept_blocks_outlive_release() {
         let arena = Arena::with_reserve();
         let inside =
             |p: *mut u8| (reserve_start()..reserve_start() + RESERVE_BYTES).contains(&(p as usize));
-        for _ in 0..2 {
-            // SAFETY: valid layouts; the blocks are used only before `release`.
-            unsafe {
-                let a = arena.alloc(Layout::from_size_align(5000, 8).unwrap());
-                assert!(inside(a), "a usual block comes from the reserve");
-                a.write_bytes(0xa5, 5000);
-                assert_eq!(arena.count.load(Relaxed), 1, "nothing mapped");
-                let big = arena.alloc(Layout::from_size_align(RESERVE_BYTES, 8).unwrap());
-                assert!(
-                    !big.is_null() && !inside(big),
-                    "a block too big for it is mapped"
-                );
-                let b = arena.alloc(Layout::from_size_align(16, 8).unwrap());
-                assert!(!inside(b), "the reserve is left for good");
-                assert_eq!(arena.chunks[0].1.load(Relaxed), a as usize + 5000);
-            }
+        let layout = |size| Layout::from_size_align(size, 8).unwrap();
+        // SAFETY: valid layouts; arena blocks are used only before `release`, kept ones after.
+        unsafe {
+            let a = arena.alloc(layout(5000));
+            assert!(inside(a), "a usual block comes from the reserve");
+            a.write_bytes(0xa5, 5000);
+            let kept = arena.keep(layout(100));
+            assert!(
+                inside(kept),
+                "kept from the reserve while it is the newest chunk"
+            );
+            assert!(kept as usize >= a as usize + 5000, "after what is in use");
+            kept.write_bytes(0x5a, 100);
+            assert_eq!(arena.count.load(Relaxed), 1, "nothing mapped");
+            let big = arena.alloc(layout(RESERVE_BYTES));
+            assert!(
+                !big.is_null() && !inside(big),
+                "a block too big for it is mapped"
+            );
+            let b = arena.alloc(layout(16));
+            assert!(!b.is_null() && !inside(b), "the reserve is left for good");
+            let kept_mapped = arena.keep(layout(3 * PAGE));
+            assert!(
+                !kept_mapped.is_null() && !inside(kept_mapped),
+                "a mapping of its own"
+            );
+            kept_mapped.write_bytes(0x3c, 3 * PAGE);
             arena.release();
-            // SAFETY: the reserve is ours and nothing of it is in use.
-            let bytes = unsafe { &*RESERVE.0.get() };
-            assert!(bytes.iter().all(|&b| b == 0), "discarded: zeros again");
+            assert_eq!(arena.count.load(Relaxed), 0);
+            assert!(
+                (0..100).all(|i| *kept.add(i) == 0x5a),
+                "kept in the reserve"
+            );
+            assert!(
+                (0..3 * PAGE).all(|i| *kept_mapped.add(i) == 0x3c),
+                "kept mapped"
+            );
+            assert_eq!(*a, 0xa5, "the reserve is not given back");
+            let again = arena.alloc(layout(16));
+            assert!(!again.is_null() && !inside(again), "nor handed out again");
+            arena.release();
+            sys::unmap(kept_mapped, 3 * PAGE);
         }
     }
 

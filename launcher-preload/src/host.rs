@@ -95,7 +95,7 @@ fn monotonic_ns(clock: Option<libc::ClockFn>) -> u64 {
 }
 
 /// `path` with a NUL appended, or `None` if it contains one.
-pub fn c_path(path: &[u8]) -> Option<Vec<u8>> {
+fn c_path(path: &[u8]) -> Option<Vec<u8>> {
     (!path.contains(&0)).then(|| [path, b"\0"].concat())
 }
 

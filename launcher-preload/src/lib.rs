@@ -1,6 +1,6 @@
 //! `launcher.preload.so`: loaded into every process through `/etc/ld.so.preload` or
 //! `LD_PRELOAD`, it decides at start-up whether the process is a runtime to instrument and, if
-//! so, rewrites the runtime's variables with the process's own `setenv`.
+//! so, gives the runtime its variables in a new environment (see `environment`).
 //!
 //! Shape (see DESIGN.md in the repository for the reasons):
 //! - no libc, no std, no imports, no TLS: it loads into glibc, musl and libc-free programs;
@@ -9,10 +9,10 @@
 //!   reading `/proc`, and `canonical` names a runtime run directly from that path; the rest
 //!   read `/proc/self/exe` and return at once unless the file name is a runtime;
 //! - runtime candidates: the auxiliary vector (do nothing under `AT_SECURE`), the loader's
-//!   object list for libc's `setenv` and `environ`, argv (from memory under glibc, else
+//!   object list for libc and its `environ`, argv (from memory under glibc, else
 //!   `/proc/self/auxv` and `/proc/self/cmdline`), then `analyzer::decide`;
 //! - every failure, even a panic (see `guard`), leaves the process as it was, silently unless
-//!   debug logging is on. `errno` is saved and restored around libc calls.
+//!   debug logging is on. No libc function that could change `errno` is called.
 #![cfg_attr(not(test), no_std)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
@@ -20,6 +20,7 @@ extern crate alloc;
 
 mod arena;
 mod canonical;
+mod environment;
 mod guard;
 mod host;
 mod libc;
@@ -32,10 +33,10 @@ mod status;
 mod sys;
 
 use alloc::vec::Vec;
-use analyzer::{auxv, config, Decision, Edit, Outcome, Process, Reason};
+use analyzer::{auxv, config, Decision, Outcome, Process, Reason};
 use contract::config::{DEFAULT_DIR, DEFAULT_TIME_BUDGET_MS, DIR_VARIABLE};
 use contract::render;
-use core::ffi::{c_int, CStr};
+use core::ffi::c_int;
 use core::mem::MaybeUninit;
 use sys::CPath;
 
@@ -106,7 +107,6 @@ fn start_candidate(startup: Option<loader::Startup>, direct: Option<&[u8]>) {
         exe,
         startup,
         log: None,
-        errno: None,
     };
     if !guard::run(decide_and_apply, &mut run) {
         // A panic abandoned the decision before anything was applied: say so if logging.
@@ -114,9 +114,6 @@ fn start_candidate(startup: Option<loader::Startup>, direct: Option<&[u8]>) {
             let failure = Decision::fail(None, Reason::InternalError, Vec::new());
             log.line(&[&render::summary(&failure)]);
             log.flush();
-        }
-        if let Some((libc, errno)) = run.errno {
-            libc.set_errno(errno);
         }
     }
     #[cfg(not(test))]
@@ -131,8 +128,6 @@ struct Run<'a> {
     startup: Option<loader::Startup>,
     /// The debug log, once configured.
     log: Option<log::Log>,
-    /// libc and the `errno` to restore, once found.
-    errno: Option<(libc::Libc, i32)>,
 }
 
 /// Whether `exe` could be a .NET apphost: outside system directories and next to
@@ -167,8 +162,6 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     let mut host = host::SysHost::new(DEFAULT_TIME_BUDGET_MS, libc::vdso_clock_gettime(&auxv));
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
-    let saved_errno = libc.errno();
-    run.errno = Some((libc, saved_errno));
     let mut cwd = alloc::vec![0u8; 4096];
     let cwd_len = sys::getcwd(&mut cwd).ok();
     let mut process = Process {
@@ -233,47 +226,34 @@ extern "C" fn decide_and_apply(run: *mut u8) {
         log.flush();
     }
     status::record(exe, &decision);
-    libc.set_errno(saved_errno);
 }
 
-/// Applies the decision's edits with libc, all or nothing: if one fails, the ones already
-/// made are undone (each variable gets back the value it had) and the decision becomes a
-/// failure that changed nothing.
+/// Applies the decision's edits, all or nothing: the environment with them made becomes the
+/// program's (see `environment`); if it cannot be built, nothing changes and the decision
+/// becomes a failure (`setenv_failed`, the reason's name since the library used `setenv`).
 fn apply(libc: &libc::Libc, process: &Process, mut decision: Decision) -> Decision {
-    // Copied first: libc may free a value it replaces (musl does, for values it allocated).
-    let previous: Vec<Option<Vec<u8>>> = decision
-        .edits
-        .iter()
-        .map(|edit| process.var(edit.name()).map(<[u8]>::to_vec))
-        .collect();
-    let applied = decision
-        .edits
-        .iter()
-        .take_while(|edit| match edit {
-            Edit::Set { name, value } => set(libc, name, Some(value)),
-            Edit::Unset { name } => set(libc, name, None),
-        })
-        .count();
-    if applied < decision.edits.len() {
-        for (edit, value) in decision.edits.iter().zip(&previous).take(applied).rev() {
-            set(libc, edit.name(), value.as_deref());
+    if decision.edits.is_empty() {
+        return decision;
+    }
+    match environment::build(&process.env, &decision.edits, keep) {
+        // SAFETY: `build` wrote a null-terminated array of C strings into memory that `keep`
+        // gave for the rest of the process: the new strings there, the others the environment's.
+        Some(entries) => unsafe { libc.set_environment(entries) },
+        None => {
+            decision.outcome = Outcome::Failed(Reason::SetenvFailed);
+            decision.edits.clear();
         }
-        decision.outcome = Outcome::Failed(Reason::SetenvFailed);
-        decision.edits.clear();
     }
     decision
 }
 
-/// Sets variable `name` to `value`, or unsets it for `None`, with libc; whether that worked.
-fn set(libc: &libc::Libc, name: &str, value: Option<&[u8]>) -> bool {
-    let name = [name.as_bytes(), b"\0"].concat();
-    let name = CStr::from_bytes_with_nul(&name).unwrap_or_default();
-    match value {
-        Some(value) => host::c_path(value).is_some_and(|value| {
-            libc.setenv(name, CStr::from_bytes_with_nul(&value).unwrap_or_default())
-        }),
-        None => libc.unsetenv(name),
-    }
+/// Memory that outlives the constructor, for the program's environment.
+fn keep(layout: core::alloc::Layout) -> *mut u8 {
+    #[cfg(not(test))]
+    return ARENA.keep(layout);
+    // SAFETY: a non-zero layout (the array holds at least its null pointer); leaked on purpose.
+    #[cfg(test)]
+    return unsafe { alloc::alloc::alloc(layout) };
 }
 
 /// `path` made absolute against the working directory (the loader records `LD_PRELOAD`

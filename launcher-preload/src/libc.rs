@@ -1,11 +1,12 @@
-//! Finds the process's own libc functions at run time, without importing anything.
+//! Finds the process's own libc and its `environ` at run time, without importing anything.
 //!
-//! Importing `setenv` would be a symbol lookup at load time in every process and, as a strong
+//! Importing `environ` would be a symbol lookup at load time in every process and, as a strong
 //! import, would kill libc-free programs. Instead, only runtime candidates walk the loader's
 //! list of loaded objects (`r_debug`, reached through `DT_DEBUG` of the main program, which
 //! glibc's and musl's loaders both fill in) and look symbols up in each object's dynamic
-//! symbol table in load order, the order the loader itself uses. A libc-free process simply
-//! has no `setenv`.
+//! symbol table in load order, the order the loader itself uses (so a program's own copy of
+//! `environ` comes before libc's). A libc-free process simply has no `environ`. No libc
+//! function is called to change the environment (see `environment`), so `errno` never changes.
 //!
 //! All raw memory reads of loaded objects live in this module.
 
@@ -13,27 +14,22 @@ use crate::loader::{own_dynamic, Dyn};
 use analyzer::auxv::Auxv;
 use core::ffi::CStr;
 
-type SetenvFn = unsafe extern "C" fn(*const u8, *const u8, i32) -> i32;
-type UnsetenvFn = unsafe extern "C" fn(*const u8) -> i32;
-type ErrnoFn = unsafe extern "C" fn() -> *mut i32;
 type VersionFn = unsafe extern "C" fn() -> *const u8;
 /// `int clock_gettime(clockid_t, struct timespec *)`, as the vDSO defines it.
 pub type ClockFn = unsafe extern "C" fn(i32, *mut [i64; 2]) -> i32;
 
-/// The libc entry points the library needs to change the environment.
+/// The process's libc, as far as the library needs it.
 #[derive(Clone, Copy)]
 pub struct Libc {
-    setenv: SetenvFn,
-    unsetenv: UnsetenvFn,
-    environ: *const *const *const u8,
-    errno_location: ErrnoFn,
+    /// libc's `char **environ` variable (the program's copy, when it has one).
+    environ: *mut *const *const u8,
     /// Which libc, and its version when it tells (glibc does, musl does not).
     pub info: analyzer::process::Libc,
 }
 
 /// What the loader's object list says about this process.
 pub struct Loaded {
-    /// The process's libc, if it has one with all needed functions.
+    /// The process's libc, if it has one (with an `environ`).
     pub libc: Option<Libc>,
     /// The path this library was loaded from, as the loader recorded it, e.g.
     /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
@@ -100,18 +96,6 @@ struct Object {
 }
 
 impl Libc {
-    /// Sets `name=value`, overwriting. Both must be NUL-terminated. Returns false on failure.
-    pub fn setenv(&self, name: &CStr, value: &CStr) -> bool {
-        // SAFETY: the pointer is libc's `setenv`, called with two C strings.
-        unsafe { (self.setenv)(name.as_ptr().cast(), value.as_ptr().cast(), 1) == 0 }
-    }
-
-    /// Removes `name` from the environment. Returns false on failure.
-    pub fn unsetenv(&self, name: &CStr) -> bool {
-        // SAFETY: the pointer is libc's `unsetenv`, called with a C string.
-        unsafe { (self.unsetenv)(name.as_ptr().cast()) == 0 }
-    }
-
     /// The current environment as `NAME=value` entries (the strings libc's `environ` holds).
     pub fn environment(&self) -> impl Iterator<Item = &'static [u8]> {
         // SAFETY: `environ` is libc's `char **environ` variable: null or a null-terminated
@@ -128,16 +112,14 @@ impl Libc {
         })
     }
 
-    /// Reads the calling thread's `errno`.
-    pub fn errno(&self) -> i32 {
-        // SAFETY: `__errno_location` returns a valid pointer to this thread's errno.
-        unsafe { *(self.errno_location)() }
-    }
-
-    /// Restores the calling thread's `errno`.
-    pub fn set_errno(&self, value: i32) {
-        // SAFETY: as for `errno`.
-        unsafe { *(self.errno_location)() = value }
+    /// Makes `entries` the environment: libc's `getenv`, `setenv` and `exec*` use it from now
+    /// on, and it is never freed (libc frees only arrays and strings it allocated itself).
+    ///
+    /// # Safety
+    /// `entries` is a null-terminated array of `NAME=value` C strings, writable (libc's
+    /// `setenv` and `unsetenv` edit the array in place), all alive for the rest of the process.
+    pub unsafe fn set_environment(&self, entries: *mut *const u8) {
+        *self.environ = entries;
     }
 }
 
@@ -151,11 +133,8 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
         return loaded;
     };
     let own_dynamic = own_dynamic();
-    let mut setenv = None;
-    let mut info = analyzer::process::Libc::default();
-    let mut unsetenv = None;
+    let mut info = None;
     let mut environ = None;
-    let mut errno = None;
     let mut map = first;
     // A bound on the walk, in case the list were ever corrupt.
     for _ in 0..4096 {
@@ -168,29 +147,18 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
             // SAFETY: names in the list are C strings (possibly empty) or null.
             loaded.self_path = Some(unsafe { c_bytes(entry.name) });
         } else if let Some(object) = Object::new(entry) {
-            if setenv.is_none() {
-                setenv = object.lookup(b"setenv");
-                if setenv.is_some() {
-                    info = libc_info(&object);
-                }
+            // libc is the object that starts programs (glibc's and musl's both export this).
+            if info.is_none() && object.lookup(b"__libc_start_main").is_some() {
+                info = Some(libc_info(&object));
             }
-            unsetenv = unsetenv.or_else(|| object.lookup(b"unsetenv"));
             environ = environ.or_else(|| object.lookup(b"environ"));
-            errno = errno.or_else(|| object.lookup(b"__errno_location"));
         }
         map = entry.next;
     }
-    if let (Some(s), Some(u), Some(env), Some(e)) = (setenv, unsetenv, environ, errno) {
-        // SAFETY: these are the addresses of libc's functions and variable of these names,
-        // whose C signatures are fixed by POSIX and the libc ABIs.
-        loaded.libc = Some(unsafe {
-            Libc {
-                setenv: core::mem::transmute::<usize, SetenvFn>(s),
-                unsetenv: core::mem::transmute::<usize, UnsetenvFn>(u),
-                environ: env as *const *const *const u8,
-                errno_location: core::mem::transmute::<usize, ErrnoFn>(e),
-                info,
-            }
+    if let (Some(info), Some(environ)) = (info, environ) {
+        loaded.libc = Some(Libc {
+            environ: environ as *mut *const *const u8,
+            info,
         });
     }
     loaded
@@ -574,7 +542,7 @@ mod tests {
     fn a_name_without_a_definition_is_not_found() {
         let mapped = Mapped::load();
         for object in [mapped.object(), mapped.sysv_object()] {
-            assert_eq!(object.lookup(b"setenv"), None, "absent");
+            assert_eq!(object.lookup(b"environ"), None, "absent");
             assert_eq!(object.lookup(b"found_dat"), None, "a prefix of a name");
             assert_eq!(object.lookup(b"imported"), None, "undefined here");
             assert_eq!(object.lookup(b"hidden_data"), None, "hidden visibility");

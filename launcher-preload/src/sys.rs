@@ -25,7 +25,6 @@ const SYS_CLOSE: usize = 3;
 const SYS_FSTAT: usize = 5;
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
-const SYS_MADVISE: usize = 28;
 const SYS_GETPID: usize = 39;
 const SYS_GETEUID: usize = 107;
 const SYS_CLOCK_GETTIME: usize = 228;
@@ -377,16 +376,6 @@ pub fn map_anonymous(len: usize) -> Result<*mut u8, Errno> {
 /// Nothing may use the memory afterwards.
 pub unsafe fn unmap(addr: *mut u8, len: usize) {
     syscall4(SYS_MUNMAP, addr as usize, len, 0, 0);
-}
-
-/// Gives back the pages of `len` bytes at `addr` (`madvise(MADV_DONTNEED)`): a private file
-/// mapping reads as the file again, an anonymous one as zeros.
-///
-/// # Safety
-/// Nothing may rely on the memory's contents afterwards.
-pub unsafe fn discard(addr: *mut u8, len: usize) {
-    const MADV_DONTNEED: usize = 4;
-    syscall4(SYS_MADVISE, addr as usize, len, MADV_DONTNEED, 0);
 }
 
 /// The current working directory into `buf`, returning its length without the NUL.
