@@ -6,7 +6,8 @@ executed (valgrind --tool=callgrind, deterministic), minor page faults and syste
 whole process, and wall-clock time over many interleaved rounds with the paired difference to
 the empty library and its 95% confidence interval; for ours, what the constructor itself does:
 its instructions (callgrind), its system calls and the kernel time they take and its own wall
-time (bpftrace on the constructor's entry and return). See bench/README.md for the method and
+time (bpftrace on the constructor's entry and return), and its wall time and page faults
+without probes (the constructor-window fixtures around it). See bench/README.md for the method and
 the latest figures. BENCH_LIBRARY=<launcher.preload.so> measures that build as "ours".
 """
 import os
@@ -66,6 +67,10 @@ def setup():
         f.write("/* empty preload library */\n")
     empty = os.path.join(WORK, "empty.preload.so")
     subprocess.run(["gcc", "-shared", "-fPIC", "-nostartfiles", "-O2", "-o", empty, empty_c], check=True)
+    window_c = os.path.join(ROOT, "tests/fixtures/constructor_window.c")
+    for name, flags in (("window-start.so", ["-DWINDOW_START"]), ("window-end.so", [])):
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", *flags, "-o", os.path.join(WORK, name), window_c],
+                       check=True)
     root = os.path.join(WORK, "opt/datadog-packages")
     shutil.copytree(os.path.join(DIST, "datadog-apm-inject"), os.path.join(root, "datadog-apm-inject"), symlinks=True)
     for lang, rel in [("python", "sitecustomize.py"), ("js", "bootstrap.cjs"),
@@ -206,6 +211,29 @@ uretprobe:{lib}:{start} /@on[tid]/ {{
     return tuple(statistics.median(r[i] for r in rows) / (1 if i == 0 else 1000) for i in range(3))
 
 
+def constructor_window(variants, argv, runs, extra=0):
+    """Our constructor's wall time and minor faults without probes: the constructor-window
+    fixtures (tests/fixtures/constructor_window.c) clock the preload library between them, ours
+    and the empty one in alternation. Medians of ours (us), of the paired difference to the
+    empty library (us) and of the faults over it."""
+    out = os.path.join(WORK, "window.out")
+    chain = lambda lib: f"{WORK}/window-end.so {lib} {WORK}/window-start.so"
+    rows = {"ours": [], "empty": []}
+    for _ in range(runs):
+        for name in rows:
+            if os.path.exists(out):
+                os.unlink(out)
+            env = dict(env_for(None, extra), LD_PRELOAD=chain(variants[name]), WINDOW_OUT=out)
+            spawn(argv, env)
+            with open(out) as f:
+                faults, ns = (int(x) for x in f.read().split())
+            rows[name].append((ns / 1000, faults))
+    ours = [us for us, _ in rows["ours"]]
+    diffs = [o[0] - e[0] for o, e in zip(rows["ours"], rows["empty"])]
+    fault_diffs = [o[1] - e[1] for o, e in zip(rows["ours"], rows["empty"])]
+    return statistics.median(ours), statistics.median(diffs), statistics.median(fault_diffs)
+
+
 def table(header, rows):
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -240,15 +268,19 @@ def main():
                          f"{med:,.0f}", paired if ours else "",
                          f"{med / statistics.median(samples['none']):.3f}"))
         probe = constructor_probe(variants["ours"], argv, min(rounds, 50), extra)
+        window = constructor_window(variants, argv, min(rounds, 50), extra)
         if probe:
-            probe_rows.append((title, "ours", f"{probe[0]:.0f}", f"{probe[1]:,.1f}", f"{probe[2]:,.1f}"))
+            probe_rows.append((title, "ours", f"{probe[0]:.0f}", f"{probe[1]:,.1f}", f"{probe[2]:,.1f}",
+                               f"{window[0]:,.1f}", f"{window[1]:+,.1f}", f"{window[2]:+.0f}"))
     print(f"per exec, {time.strftime('%Y-%m-%d')}, {os.uname().machine}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
     table(("command", "preload", "instructions", "vs empty", "constructor", "minor faults", "syscalls",
            "wall us (median)", "ours-empty us, paired median [95% CI]", "wall to none"), rows)
     print()
-    print("the constructor alone (bpftrace on its entry and return; medians)")
-    table(("command", "preload", "system calls", "their kernel us", "constructor wall us"), probe_rows)
+    print("the constructor alone, medians: bpftrace on its entry and return (system calls, their kernel time,")
+    print("its wall time, all with the probes' overhead); then, without probes, between the window fixtures")
+    table(("command", "preload", "system calls", "their kernel us", "constructor wall us (probed)",
+           "constructor wall us", "vs empty", "faults vs empty"), probe_rows)
     print()
     true_counts = results["/bin/true"][0]
     true_delta = true_counts["ours"][0] - true_counts["empty"][0]

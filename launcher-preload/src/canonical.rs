@@ -63,15 +63,16 @@ impl<'a, const N: usize> Buf<'a, N> {
 
 /// `path` (whose last component is no link) as `/proc/self/exe` would name it, written into
 /// `out`; returns its length. `None` when the walk must be left to `/proc` (see the module's
-/// documentation).
+/// documentation). Not inlined: its buffers are off the stack again before a decision runs.
+#[inline(never)]
 pub fn canonical(path: &[u8], out: &mut [MaybeUninit<u8>; 4096]) -> Option<usize> {
     let mut todo_room = [MaybeUninit::<u8>::uninit(); TODO_ROOM];
     let mut todo = Buf::new(&mut todo_room);
     if !path.starts_with(b"/") {
-        let mut cwd = [0u8; TODO_ROOM];
-        let n = sys::getcwd(&mut cwd).ok()?;
+        let mut cwd_room = [MaybeUninit::<u8>::uninit(); TODO_ROOM];
+        let cwd = sys::getcwd(&mut cwd_room).ok()?;
         // Linux names a directory outside the process's root `(unreachable)/...`.
-        todo.push(cwd.get(..n).filter(|cwd| cwd.starts_with(b"/"))?)?;
+        todo.push(Some(cwd).filter(|cwd| cwd.starts_with(b"/"))?)?;
         todo.push(b"/")?;
     }
     todo.push(path)?;

@@ -87,7 +87,8 @@ pub fn build(
 /// name, in place, or is appended; an unset removes every entry of its name. `None` if a value
 /// holds a NUL.
 fn edited<'a>(env: &[&'a [u8]], edits: &'a [Edit]) -> Option<Vec<Entry<'a>>> {
-    let mut entries: Vec<Entry> = env.iter().map(|&entry| Entry::Inherited(entry)).collect();
+    let mut entries = Vec::with_capacity(env.len() + edits.len());
+    entries.extend(env.iter().map(|&entry| Entry::Inherited(entry)));
     for edit in edits {
         match edit {
             Edit::Set { name, value } => {

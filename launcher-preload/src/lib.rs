@@ -131,7 +131,10 @@ struct Run<'a> {
 }
 
 /// Whether `exe` could be a .NET apphost: outside system directories and next to
-/// `<exe>.runtimeconfig.json` (one `stat`, path built on the stack: no allocation here).
+/// `<exe>.runtimeconfig.json` (one `stat`, path built on the stack: no allocation here). Not
+/// inlined: its 4 KiB buffer is off the stack again before a decision runs (every stack page
+/// the constructor reaches below what the loader used is a page fault).
+#[inline(never)]
 fn maybe_apphost(exe: &[u8]) -> bool {
     const SUFFIX: &[u8] = b".runtimeconfig.json\0";
     if !analyzer::dotnet::apphost_candidate(exe) {
@@ -162,14 +165,13 @@ extern "C" fn decide_and_apply(run: *mut u8) {
     let mut host = host::SysHost::new(DEFAULT_TIME_BUDGET_MS, libc::vdso_clock_gettime(&auxv));
     let loaded = libc::inspect(&auxv);
     let Some(libc) = loaded.libc else { return };
-    let mut cwd = alloc::vec![0u8; 4096];
-    let cwd_len = sys::getcwd(&mut cwd).ok();
+    let cwd = working_directory();
     let mut process = Process {
         exe,
         args: Vec::new(),
         env: libc.environment().collect(),
         env_index: Default::default(),
-        cwd: cwd_len.and_then(|n| cwd.get(..n)),
+        cwd: cwd.as_deref(),
         euid: auxv.euid.unwrap_or_else(sys::geteuid),
         libc: libc.info,
     };
@@ -256,19 +258,29 @@ fn keep(layout: core::alloc::Layout) -> *mut u8 {
     return unsafe { alloc::alloc::alloc(layout) };
 }
 
+/// The working directory, `None` if it cannot be read. Read into room that the arena takes
+/// back at once past the path's end; the room is not zeroed, so only the bytes the kernel
+/// writes are touched.
+fn working_directory() -> Option<Vec<u8>> {
+    let mut cwd = Vec::with_capacity(4096);
+    let len = sys::getcwd(cwd.spare_capacity_mut()).ok()?.len();
+    // SAFETY: `getcwd` initialised the first `len` bytes of the spare capacity.
+    unsafe { cwd.set_len(len) };
+    cwd.shrink_to_fit();
+    Some(cwd)
+}
+
 /// `path` made absolute against the working directory (the loader records `LD_PRELOAD`
 /// entries as given).
 fn absolute(path: &[u8]) -> Vec<u8> {
     if path.starts_with(b"/") {
         return path.to_vec();
     }
-    let mut cwd = alloc::vec![0u8; 4096];
-    match sys::getcwd(&mut cwd) {
-        Ok(n) => {
-            cwd.truncate(n);
+    match working_directory() {
+        Some(cwd) => {
             let path = path.strip_prefix(b"./").unwrap_or(path);
             [&cwd[..], b"/", path].concat()
         }
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     }
 }

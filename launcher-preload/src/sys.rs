@@ -378,11 +378,14 @@ pub unsafe fn unmap(addr: *mut u8, len: usize) {
     syscall4(SYS_MUNMAP, addr as usize, len, 0, 0);
 }
 
-/// The current working directory into `buf`, returning its length without the NUL.
-pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
+/// The current working directory, written into `buf` (uninitialised room is fine): the path,
+/// without its NUL.
+pub fn getcwd(buf: &mut [MaybeUninit<u8>]) -> Result<&[u8], Errno> {
     // SAFETY: `buf` is writable for `buf.len()` bytes.
     let n = result(unsafe { syscall4(SYS_GETCWD, buf.as_mut_ptr() as usize, buf.len(), 0, 0) })?;
-    Ok(n.saturating_sub(1))
+    let len = n.saturating_sub(1).min(buf.len());
+    // SAFETY: the kernel wrote `n` bytes (the path and its NUL) at the start of `buf`.
+    Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) })
 }
 
 /// This process's id.
