@@ -5,7 +5,8 @@
 //! list of loaded objects (`r_debug`, reached through `DT_DEBUG` of the main program, which
 //! glibc's and musl's loaders both fill in) and look symbols up in each object's dynamic
 //! symbol table in load order, the order the loader itself uses (so a program's own copy of
-//! `environ` comes before libc's). A libc-free process simply has no `environ`. No libc
+//! `__environ`, which its linker defines with `environ` when it copies either, comes before
+//! libc's). A libc-free process simply has no `__environ`. No libc
 //! function is called to change the environment (see `environment`), so `errno` never changes.
 //!
 //! All raw memory reads of loaded objects live in this module.
@@ -21,7 +22,7 @@ pub type ClockFn = unsafe extern "C" fn(i32, *mut [i64; 2]) -> i32;
 /// The process's libc, as far as the library needs it.
 #[derive(Clone, Copy)]
 pub struct Libc {
-    /// libc's `char **environ` variable (the program's copy, when it has one).
+    /// libc's `char **__environ` (`environ`) variable: the program's copy, when it has one.
     environ: *mut *const *const u8,
     /// Which libc, and its version when it tells (glibc does, musl does not).
     pub info: analyzer::process::Libc,
@@ -29,7 +30,7 @@ pub struct Libc {
 
 /// What the loader's object list says about this process.
 pub struct Loaded {
-    /// The process's libc, if it has one (with an `environ`).
+    /// The process's libc, if it has one (with an `__environ`).
     pub libc: Option<Libc>,
     /// The path this library was loaded from, as the loader recorded it, e.g.
     /// `/opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so`.
@@ -151,7 +152,8 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
             if info.is_none() && object.lookup(b"__libc_start_main").is_some() {
                 info = Some(libc_info(&object));
             }
-            environ = environ.or_else(|| object.lookup(b"environ"));
+            // `__environ` is what glibc's and musl's own functions read; `environ` is its alias.
+            environ = environ.or_else(|| object.lookup(b"__environ"));
         }
         map = entry.next;
     }
