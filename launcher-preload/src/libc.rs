@@ -155,6 +155,10 @@ pub fn inspect(auxv: &Auxv) -> Loaded {
             // `__environ` is what glibc's and musl's own functions read; `environ` is its alias.
             environ = environ.or_else(|| object.lookup(b"__environ"));
         }
+        // The objects after these (a program's libraries, often dozens) have nothing to add.
+        if loaded.self_path.is_some() && info.is_some() && environ.is_some() {
+            break;
+        }
         map = entry.next;
     }
     if let (Some(info), Some(environ)) = (info, environ) {
