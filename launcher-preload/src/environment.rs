@@ -11,106 +11,124 @@
 //! new array as on any `environ` libc did not allocate: glibc and musl copy it on the first
 //! addition, edit it in place otherwise, and never free it or its strings.
 
-use alloc::vec::Vec;
 use analyzer::Edit;
 use core::alloc::Layout;
 
-/// One entry of the new environment.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Entry<'a> {
-    /// A `NAME=value` C string of the current environment, kept where it is.
-    Inherited(&'a [u8]),
-    /// A variable the decision sets: a new `NAME=value` string.
-    Set(&'a str, &'a [u8]),
-}
-
-impl Entry<'_> {
-    /// Whether this entry is variable `name` (`NAME=...`).
-    fn is(&self, name: &str) -> bool {
-        match self {
-            Entry::Inherited(entry) => entry
-                .strip_prefix(name.as_bytes())
-                .is_some_and(|rest| rest.first() == Some(&b'=')),
-            Entry::Set(set, _) => *set == name,
-        }
-    }
-}
+/// Pointer size: the array's unit.
+const POINTER: usize = core::mem::size_of::<*const u8>();
 
 /// `env` (the current environment's `NAME=value` strings, each the bytes of a C string in
 /// place) with `edits` made, as a null-terminated array of C strings written into the memory
-/// `keep` gives for a layout (which must outlive the constructor). `None` if `keep` gives
-/// none or a value holds a NUL (which no C string can carry): nothing is changed then.
+/// `keep` gives for a layout (which must outlive the constructor). The edits are made in
+/// order on that array itself: a set replaces the first entry of its name, in place, or is
+/// appended; an unset removes every entry of its name. Inherited strings stay where they are;
+/// set ones are written after the array. `None` if `keep` gives no memory or a value holds a
+/// NUL (which no C string can carry): nothing is changed then.
 pub fn build(
     env: &[&[u8]],
     edits: &[Edit],
     keep: impl FnOnce(Layout) -> *mut u8,
 ) -> Option<*mut *const u8> {
-    let entries = edited(env, edits)?;
-    let strings: usize = entries
-        .iter()
-        .map(|entry| match entry {
-            Entry::Inherited(_) => 0,
-            Entry::Set(name, value) => name.len() + value.len() + 2,
-        })
-        .sum();
-    let pointers = (entries.len() + 1) * core::mem::size_of::<*const u8>();
-    let layout = Layout::from_size_align(pointers + strings, 8).ok()?;
+    let mut sets = 0;
+    let mut strings = 0;
+    for edit in edits {
+        if let Edit::Set { name, value } = edit {
+            if value.contains(&0) {
+                return None;
+            }
+            sets += 1;
+            strings += name.len() + value.len() + 2;
+        }
+    }
+    // Room for every inherited entry, every set appended and the null.
+    let slots = env.len() + sets + 1;
+    let layout = Layout::from_size_align(slots * POINTER + strings, 8).ok()?;
     let block = keep(layout);
     if block.is_null() {
         return None;
     }
     let array = block.cast::<*const u8>();
-    // SAFETY: `block` holds `pointers` bytes for the array, then `strings` bytes for the new
-    // strings, each written once below within those bounds.
+    // SAFETY: `block` holds `slots` pointers, then `strings` bytes; the array never holds more
+    // than `env.len()` entries plus one per set, and each set's string is written once into
+    // its own part of the string room.
     unsafe {
-        let mut text = block.add(pointers);
-        for (i, entry) in entries.iter().enumerate() {
-            let pointer = match entry {
-                Entry::Inherited(entry) => entry.as_ptr(),
-                Entry::Set(name, value) => {
-                    let start = text;
+        for (i, entry) in env.iter().enumerate() {
+            array.add(i).write(entry.as_ptr());
+        }
+        let mut len = env.len();
+        let mut text = block.add(slots * POINTER);
+        for edit in edits {
+            match edit {
+                Edit::Set { name, value } => {
+                    let start = text.cast_const();
                     for part in [name.as_bytes(), b"=", value, b"\0"] {
                         core::ptr::copy_nonoverlapping(part.as_ptr(), text, part.len());
                         text = text.add(part.len());
                     }
-                    start.cast_const()
+                    let at = (0..len).find(|&i| is(*array.add(i), name)).unwrap_or(len);
+                    array.add(at).write(start);
+                    len = len.max(at + 1);
                 }
-            };
-            array.add(i).write(pointer);
+                Edit::Unset { name } => {
+                    let mut kept = 0;
+                    for i in 0..len {
+                        let entry = *array.add(i);
+                        if !is(entry, name) {
+                            array.add(kept).write(entry);
+                            kept += 1;
+                        }
+                    }
+                    len = kept;
+                }
+            }
         }
-        array.add(entries.len()).write(core::ptr::null());
+        array.add(len).write(core::ptr::null());
     }
     Some(array)
 }
 
-/// The entries of `env` with `edits` made in order: a set replaces the first entry of its
-/// name, in place, or is appended; an unset removes every entry of its name. `None` if a value
-/// holds a NUL.
-fn edited<'a>(env: &[&'a [u8]], edits: &'a [Edit]) -> Option<Vec<Entry<'a>>> {
-    let mut entries = Vec::with_capacity(env.len() + edits.len());
-    entries.extend(env.iter().map(|&entry| Entry::Inherited(entry)));
-    for edit in edits {
-        match edit {
-            Edit::Set { name, value } => {
-                if value.contains(&0) {
-                    return None;
-                }
-                let set = Entry::Set(name, value);
-                match entries.iter_mut().find(|entry| entry.is(name)) {
-                    Some(entry) => *entry = set,
-                    None => entries.push(set),
-                }
-            }
-            Edit::Unset { name } => entries.retain(|entry| !entry.is(name)),
-        }
-    }
-    Some(entries)
+/// Whether the C string `entry` is variable `name` (`NAME=...`).
+///
+/// # Safety
+/// `entry` points to a NUL-terminated string. It is read no further than its NUL: `name` has
+/// none, so a shorter string differs at its NUL.
+unsafe fn is(entry: *const u8, name: &str) -> bool {
+    name.bytes()
+        .enumerate()
+        .all(|(i, byte)| *entry.add(i) == byte)
+        && *entry.add(name.len()) == b'='
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::CStr;
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// The edits made one by one on a list of strings, as `setenv(name, value, 1)` and
+    /// `unsetenv(name)` make them: the model `build` must agree with.
+    fn model(env: &[&str], edits: &[Edit]) -> Vec<String> {
+        let mut out: Vec<String> = env.iter().map(|e| e.to_string()).collect();
+        let named = |entry: &String, name: &str| {
+            entry
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('='))
+        };
+        for edit in edits {
+            match edit {
+                Edit::Set { name, value } => {
+                    let entry = [*name, "=", std::str::from_utf8(value).unwrap()].concat();
+                    match out.iter_mut().find(|e| named(e, name)) {
+                        Some(e) => *e = entry,
+                        None => out.push(entry),
+                    }
+                }
+                Edit::Unset { name } => out.retain(|e| !named(e, name)),
+            }
+        }
+        out
+    }
 
     fn set(name: &'static str, value: &str) -> Edit {
         Edit::Set {
@@ -208,5 +226,39 @@ mod tests {
             !originals.contains(&out[2].1),
             "a set variable is a new string"
         );
+    }
+
+    /// Random environments (duplicates, prefixes of names, entries without `=`) and random
+    /// edits of a few names: `build` agrees with the model.
+    #[test]
+    fn random_edits_agree_with_setenv_and_unsetenv_made_one_by_one() {
+        const NAMES: [&str; 5] = ["A", "AB", "B", "PYTHONPATH", "DD_X"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        for _ in 0..500 {
+            let env: Vec<String> = (0..next(8))
+                .map(|i| match next(4) {
+                    0 => NAMES[next(5)].to_string(),
+                    _ => format!("{}={i}", NAMES[next(5)]),
+                })
+                .collect();
+            let edits: Vec<Edit> = (0..next(6))
+                .map(|i| match next(3) {
+                    0 => unset(NAMES[next(5)]),
+                    _ => set(NAMES[next(5)], &format!("v{i}")),
+                })
+                .collect();
+            let env: Vec<&str> = env.iter().map(String::as_str).collect();
+            assert_eq!(
+                built(&env, &edits).unwrap(),
+                model(&env, &edits),
+                "{env:?} {edits:?}"
+            );
+        }
     }
 }
