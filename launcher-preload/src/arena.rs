@@ -113,6 +113,8 @@ impl Arena {
         if count == 1 && self.chunks[0].0.load(Relaxed) == reserve_start() {
             if let Some((start, end)) = self.fits(self.next.load(Relaxed), layout) {
                 self.next.store(end, Relaxed);
+                // The block before it must not grow in place over it.
+                self.last.store(0, Relaxed);
                 return start as *mut u8;
             }
         }
@@ -307,6 +309,12 @@ mod tests {
             );
             assert!(kept as usize >= a as usize + 5000, "after what is in use");
             kept.write_bytes(0x5a, 100);
+            let moved = arena.realloc(a, layout(5000), 6000);
+            assert!(
+                moved as usize >= kept as usize + 100,
+                "the block before moves, not over it"
+            );
+            assert_eq!(*kept, 0x5a);
             assert_eq!(arena.count.load(Relaxed), 1, "nothing mapped");
             let big = arena.alloc(layout(RESERVE_BYTES));
             assert!(
@@ -331,7 +339,7 @@ mod tests {
                 (0..3 * PAGE).all(|i| *kept_mapped.add(i) == 0x3c),
                 "kept mapped"
             );
-            assert_eq!(*a, 0xa5, "the reserve is not given back");
+            assert_eq!(*moved, 0xa5, "the reserve is not given back");
             let again = arena.alloc(layout(16));
             assert!(!again.is_null() && !inside(again), "nor handed out again");
             arena.release();
